@@ -1,0 +1,149 @@
+"""Finding BTF inside containers: ELF objects, compressed modules and kernel images.
+
+ELF parsing is pyelftools'; decompression is the standard library's (gzip, xz,
+bzip2), ``zstandard``'s and ``lz4``'s.  A bzImage (``vmlinuz``) carries the
+compressed ELF vmlinux as its payload, which is unpacked and read like any ELF.
+"""
+
+from __future__ import annotations
+
+import bz2
+import io
+import lzma
+import struct
+import zlib
+from dataclasses import dataclass
+
+import lz4.block
+import zstandard
+from elftools.common.exceptions import ELFError as _PyELFError
+from elftools.elf.elffile import ELFFile
+
+from .errors import ELFError
+
+BTF_SECTION = ".BTF"
+BTF_BASE_SECTION = ".BTF.base"
+BTF_EXT_SECTION = ".BTF.ext"
+
+_ELF_MAGIC = b"\x7fELF"
+_LZ4_LEGACY_MAGIC = 0x184C2102
+_LZ4_LEGACY_BLOCK = 8 << 20
+
+
+@dataclass(frozen=True)
+class BTFSections:
+    """The BTF-related sections of one ELF object."""
+
+    btf: bytes
+    base_btf: bytes | None
+    ext: bytes | None
+    pointer_size: int  # from the ELF class: 4 or 8
+
+
+def _decompress_lz4_legacy(data: bytes | memoryview) -> bytes:
+    """The kernel's legacy LZ4 framing: magic, then (u32 size, block) pairs."""
+    out = []
+    pos = 4
+    n = len(data)
+    while pos + 4 <= n:
+        (size,) = struct.unpack_from("<I", data, pos)
+        if size == _LZ4_LEGACY_MAGIC:  # concatenated streams
+            pos += 4
+            continue
+        if pos + 4 + size > n:
+            break  # the trailing word is the kernel's appended uncompressed size
+        block = bytes(data[pos + 4 : pos + 4 + size])
+        out.append(lz4.block.decompress(block, uncompressed_size=_LZ4_LEGACY_BLOCK))
+        pos += 4 + size
+    return b"".join(out)
+
+
+def _decompress_zstd(data: bytes | memoryview) -> bytes:
+    return zstandard.ZstdDecompressor().decompressobj().decompress(bytes(data))
+
+
+def _decompress_gzip(data: bytes | memoryview) -> bytes:
+    return zlib.decompressobj(wbits=31).decompress(data)
+
+
+def _decompress_xz(data: bytes | memoryview) -> bytes:
+    return lzma.LZMADecompressor().decompress(data)
+
+
+def _decompress_bzip2(data: bytes | memoryview) -> bytes:
+    return bz2.BZ2Decompressor().decompress(data)
+
+
+# Magic prefixes of the compressions used for modules and kernel payloads.
+_DECOMPRESSORS = (
+    (b"\x1f\x8b", "gzip", _decompress_gzip),
+    (b"\xfd7zXZ\x00", "xz", _decompress_xz),
+    (b"\x5d\x00\x00", "lzma", _decompress_xz),
+    (b"\x28\xb5\x2f\xfd", "zstd", _decompress_zstd),
+    (struct.pack("<I", _LZ4_LEGACY_MAGIC), "lz4", _decompress_lz4_legacy),
+    (b"BZh", "bzip2", _decompress_bzip2),
+)
+
+
+def decompress(data: bytes | memoryview, name: str) -> bytes | None:
+    """Decompress ``data`` if it starts with a known compression magic, else ``None``."""
+    head = bytes(data[:8])
+    for magic, label, fn in _DECOMPRESSORS:
+        if head.startswith(magic):
+            try:
+                return fn(data)
+            except (OSError, EOFError, ValueError, RuntimeError, lzma.LZMAError, zlib.error,
+                    zstandard.ZstdError, lz4.block.LZ4BlockError) as exc:  # fmt: skip
+                raise ELFError(f"{name}: corrupt {label} data: {exc}") from exc
+    return None
+
+
+def bzimage_payload(data: bytes | memoryview) -> memoryview | None:
+    """The compressed payload of an x86 bzImage, or ``None`` if ``data`` is not one."""
+    if len(data) < 0x250 or bytes(data[0x202:0x206]) != b"HdrS":
+        return None
+    setup_sects = data[0x1F1] or 4
+    offset, length = struct.unpack_from("<II", data, 0x248)
+    start = (setup_sects + 1) * 512 + offset
+    if length == 0 or start + length > len(data):
+        return None
+    return memoryview(data)[start : start + length]
+
+
+def unwrap(data: bytes | bytearray | memoryview, name: str) -> bytes | bytearray | memoryview:
+    """Peel compression and bzImage layers until an ELF (or something unknown) remains."""
+    for _ in range(4):
+        if bytes(data[:4]) == _ELF_MAGIC:
+            return data
+        payload = bzimage_payload(data)
+        if payload is not None:
+            data = payload
+            continue
+        inner = decompress(data, name)
+        if inner is None:
+            return data
+        data = inner
+    return data
+
+
+def btf_sections(data: bytes | bytearray | memoryview, name: str) -> BTFSections:
+    """Extract ``.BTF`` (required), ``.BTF.base`` and ``.BTF.ext`` from an ELF or its wrapping."""
+    data = unwrap(data, name)
+    if bytes(data[:4]) != _ELF_MAGIC:
+        raise ELFError(f"{name}: neither raw BTF, ELF, a compressed module nor a bzImage")
+    try:
+        elf = ELFFile(io.BytesIO(data))
+        found: dict[str, bytes] = {}
+        for sec in elf.iter_sections():
+            if sec.name in (BTF_SECTION, BTF_BASE_SECTION, BTF_EXT_SECTION):
+                if sec["sh_type"] == "SHT_NOBITS":
+                    raise ELFError(f"{name}: section {sec.name} has no data")
+                found[sec.name] = sec.data()
+        pointer_size = 8 if elf.elfclass == 64 else 4
+    except (_PyELFError, struct.error, ValueError, OSError) as exc:
+        raise ELFError(f"{name}: unreadable ELF: {exc}") from exc
+    if BTF_SECTION not in found:
+        raise ELFError(f"{name}: no {BTF_SECTION} section")
+    return BTFSections(
+        found[BTF_SECTION], found.get(BTF_BASE_SECTION), found.get(BTF_EXT_SECTION), pointer_size
+    )

@@ -1,0 +1,209 @@
+"""The BTF wire format: header layout, kinds and the per-kind table.
+
+Every type record is a run of 32-bit words: ``name_off``, ``info`` and
+``size_or_type``, then a fixed number of *extra* words, then ``vlen`` *elements*
+of a fixed number of words each.  Because every field of every record is a
+32-bit word, a whole type section can be byte-swapped as an array of words.
+
+:data:`KINDS` holds one :class:`KindSpec` per kind.  Parsing (record sizes),
+writing, traversal (which words are type IDs, which are string offsets),
+remapping and validation all read this one table, so a new kind is one entry.
+"""
+
+from __future__ import annotations
+
+from array import array
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from enum import IntEnum, IntFlag
+from operator import add
+from typing import Final
+
+MAGIC: Final = 0xEB9F
+VERSION: Final = 1
+#: The classic header is 24 bytes; the 2026 extension adds the kind-layout section (32).
+HEADER_LEN: Final = 24
+HEADER_LEN_LAYOUT: Final = 32
+#: The highest type ID and string offset the kernel accepts.
+MAX_TYPE_ID: Final = 0x000FFFFF
+MAX_NAME_OFFSET: Final = 0x00FFFFFF
+
+
+class Kind(IntEnum):
+    """BTF kinds, numbered as in the kernel's UAPI ``BTF_KIND_*``."""
+
+    UNKN = 0
+    INT = 1
+    PTR = 2
+    ARRAY = 3
+    STRUCT = 4
+    UNION = 5
+    ENUM = 6
+    FWD = 7
+    TYPEDEF = 8
+    VOLATILE = 9
+    CONST = 10
+    RESTRICT = 11
+    FUNC = 12
+    FUNC_PROTO = 13
+    VAR = 14
+    DATASEC = 15
+    FLOAT = 16
+    DECL_TAG = 17
+    TYPE_TAG = 18
+    ENUM64 = 19
+
+
+class IntEncoding(IntFlag):
+    """Bits of an INT's encoding (``BTF_INT_SIGNED`` and friends)."""
+
+    NONE = 0
+    SIGNED = 1
+    CHAR = 2
+    BOOL = 4
+
+
+class Linkage(IntEnum):
+    """Linkage of a FUNC (kept in its vlen) or a VAR (kept in its extra word)."""
+
+    STATIC = 0
+    GLOBAL = 1
+    EXTERN = 2
+
+
+class Names(IntEnum):
+    """What the kernel requires of a kind's name."""
+
+    NONE = 0  # must be anonymous
+    IDENT = 1  # a C identifier, required
+    OPTIONAL = 2  # a C identifier, or anonymous
+    SECTION = 3  # a section name such as ".data..percpu"
+    TAG = 4  # any non-empty string
+
+
+@dataclass(frozen=True, slots=True)
+class KindSpec:
+    """Facts about one kind that the generic code needs.
+
+    ``extra_refs``/``elem_refs``/``elem_strs`` are word indexes (within the extra
+    block or within one element) holding type IDs or string offsets, in the order
+    libbpf's field iterator visits them (that order fixes dedup's string order).
+    """
+
+    kind: int
+    label: str  # the kind's name as bpftool prints it
+    type_ref: bool  # the third header word is a type ID (else a size or unused)
+    extra_words: int
+    elem_words: int = 0
+    extra_refs: tuple[int, ...] = ()
+    elem_refs: tuple[int, ...] = ()
+    elem_strs: tuple[int, ...] = ()
+    names: Names = Names.NONE
+    kflag_ok: bool = False  # the kernel allows kind_flag to be set
+    has_vlen: bool = False  # vlen counts elements (FUNC keeps its linkage there instead)
+
+    def record_words(self, vlen: int) -> int:
+        """Words in a record of this kind with ``vlen`` elements."""
+        return 3 + self.extra_words + vlen * self.elem_words
+
+
+def _spec(kind: Kind, **kw: object) -> KindSpec:
+    return KindSpec(kind=int(kind), label=kind.name, **kw)  # type: ignore[arg-type]
+
+
+KINDS: Final[dict[int, KindSpec]] = {
+    s.kind: s
+    for s in (
+        _spec(Kind.INT, type_ref=False, extra_words=1, names=Names.IDENT),
+        _spec(Kind.PTR, type_ref=True, extra_words=0),
+        _spec(Kind.ARRAY, type_ref=False, extra_words=3, extra_refs=(0, 1)),
+        _spec(Kind.STRUCT, type_ref=False, extra_words=0, elem_words=3, elem_refs=(1,),
+              elem_strs=(0,), names=Names.OPTIONAL, kflag_ok=True, has_vlen=True),
+        _spec(Kind.UNION, type_ref=False, extra_words=0, elem_words=3, elem_refs=(1,),
+              elem_strs=(0,), names=Names.OPTIONAL, kflag_ok=True, has_vlen=True),
+        _spec(Kind.ENUM, type_ref=False, extra_words=0, elem_words=2, elem_strs=(0,),
+              names=Names.OPTIONAL, kflag_ok=True, has_vlen=True),
+        _spec(Kind.FWD, type_ref=False, extra_words=0, names=Names.IDENT, kflag_ok=True),
+        _spec(Kind.TYPEDEF, type_ref=True, extra_words=0, names=Names.IDENT),
+        _spec(Kind.VOLATILE, type_ref=True, extra_words=0),
+        _spec(Kind.CONST, type_ref=True, extra_words=0),
+        _spec(Kind.RESTRICT, type_ref=True, extra_words=0),
+        _spec(Kind.FUNC, type_ref=True, extra_words=0, names=Names.IDENT),
+        _spec(Kind.FUNC_PROTO, type_ref=True, extra_words=0, elem_words=2, elem_refs=(1,),
+              elem_strs=(0,), has_vlen=True),
+        _spec(Kind.VAR, type_ref=True, extra_words=1, names=Names.IDENT),
+        _spec(Kind.DATASEC, type_ref=False, extra_words=0, elem_words=3, elem_refs=(0,),
+              names=Names.SECTION, has_vlen=True),
+        _spec(Kind.FLOAT, type_ref=False, extra_words=0, names=Names.IDENT),
+        _spec(Kind.DECL_TAG, type_ref=True, extra_words=1, names=Names.TAG, kflag_ok=True),
+        _spec(Kind.TYPE_TAG, type_ref=True, extra_words=0, names=Names.TAG, kflag_ok=True),
+        _spec(Kind.ENUM64, type_ref=False, extra_words=0, elem_words=3, elem_strs=(0,),
+              names=Names.OPTIONAL, kflag_ok=True, has_vlen=True),
+    )
+}
+
+#: Kinds that only qualify another type (libbpf's ``btf_is_mod``).
+MODIFIERS: Final = frozenset({Kind.VOLATILE, Kind.CONST, Kind.RESTRICT, Kind.TYPE_TAG})
+
+
+@dataclass(frozen=True, slots=True)
+class InfoFormat:
+    """How ``info`` splits into kind, vlen and kind_flag.
+
+    The classic format has a 16-bit vlen and a 5-bit kind; BTF with the 2026
+    32-byte header uses a 24-bit vlen and a 7-bit kind.
+    """
+
+    vlen_mask: int
+    kind_mask: int
+
+    def kind(self, info: int) -> int:
+        """The kind number in ``info``."""
+        return (info >> 24) & self.kind_mask
+
+    def vlen(self, info: int) -> int:
+        """The vlen in ``info``."""
+        return info & self.vlen_mask
+
+
+CLASSIC_INFO: Final = InfoFormat(vlen_mask=0xFFFF, kind_mask=0x1F)
+WIDE_INFO: Final = InfoFormat(vlen_mask=0xFFFFFF, kind_mask=0x7F)
+
+
+def make_info(kind: int, vlen: int = 0, kind_flag: bool = False) -> int:
+    """Pack kind, vlen and kind_flag into an ``info`` word."""
+    return (int(kind_flag) << 31) | (kind << 24) | vlen
+
+
+def kflag(info: int) -> bool:
+    """The kind_flag bit of ``info``."""
+    return bool(info >> 31)
+
+
+def field_values(
+    words: array[int], group: Sequence[int], spec: KindSpec, vlen_mask: int
+) -> tuple[list[Iterable[int]], list[Iterable[int]]]:
+    """The values of every type-ID field and every string field in records of one kind.
+
+    ``group`` lists the first word of each record (all of kind ``spec``).  Values
+    come grouped by field, not per record: element words of all records are
+    gathered with C-level slicing and then split by stride, so that checks over
+    a whole kernel's BTF need no per-record Python code.
+    """
+    get = words.__getitem__
+    refs: list[Iterable[int]] = []
+    strs: list[Iterable[int]] = [map(get, group)]
+    if spec.type_ref:
+        refs.append(map(get, map((2).__add__, group)))
+    refs.extend(map(get, map((3 + i).__add__, group)) for i in spec.extra_refs)
+    if spec.has_vlen and (spec.elem_refs or spec.elem_strs):
+        first, step = 3 + spec.extra_words, spec.elem_words
+        vlens = map(vlen_mask.__and__, map(get, map((1).__add__, group)))
+        starts = list(map(first.__add__, group))
+        stops = map(add, starts, map(step.__mul__, vlens))
+        view = memoryview(words)
+        elems = array(words.typecode)
+        elems.frombytes(b"".join(map(view.__getitem__, map(slice, starts, stops))))
+        refs.extend(elems[i::step] for i in spec.elem_refs)
+        strs.extend(elems[i::step] for i in spec.elem_strs)
+    return refs, strs

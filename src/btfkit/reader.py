@@ -1,0 +1,288 @@
+"""Reading BTF: raw blobs in either byte order, and every container that holds one.
+
+:func:`parse` turns raw BTF bytes into a :class:`~btfkit.btf.BTF`; :func:`load`
+accepts a path or bytes and finds the BTF inside whatever it is given (raw BTF,
+an ELF object, a compressed module, a bzImage, ``/sys/kernel/btf/<name>``).
+
+Parsing checks what libbpf checks when it opens BTF (section bounds, record
+bounds, string-section shape, that names and type IDs point somewhere), so
+every later operation can trust the indexes.  The kernel's stricter rules live
+in :mod:`btfkit.validate`.
+"""
+
+from __future__ import annotations
+
+import struct
+import sys
+from array import array
+from bisect import bisect_right
+from pathlib import Path
+
+from . import elf
+from .btf import BTF, ByteOrder
+from .errors import BTFFormatError, BTFHeaderError, BTFStringError
+from .kinds import (
+    CLASSIC_INFO,
+    HEADER_LEN,
+    HEADER_LEN_LAYOUT,
+    MAGIC,
+    WIDE_INFO,
+    Kind,
+    field_values,
+)
+
+SYSFS_DIR = Path("/sys/kernel/btf")
+
+
+def _byteorder(data: bytes | memoryview) -> ByteOrder:
+    if len(data) < 2:
+        raise BTFHeaderError("too short for a BTF header", offset=0)
+    magic = data[0] | data[1] << 8
+    if magic == MAGIC:
+        return "little"
+    if magic == ((MAGIC & 0xFF) << 8 | MAGIC >> 8):
+        return "big"
+    raise BTFHeaderError(f"bad magic {magic:#06x} (want 0xeb9f in either byte order)", offset=0)
+
+
+def is_raw_btf(data: bytes | memoryview) -> bool:
+    """Whether ``data`` starts with the BTF magic in either byte order."""
+    try:
+        _byteorder(data)
+    except BTFHeaderError:
+        return False
+    return True
+
+
+def parse(data: bytes | bytearray | memoryview, base: BTF | None = None) -> BTF:
+    """Parse raw BTF bytes (either byte order), split on top of ``base`` if given.
+
+    Raises :class:`~btfkit.errors.BTFFormatError` (or a subclass) naming the
+    offset or type ID of the first problem found.
+    """
+    data = memoryview(data).cast("B")
+    order = _byteorder(data)
+    end = "<" if order == "little" else ">"
+    size = len(data)
+    if size < HEADER_LEN:
+        raise BTFHeaderError(f"{size} bytes is shorter than the {HEADER_LEN}-byte header", offset=0)
+    _magic, version, flags, hdr_len = struct.unpack_from(end + "HBBI", data, 0)
+    if version != 1:
+        raise BTFHeaderError(f"unsupported version {version}", offset=2)
+    if flags != 0:
+        raise BTFHeaderError(f"unsupported flags {flags:#x}", offset=3)
+    if hdr_len < HEADER_LEN or hdr_len > size:
+        raise BTFHeaderError(f"header length {hdr_len} outside 24..{size}", offset=4)
+    type_off, type_len, str_off, str_len = struct.unpack_from(end + "4I", data, 8)
+    layout_off = layout_len = 0
+    if hdr_len >= HEADER_LEN_LAYOUT:
+        layout_off, layout_len = struct.unpack_from(end + "2I", data, 24)
+    if any(data[HEADER_LEN_LAYOUT:hdr_len]):
+        raise BTFHeaderError("unknown non-zero header fields past byte 32", offset=HEADER_LEN_LAYOUT)
+    body = size - hdr_len
+    if type_off % 4:
+        raise BTFHeaderError(f"type section offset {type_off} not 4-byte aligned", offset=8)
+    if str_off > body or str_len > body - str_off:
+        raise BTFHeaderError(
+            f"string section {str_off}+{str_len} beyond the data ({body} bytes)", offset=16
+        )
+    if type_off > str_off or type_len > str_off - type_off:
+        raise BTFHeaderError(
+            f"type section {type_off}+{type_len} overlaps the string section at {str_off}",
+            offset=8,
+        )
+    if type_len % 4:
+        raise BTFHeaderError(f"type section length {type_len} not a multiple of 4", offset=12)
+
+    btf = BTF(base, byteorder=order, info_format=WIDE_INFO if hdr_len >= HEADER_LEN_LAYOUT else None)
+    btf.header_len = hdr_len
+
+    if layout_len:
+        if layout_off % 4 or layout_len % 4:
+            raise BTFHeaderError("layout section not 4-byte aligned", offset=24)
+        if layout_off < type_off + type_len or layout_len > str_off - layout_off:
+            raise BTFHeaderError("layout section overlaps another section", offset=24)
+        raw = data[hdr_len + layout_off : hdr_len + layout_off + layout_len]
+        entries = tuple(struct.iter_unpack(end + "BBH", raw))
+        for k, (info_sz, elem_sz, _f) in enumerate(entries):
+            if info_sz % 4 or elem_sz % 4:
+                raise BTFHeaderError(
+                    f"layout entry for kind {k} has sizes not multiple of 4",
+                    offset=hdr_len + layout_off + 4 * k,
+                )
+        btf.set_layout(entries)
+    elif base is not None and base.layout is not None:
+        btf.set_layout(base.layout)  # a split without its own layout uses its base's
+        btf.layout = None
+
+    strs = bytes(data[hdr_len + str_off : hdr_len + str_off + str_len])
+    _check_strings(strs, base, hdr_len + str_off)
+    btf.strings.data[:] = strs
+    if base is None and not strs:
+        raise BTFStringError("empty string section in a BTF without base", offset=hdr_len + str_off)
+
+    words = array("I")
+    words.frombytes(data[hdr_len + type_off : hdr_len + type_off + type_len])
+    if order != sys.byteorder:
+        words.byteswap()
+    btf.words = words
+    groups = _index(btf, hdr_len + type_off)
+    _sanity_check(btf, groups, hdr_len + type_off)
+    return btf
+
+
+def _check_strings(strs: bytes, base: BTF | None, at: int) -> None:
+    if not strs:
+        return
+    if strs[-1] != 0:
+        raise BTFStringError("string section does not end with NUL", offset=at + len(strs) - 1)
+    if base is None and strs[0] != 0:
+        raise BTFStringError(
+            "string section does not start with NUL (split BTF read without its base?)", offset=at
+        )
+
+
+def _index(btf: BTF, at: int) -> list[list[int]]:
+    """Record where each type starts; return the record offsets grouped by kind.
+
+    Fails on a record running past the section or of a kind nothing describes.
+    """
+    words = btf.words
+    n = len(words)
+    offsets = array("I")
+    append = offsets.append
+    fmt = btf.info_format
+    kmask, vmask = fmt.kind_mask, fmt.vlen_mask
+    groups: list[list[int]] = [[] for _ in range(kmask + 1)]
+    adders = [g.append for g in groups]
+    # Record length per kind as (fixed words, words per element); a fast path of KindSpec.
+    shape: dict[int, tuple[int, int]] = {}
+    for k in range(kmask + 1):
+        try:
+            s = btf.spec(k)
+        except BTFFormatError:
+            continue
+        shape[k] = (3 + s.extra_words, s.elem_words if s.has_vlen else 0)
+    w = 0
+    try:
+        while w < n:
+            info = words[w + 1]
+            k = (info >> 24) & kmask
+            fixed, per = shape[k]
+            append(w)
+            adders[k](w)
+            w += fixed + (info & vmask) * per
+    except KeyError:
+        kind = fmt.kind(words[w + 1])
+        raise BTFFormatError(
+            f"unknown kind {kind} (no layout section describes it)",
+            offset=at + 4 * w,
+            type_id=btf.start_id + len(offsets),
+        ) from None
+    except IndexError:
+        w = n + 1
+    if w != n:
+        last = offsets[-1] if offsets else 0
+        raise BTFFormatError(
+            "record runs past the end of the type section",
+            offset=at + 4 * last,
+            type_id=btf.start_id + max(len(offsets) - 1, 0),
+        )
+    btf.offsets = offsets
+    return groups
+
+
+def _sanity_check(btf: BTF, groups: list[list[int]], at: int) -> None:
+    """libbpf's parse-time checks: names and referenced IDs exist, FUNC points to a FUNC_PROTO.
+
+    The checks run per kind over C-level iterators (see :func:`field_values`):
+    a per-record Python loop would cost more than the whole parse.
+    """
+    words = btf.words
+    str_end = btf.strings.end
+    type_count = btf.type_count
+    get = words.__getitem__
+    fmt = btf.info_format
+    for kind, group in enumerate(groups):
+        if not group:
+            continue
+        refs, strs = field_values(words, group, btf.spec(kind), fmt.vlen_mask)
+        if max(map(max, strs), default=0) >= str_end or max(map(max, refs), default=0) >= type_count:
+            _report_bad_field(btf, group, at)
+    funcs = groups[Kind.FUNC]
+    targets = list(map(get, map((2).__add__, funcs)))
+    start = btf.start_id
+    if targets and min(targets) >= start:
+        # All targets are own types: read their kinds without a Python loop.
+        infos = map(get, map((1).__add__, map(btf.offsets.__getitem__, map((-start).__add__, targets))))
+        kinds = set(map(btf.info_format.kind_mask.__and__, map((24).__rrshift__, infos)))
+        if kinds <= {Kind.FUNC_PROTO}:
+            return
+    for w, target in zip(funcs, targets, strict=True):
+        if target == 0 or btf.kind_of(target) != Kind.FUNC_PROTO:
+            raise BTFFormatError(
+                f"FUNC refers to type {target}, which is not a FUNC_PROTO",
+                offset=at + 4 * w,
+                type_id=_owner(btf, w),
+            )
+
+
+def _report_bad_field(btf: BTF, group: list[int], at: int) -> None:
+    """Find and report the first out-of-range name or type ID among ``group``'s records."""
+    words = btf.words
+    for w in group:
+        for p in btf.str_positions(words, w):
+            if words[p] >= btf.strings.end:
+                raise BTFStringError(
+                    f"string offset {words[p]} out of range", offset=at + 4 * p, type_id=_owner(btf, w)
+                )
+        for p in btf.ref_positions(words, w):
+            if words[p] >= btf.type_count:
+                raise BTFFormatError(
+                    f"reference to type ID {words[p]} beyond the last ID {btf.type_count - 1}",
+                    offset=at + 4 * p,
+                    type_id=_owner(btf, w),
+                )
+
+
+def _owner(btf: BTF, pos: int) -> int:
+    """The ID of the own type whose record holds word ``pos``."""
+    return btf.start_id + bisect_right(btf.offsets, pos) - 1
+
+
+def load(source: str | Path | bytes | bytearray | memoryview, base: BTF | None = None) -> BTF:
+    """Read BTF from a path or bytes: raw BTF, ELF (``.BTF``), compressed module or bzImage.
+
+    A module under ``/sys/kernel/btf`` gets ``/sys/kernel/btf/vmlinux`` as its base
+    automatically, as bpftool does.  An ELF object with a ``.BTF.base`` section is
+    read on top of that distilled base, which is also kept in ``distilled_base``.
+    """
+    if isinstance(source, (str, Path)):
+        path = Path(source)
+        if base is None and path.parent == SYSFS_DIR and path.name != "vmlinux":
+            base = load(SYSFS_DIR / "vmlinux")
+        try:
+            data: bytes | bytearray | memoryview = path.read_bytes()
+        except OSError as exc:
+            raise elf.ELFError(f"{path}: {exc.strerror}") from exc
+        name = str(path)
+    else:
+        data, name = source, "<bytes>"
+    if is_raw_btf(data):
+        return parse(data, base)
+    sections = elf.btf_sections(data, name)
+    pointer_size = sections.pointer_size
+    if sections.base_btf is not None:
+        distilled = parse(sections.base_btf)
+        if base is not None:
+            raise BTFFormatError(
+                f"{name}: has a distilled base (.BTF.base); relocating it onto another base "
+                "is not supported yet"
+            )
+        btf = parse(sections.btf, distilled)
+        btf.distilled_base = distilled
+    else:
+        btf = parse(sections.btf, base)
+    if pointer_size:
+        btf.pointer_size = pointer_size
+    return btf

@@ -1,0 +1,63 @@
+"""Writing BTF: raw bytes in either byte order, and files written atomically.
+
+A BTF writes only what it owns: a split BTF's blob holds its own types and
+strings, with the usual header.  Sections are laid out as libbpf lays them
+out (types, then the kind-layout section if any, then strings), so parsing
+and writing a real input gives back the same bytes.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+import sys
+import tempfile
+from pathlib import Path
+
+from .btf import BTF, ByteOrder
+from .kinds import HEADER_LEN_LAYOUT, MAGIC, VERSION
+
+
+def to_bytes(btf: BTF, byteorder: ByteOrder | None = None) -> bytes:
+    """The raw BTF blob of ``btf``'s own types and strings, in ``byteorder`` (default: its own)."""
+    order = byteorder or btf.byteorder
+    end = "<" if order == "little" else ">"
+    words = btf.words
+    if order != sys.byteorder:
+        words = words[:]
+        words.byteswap()
+    types = words.tobytes()
+    layout = b""
+    if btf.layout is not None:
+        layout = b"".join(struct.pack(end + "BBH", *e) for e in btf.layout)
+    strs = bytes(btf.strings.data)
+    hdr_len = max(btf.header_len, HEADER_LEN_LAYOUT if layout else 0)
+    header = struct.pack(
+        end + "HBBI4I", MAGIC, VERSION, 0, hdr_len, 0, len(types), len(types) + len(layout), len(strs)
+    )
+    if hdr_len >= HEADER_LEN_LAYOUT:
+        header += struct.pack(end + "2I", len(types) if layout else 0, len(layout))
+    header = header.ljust(hdr_len, b"\0")
+    return b"".join((header, types, layout, strs))
+
+
+def write_atomic(path: str | Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` via a temporary file and a rename: never a half-written file."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        if path.exists():
+            os.chmod(tmp, path.stat().st_mode & 0o7777)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write(btf: BTF, path: str | Path, byteorder: ByteOrder | None = None) -> None:
+    """Write ``btf`` as a raw BTF file, atomically."""
+    write_atomic(path, to_bytes(btf, byteorder))

@@ -24,8 +24,8 @@ from .kinds import (
     CLASSIC_INFO,
     KINDS,
     MODIFIERS,
-    IntEncoding,
     InfoFormat,
+    IntEncoding,
     Kind,
     KindSpec,
     Linkage,
@@ -90,7 +90,7 @@ def _s32(v: int) -> int:
 class Type:
     """A view of one type record.  Compare by identity of (BTF, ID)."""
 
-    __slots__ = ("btf", "id", "_w", "_words")
+    __slots__ = ("_w", "_words", "btf", "id")
 
     def __init__(self, btf: BTF, type_id: int, words: array[int], w: int):
         self.btf = btf  # the BTF that owns the record (a base, for base IDs)
@@ -258,17 +258,16 @@ class BTF:
         byteorder: ByteOrder | None = None,
         info_format: InfoFormat | None = None,
     ):
-        self.base = base
+        self.base: BTF | None = base
         #: The first ID this BTF owns (1 without a base).
         self.start_id = base.type_count if base is not None else 1
-        self.strings = StringTable(base=base.strings if base is not None else None)
+        self.strings: StringTable = StringTable(base=base.strings if base is not None else None)
         self.words: array[int] = array("I")
         self.offsets: array[int] = array("I")
         #: Byte order used when writing (the input's, for parsed BTF).
-        self.byteorder: ByteOrder = byteorder or (
-            base.byteorder if base is not None else sys.byteorder  # type: ignore[assignment]
-        )
-        self.info_format = info_format or (base.info_format if base is not None else CLASSIC_INFO)
+        host: ByteOrder = "little" if sys.byteorder == "little" else "big"
+        self.byteorder: ByteOrder = byteorder or (base.byteorder if base is not None else host)
+        self.info_format: InfoFormat = info_format or (base.info_format if base is not None else CLASSIC_INFO)
         #: Header length used when writing (preserved from the input).
         self.header_len = 24
         #: The kind-layout section, (info bytes, element bytes, flags) per kind, when present.
@@ -531,7 +530,7 @@ class BTF:
             if type_id == 0:
                 return " ".join(["void", *parts])
             t = self[type_id]
-            k = t.kind
+            k = Kind(t.kind) if t.kind in KINDS else Kind.UNKN
             if k == Kind.PTR:
                 parts.insert(0, "*")
             elif k in (Kind.CONST, Kind.VOLATILE, Kind.RESTRICT):

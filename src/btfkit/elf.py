@@ -21,6 +21,8 @@ from elftools.elf.elffile import ELFFile
 
 from .errors import ELFError
 
+__all__ = ["BTFSections", "ELFError", "btf_sections", "bzimage_payload", "decompress", "unwrap"]
+
 BTF_SECTION = ".BTF"
 BTF_BASE_SECTION = ".BTF.base"
 BTF_EXT_SECTION = ".BTF.ext"
@@ -40,7 +42,7 @@ class BTFSections:
     pointer_size: int  # from the ELF class: 4 or 8
 
 
-def _decompress_lz4_legacy(data: bytes | memoryview) -> bytes:
+def _decompress_lz4_legacy(data: bytes | bytearray | memoryview) -> bytes:
     """The kernel's legacy LZ4 framing: magic, then (u32 size, block) pairs."""
     out = []
     pos = 4
@@ -58,19 +60,19 @@ def _decompress_lz4_legacy(data: bytes | memoryview) -> bytes:
     return b"".join(out)
 
 
-def _decompress_zstd(data: bytes | memoryview) -> bytes:
+def _decompress_zstd(data: bytes | bytearray | memoryview) -> bytes:
     return zstandard.ZstdDecompressor().decompressobj().decompress(bytes(data))
 
 
-def _decompress_gzip(data: bytes | memoryview) -> bytes:
+def _decompress_gzip(data: bytes | bytearray | memoryview) -> bytes:
     return zlib.decompressobj(wbits=31).decompress(data)
 
 
-def _decompress_xz(data: bytes | memoryview) -> bytes:
+def _decompress_xz(data: bytes | bytearray | memoryview) -> bytes:
     return lzma.LZMADecompressor().decompress(data)
 
 
-def _decompress_bzip2(data: bytes | memoryview) -> bytes:
+def _decompress_bzip2(data: bytes | bytearray | memoryview) -> bytes:
     return bz2.BZ2Decompressor().decompress(data)
 
 
@@ -85,7 +87,7 @@ _DECOMPRESSORS = (
 )
 
 
-def decompress(data: bytes | memoryview, name: str) -> bytes | None:
+def decompress(data: bytes | bytearray | memoryview, name: str) -> bytes | None:
     """Decompress ``data`` if it starts with a known compression magic, else ``None``."""
     head = bytes(data[:8])
     for magic, label, fn in _DECOMPRESSORS:
@@ -98,7 +100,7 @@ def decompress(data: bytes | memoryview, name: str) -> bytes | None:
     return None
 
 
-def bzimage_payload(data: bytes | memoryview) -> memoryview | None:
+def bzimage_payload(data: bytes | bytearray | memoryview) -> memoryview | None:
     """The compressed payload of an x86 bzImage, or ``None`` if ``data`` is not one."""
     if len(data) < 0x250 or bytes(data[0x202:0x206]) != b"HdrS":
         return None

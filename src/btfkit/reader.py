@@ -22,7 +22,6 @@ from . import elf
 from .btf import BTF, ByteOrder
 from .errors import BTFFormatError, BTFHeaderError, BTFStringError
 from .kinds import (
-    CLASSIC_INFO,
     HEADER_LEN,
     HEADER_LEN_LAYOUT,
     MAGIC,
@@ -34,7 +33,7 @@ from .kinds import (
 SYSFS_DIR = Path("/sys/kernel/btf")
 
 
-def _byteorder(data: bytes | memoryview) -> ByteOrder:
+def _byteorder(data: bytes | bytearray | memoryview) -> ByteOrder:
     if len(data) < 2:
         raise BTFHeaderError("too short for a BTF header", offset=0)
     magic = data[0] | data[1] << 8
@@ -45,7 +44,7 @@ def _byteorder(data: bytes | memoryview) -> ByteOrder:
     raise BTFHeaderError(f"bad magic {magic:#06x} (want 0xeb9f in either byte order)", offset=0)
 
 
-def is_raw_btf(data: bytes | memoryview) -> bool:
+def is_raw_btf(data: bytes | bytearray | memoryview) -> bool:
     """Whether ``data`` starts with the BTF magic in either byte order."""
     try:
         _byteorder(data)

@@ -1,0 +1,1041 @@
+"""C header output: ``vmlinux.h`` exactly as ``bpftool btf dump file FILE format c`` writes it.
+
+The reference is Debian 12's bpftool 7.1 built on libbpf 1.1 (``btf_dump.c``):
+:func:`dump_c` returns the same bytes, for standalone BTF and for split BTF
+(where, like bpftool, every type from ID 1 on is dumped, the base's included).
+Beyond bpftool 7.1 it can sort the output by name (``sort=True``, the order newer
+bpftool uses by default), emit only some types and what they need
+(``roots=[...]``), and merge several modules over one base into one header
+(:func:`merge_modules`).
+
+How the C text comes about
+--------------------------
+Types are visited in ID order.  Each visit is two steps, named as in libbpf:
+
+*Ordering* (``_order_type``) is a depth-first walk that queues every type that
+needs a stand-alone definition (named structs, unions, enums, typedefs,
+forward declarations, and anonymous enums nobody refers to) after the types it
+depends on.  The walk tells *strong* links from *weak* ones.  ``struct B
+{ struct A a; }`` needs ``A`` fully defined first (strong); ``struct B {
+struct A *a; }`` can do with a forward declaration of ``A`` (weak).  A path is
+weak once it has gone through a pointer *and* reaches a named type; anonymous
+types are written inline, so whatever they embed stays strong even behind a
+pointer.  A named struct found again while it is still being ordered is a
+cycle, harmless through a pointer and an error otherwise.
+
+*Emitting* (``_emit_type``) writes each queued type.  Before a struct's body it
+visits the members' types so that a type only reachable through a pointer
+gets its forward declaration (``struct A;``) just in time; a struct that
+refers to itself needs none.  Typedefs are written before they are needed even
+when their target is not complete yet.
+
+Declarations (``_emit_type_decl``) turn a chain of BTF types back into C
+syntax: the chain is pushed on a stack down to its base type, then written
+from the base type outwards, which puts ``const`` after ``*``, parenthesizes
+pointers to arrays and functions, and writes anonymous structs, unions and
+enums inline.  A declaration without inline definitions never changes once its
+names are settled, so it is cached per type as the text around the declared
+name; that cache is what keeps a full ``vmlinux.h`` fast in Python.
+
+Names can clash once C's separate struct namespaces are flattened into one
+header: the second ``struct foo`` to be written becomes ``foo___2``, and so on.
+Struct, union and enum tags share one counter table; typedefs and enumerators
+share another.  Forward declarations and empty enums never get a suffix.
+Enumerators are counted each time their enum is written.
+
+Struct layout is reproduced rather than trusted: gaps become anonymous
+bitfields (``long: 64;``, ``int: 0;`` to force alignment), and a struct whose
+members are not naturally aligned, or whose size is not a multiple of its
+alignment, gets ``__attribute__((packed))``.  (libbpf 1.1 writes enums without
+size attributes; later versions add ``mode(byte)``/``mode(word)``.)
+"""
+
+from __future__ import annotations
+
+import weakref
+from array import array
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import TextIO
+
+from .btf import BTF
+from .errors import BTFFormatError, NotFoundError
+from .kinds import KINDS, Kind
+
+__all__ = ["EPILOGUE", "PREAMBLE", "dump_c", "iter_c", "write_c"]
+
+#: What bpftool 7.1 prints before the types.
+PREAMBLE = (
+    "#ifndef __VMLINUX_H__\n"
+    "#define __VMLINUX_H__\n"
+    "\n"
+    "#ifndef BPF_NO_PRESERVE_ACCESS_INDEX\n"
+    "#pragma clang attribute push (__attribute__((preserve_access_index)), apply_to = record)\n"
+    "#endif\n"
+    "\n"
+)
+#: What bpftool 7.1 prints after the types.
+EPILOGUE = (
+    "#ifndef BPF_NO_PRESERVE_ACCESS_INDEX\n"
+    "#pragma clang attribute pop\n"
+    "#endif\n"
+    "\n"
+    "#endif /* __VMLINUX_H__ */\n"
+)
+
+_INT = Kind.INT.value
+_PTR = Kind.PTR.value
+_ARRAY = Kind.ARRAY.value
+_STRUCT = Kind.STRUCT.value
+_UNION = Kind.UNION.value
+_ENUM = Kind.ENUM.value
+_FWD = Kind.FWD.value
+_TYPEDEF = Kind.TYPEDEF.value
+_VOLATILE = Kind.VOLATILE.value
+_CONST = Kind.CONST.value
+_RESTRICT = Kind.RESTRICT.value
+_FUNC = Kind.FUNC.value
+_FUNC_PROTO = Kind.FUNC_PROTO.value
+_VAR = Kind.VAR.value
+_DATASEC = Kind.DATASEC.value
+_FLOAT = Kind.FLOAT.value
+_DECL_TAG = Kind.DECL_TAG.value
+_TYPE_TAG = Kind.TYPE_TAG.value
+_ENUM64 = Kind.ENUM64.value
+
+_COMPOSITE = frozenset({_STRUCT, _UNION})
+_ENUMS = frozenset({_ENUM, _ENUM64})
+_MODS = frozenset({_VOLATILE, _CONST, _RESTRICT, _TYPE_TAG})
+# Kinds a declaration chain passes through, and kinds that end it.
+_CHAIN_NEXT = frozenset({_PTR, _VOLATILE, _CONST, _RESTRICT, _FUNC_PROTO, _TYPE_TAG})
+_CHAIN_END = frozenset(
+    {_INT, _ENUM, _ENUM64, _FWD, _STRUCT, _UNION, _TYPEDEF, _FLOAT}
+)
+_SIZED = frozenset({_INT, _STRUCT, _UNION, _ENUM, _ENUM64, _DATASEC, _FLOAT})
+_SIZE_THROUGH = frozenset({_TYPEDEF, _VOLATILE, _CONST, _RESTRICT, _VAR, _DECL_TAG, _TYPE_TAG})
+_ALIGN_THROUGH = frozenset({_TYPEDEF, _VOLATILE, _CONST, _RESTRICT, _TYPE_TAG})
+
+# Ordering and emitting states (libbpf's NOT_ORDERED/ORDERING/ORDERED and
+# NOT_EMITTED/EMITTING/EMITTED).
+_ORDERING = 1
+_ORDERED = 2
+_EMITTING = 1
+_EMITTED = 2
+
+_MAX_CHAIN = 4096  # a declaration chain longer than this can only be a cycle
+_PFX = ["\t" * i for i in range(14)]  # libbpf caps indentation at 13 tabs
+_MAX_NAME_BYTES = 255  # libbpf builds "name___N" in a 256-byte buffer
+_SENTINEL = "\0"  # stands for the declared name in cached declarations
+
+# GCC's ARM SIMD typedefs name internal types; libbpf declares them as aliases.
+_MISSING_ALIASES = {
+    "__Poly8_t": "unsigned char",
+    "__Poly16_t": "unsigned short",
+    "__Poly64_t": "unsigned long long",
+    "__Poly128_t": "unsigned __int128",
+}
+
+
+class _Dumper:
+    """The state of one C dump (libbpf's ``struct btf_dump``) over every type of a BTF."""
+
+    def __init__(self, btf: BTF):
+        self.btf = btf
+        chain = btf.chain
+        if len(chain) == 1:
+            words, offsets = btf.words, btf.offsets
+        else:
+            words = array("I")
+            offsets = array("I")
+            for part in chain:
+                shift = len(words)
+                words.extend(part.words)
+                offsets.extend(o + shift for o in part.offsets) if shift else offsets.extend(
+                    part.offsets
+                )
+        n = btf.type_count
+        self.n = n
+        self.words = words
+        # Per-ID facts, index 0 being void.
+        w = [0, *offsets]
+        get = words.__getitem__
+        self.woff = w
+        info = list(map(get, map((1).__add__, offsets)))
+        kmask = btf.info_format.kind_mask
+        vmask = btf.info_format.vlen_mask
+        self.kind = [0, *((i >> 24) & kmask for i in info)]
+        self.vlen = [0, *(i & vmask for i in info)]
+        self.kflag = [0, *(i >> 31 for i in info)]
+        self.name_off = [0, *map(get, offsets)]
+        self.t2 = [0, *map(get, map((2).__add__, offsets))]
+        for k in set(self.kind):
+            if k and k not in KINDS:
+                tid = self.kind.index(k)
+                raise BTFFormatError(f"cannot write kind {k} as C", type_id=tid)
+        self.name = btf.strings.get
+        self.ptr_sz = btf.pointer_size or 8
+        self.referenced = self._mark_referenced()
+
+        # Mutable dump state.
+        self.order_state = bytearray(n)
+        self.emit_state = bytearray(n)
+        self.fwd_emitted = bytearray(n)
+        self.order_state[0] = _ORDERED
+        self.emit_state[0] = _EMITTED
+        self.names: list[str | None] = [None] * n  # resolved (possibly ___N) names
+        self.type_names: dict[str, int] = {}
+        self.ident_names: dict[str, int] = {}
+        # Caches of facts that do not depend on the dump state.
+        self.align_cache = array("i", [-1]) * n
+        self.size_cache = array("q", [-2]) * n
+        self.decl_named: list[tuple[str, str] | None] = [None] * n
+        self.decl_anon: list[str | None] = [None] * n
+        self.inline_defs = 0  # counts inline (anonymous) definitions written
+        self.queue: list[int] = []
+        self.out: list[str] = []
+
+    # --- setup -------------------------------------------------------------------
+    def _mark_referenced(self) -> bytearray:
+        """Which IDs some type refers to (a FUNC_PROTO's return type does not count).
+
+        Only anonymous enums care: one nobody refers to is a top-level ``enum { ... };``.
+        """
+        ref = bytearray(self.n)
+        words, woff, kind, vlen, t2 = self.words, self.woff, self.kind, self.vlen, self.t2
+        for tid in range(1, self.n):
+            k = kind[tid]
+            if k in _SIMPLE_REF:
+                ref[t2[tid]] = 1
+            elif k == _ARRAY:
+                w = woff[tid]
+                ref[words[w + 3]] = 1
+                ref[words[w + 4]] = 1
+            elif k == _STRUCT or k == _UNION or k == _DATASEC:
+                w = woff[tid] + (4 if k != _DATASEC else 3)
+                for x in words[w : w + 3 * vlen[tid] : 3]:
+                    ref[x] = 1
+            elif k == _FUNC_PROTO:
+                w = woff[tid] + 4
+                for x in words[w : w + 2 * vlen[tid] : 2]:
+                    ref[x] = 1
+        return ref
+
+    # --- names ---------------------------------------------------------------------
+    def _resolve_name(self, tid: int, table: dict[str, int]) -> str:
+        """The name ``tid`` is written with, settling a ``___N`` suffix on first use."""
+        got = self.names[tid]
+        if got is not None:
+            return got
+        off = self.name_off[tid]
+        if not off:
+            return ""
+        name = self.name(off)
+        k = self.kind[tid]
+        if k != _FWD and not (k == _ENUM and self.vlen[tid] == 0):
+            dup = table.get(name, 0) + 1
+            table[name] = dup
+            if dup > 1:
+                name = _suffixed(name, dup)
+        self.names[tid] = name
+        return name
+
+    def _type_name(self, tid: int) -> str:
+        return self._resolve_name(tid, self.type_names)
+
+    def _ident_name(self, tid: int) -> str:
+        return self._resolve_name(tid, self.ident_names)
+
+    # --- layout facts (libbpf's btf__resolve_size and btf__align_of) -------------------
+    def _resolve_size(self, tid: int) -> int:
+        """Byte size of ``tid``, or -1 when it has none."""
+        cached = self.size_cache[tid]
+        if cached != -2:
+            return cached
+        kind, t2, words, woff = self.kind, self.t2, self.words, self.woff
+        orig, nelems, size, cur = tid, 1, -1, tid
+        for _ in range(32):
+            if cur == 0:
+                break
+            k = kind[cur]
+            if k in _SIZED:
+                size = t2[cur]
+                break
+            if k == _PTR:
+                size = self.ptr_sz
+                break
+            if k in _SIZE_THROUGH:
+                cur = t2[cur]
+            elif k == _ARRAY:
+                w = woff[cur]
+                count = words[w + 5]
+                if nelems and count > 0xFFFFFFFF // nelems:
+                    break
+                nelems *= count
+                cur = words[w + 3]
+            else:
+                break
+        if size < 0 or (nelems and size > 0xFFFFFFFF // nelems):
+            result = -1
+        else:
+            result = nelems * size
+        self.size_cache[orig] = result
+        return result
+
+    def _align_of(self, tid: int) -> int:
+        """Alignment of ``tid`` (1 for packed structs), 0 when it has none."""
+        cached = self.align_cache[tid]
+        if cached >= 0:
+            return cached
+        kind, t2 = self.kind, self.t2
+        cur = tid
+        for _ in range(_MAX_CHAIN):
+            k = kind[cur] if cur else 0
+            if k in _ALIGN_THROUGH:
+                cur = t2[cur]
+            elif k == _ARRAY:
+                cur = self.words[self.woff[cur] + 3]
+            else:
+                break
+        else:
+            raise BTFFormatError("modifier chain is cyclic", type_id=tid)
+        if k == _INT or k == _ENUM or k == _ENUM64 or k == _FLOAT:
+            result = min(self.ptr_sz, t2[cur])
+        elif k == _PTR:
+            result = self.ptr_sz
+        elif k == _STRUCT or k == _UNION:
+            result = self._composite_align(cur)
+        else:
+            result = 0
+        self.align_cache[tid] = result
+        return result
+
+    def _composite_align(self, tid: int) -> int:
+        words = self.words
+        w = self.woff[tid] + 3
+        kflag = self.kflag[tid]
+        best = 1
+        for i in range(self.vlen[tid]):
+            a = self._align_of(words[w + 3 * i + 1])
+            if a <= 0:
+                return 0
+            if a > best:
+                best = a
+            off = words[w + 3 * i + 2]
+            if (not kflag or not off >> 24) and off % (8 * a):
+                return 1
+        return 1 if self.t2[tid] % best else best
+
+    def _is_packed(self, tid: int) -> bool:
+        """Whether a struct's layout shows it was packed (libbpf's ``btf_is_struct_packed``)."""
+        words = self.words
+        w = self.woff[tid] + 3
+        kflag = self.kflag[tid]
+        best = 1
+        for i in range(self.vlen[tid]):
+            a = self._align_of(words[w + 3 * i + 1])
+            off = words[w + 3 * i + 2]
+            if a and (not kflag or not off >> 24) and off % (8 * a):
+                return True
+            if a > best:
+                best = a
+        return self.t2[tid] % best != 0
+
+    # --- ordering -------------------------------------------------------------------
+    def _order_type(self, tid: int, through_ptr: bool) -> int:
+        """Queue what ``tid`` needs defined; 1 for a strong link, 0 for a weak one."""
+        state = self.order_state
+        st = state[tid]
+        if st == _ORDERED:
+            return 1
+        k = self.kind[tid]
+        if st == _ORDERING:
+            if (k == _STRUCT or k == _UNION) and through_ptr and self.name_off[tid]:
+                return 0
+            raise BTFFormatError("unsatisfiable type cycle", type_id=tid)
+        if k == _PTR:
+            strong = self._order_type(self.t2[tid], True)
+            state[tid] = _ORDERED
+            return strong
+        if k == _STRUCT or k == _UNION:
+            named = self.name_off[tid]
+            if through_ptr and named:
+                return 0
+            state[tid] = _ORDERING
+            words = self.words
+            w = self.woff[tid] + 4
+            for m in words[w : w + 3 * self.vlen[tid] : 3]:
+                if state[m] != _ORDERED:
+                    self._order_type(m, False)
+            if named:
+                self.queue.append(tid)
+            state[tid] = _ORDERED
+            return 1
+        if k in _MODS:
+            return self._order_type(self.t2[tid], through_ptr)
+        if k == _TYPEDEF:
+            strong = self._order_type(self.t2[tid], through_ptr)
+            if through_ptr and not strong:
+                return 0
+            self.queue.append(tid)
+            state[tid] = _ORDERED
+            return 1
+        if k == _INT or k == _FLOAT:
+            state[tid] = _ORDERED
+            return 0
+        if k == _ARRAY:
+            return self._order_type(self.words[self.woff[tid] + 3], False)
+        if k == _ENUM or k == _ENUM64 or k == _FWD:
+            if self.name_off[tid] or not self.referenced[tid]:
+                self.queue.append(tid)
+            state[tid] = _ORDERED
+            return 1
+        if k == _FUNC_PROTO:
+            strong = self._order_type(self.t2[tid], through_ptr)
+            words = self.words
+            w = self.woff[tid] + 4
+            for p in words[w : w + 2 * self.vlen[tid] : 2]:
+                if self._order_type(p, through_ptr):
+                    strong = 1
+            return strong
+        # FUNC, VAR, DATASEC, DECL_TAG: nothing to define
+        state[tid] = _ORDERED
+        return 0
+
+    # --- emitting ---------------------------------------------------------------------
+    def _emit_type(self, tid: int, cont_id: int) -> None:
+        """Write ``tid`` if it is a definition (top level when ``cont_id`` is 0), else its forward declarations."""
+        estate = self.emit_state
+        es = estate[tid]
+        if es == _EMITTED:
+            return
+        k = self.kind[tid]
+        out = self.out
+        if es == _EMITTING:
+            if self.fwd_emitted[tid]:
+                return
+            if k == _STRUCT or k == _UNION:
+                # A struct naming itself needs no forward declaration; an anonymous
+                # struct in a loop cannot have one.
+                if tid == cont_id or not self.name_off[tid]:
+                    return
+                out.append(self._struct_fwd(tid) + ";\n\n")
+                self.fwd_emitted[tid] = 1
+            elif k == _TYPEDEF:
+                if not self._blacklisted(tid):
+                    out.append(self._typedef_def(tid, 0) + ";\n\n")
+                self.fwd_emitted[tid] = 1
+            return
+        if k == _STRUCT or k == _UNION:
+            estate[tid] = _EMITTING
+            named = self.name_off[tid]
+            if not cont_id or not named:
+                inner = tid if named else cont_id
+                words = self.words
+                w = self.woff[tid] + 4
+                for m in words[w : w + 3 * self.vlen[tid] : 3]:
+                    if estate[m] != _EMITTED:
+                        self._emit_type(m, inner)
+            elif not self.fwd_emitted[tid] and tid != cont_id:
+                out.append(self._struct_fwd(tid) + ";\n\n")
+                self.fwd_emitted[tid] = 1
+            if not cont_id:
+                out.append(self._struct_def(tid, 0) + ";\n\n")
+                estate[tid] = _EMITTED
+            else:
+                estate[tid] = 0
+        elif k == _PTR or k in _MODS:
+            self._emit_type(self.t2[tid], cont_id)
+        elif k == _TYPEDEF:
+            estate[tid] = _EMITTING
+            self._emit_type(self.t2[tid], tid)
+            if not self.fwd_emitted[tid] and not self._blacklisted(tid):
+                out.append(self._typedef_def(tid, 0) + ";\n\n")
+            estate[tid] = _EMITTED
+        elif k == _ARRAY:
+            self._emit_type(self.words[self.woff[tid] + 3], cont_id)
+        elif k == _FUNC_PROTO:
+            self._emit_type(self.t2[tid], cont_id)
+            words = self.words
+            w = self.woff[tid] + 4
+            for p in words[w : w + 2 * self.vlen[tid] : 2]:
+                self._emit_type(p, cont_id)
+        elif k == _ENUM or k == _ENUM64:
+            if not cont_id:
+                out.append(self._enum_def(tid, 0) + ";\n\n")
+            estate[tid] = _EMITTED
+        elif k == _FWD:
+            out.append(self._fwd_def(tid) + ";\n\n")
+            estate[tid] = _EMITTED
+        elif k == _INT:
+            alias = _MISSING_ALIASES.get(self._type_name(tid))
+            if alias is not None:
+                out.append(f"typedef {alias} {self._type_name(tid)};\n\n")
+            estate[tid] = _EMITTED
+
+    def _blacklisted(self, tid: int) -> bool:
+        # __builtin_va_list is the compiler's own; redefining it breaks other compilers.
+        off = self.name_off[tid]
+        return bool(off) and self.name(off) == "__builtin_va_list"
+
+    def _struct_fwd(self, tid: int) -> str:
+        head = "struct" if self.kind[tid] == _STRUCT else "union"
+        return f"{head} {self._type_name(tid)}" if self.name_off[tid] else head
+
+    def _fwd_def(self, tid: int) -> str:
+        return f"{'union' if self.kflag[tid] else 'struct'} {self._type_name(tid)}"
+
+    def _typedef_def(self, tid: int, lvl: int) -> str:
+        name = self._ident_name(tid)
+        target = self.t2[tid]
+        # Old GCC describes __gnuc_va_list as a typedef of void; write what it means.
+        if target == 0 and name == "__gnuc_va_list":
+            return "typedef __builtin_va_list __gnuc_va_list"
+        return "typedef " + self._decl(target, name, lvl)
+
+    def _struct_def(self, tid: int, lvl: int) -> str:
+        is_struct = self.kind[tid] == _STRUCT
+        words = self.words
+        w = self.woff[tid] + 3
+        vlen = self.vlen[tid]
+        size = self.t2[tid]
+        kflag = self.kflag[tid]
+        packed = is_struct and self._is_packed(tid)
+        name = self.name
+        align_of = self._align_of
+        resolve_size = self._resolve_size
+        decl = self._decl
+        pad = self._bit_padding
+        ind = _PFX[lvl + 1 if lvl < 13 else 13]
+        nl_ind = "\n" + ind
+        parts = [self._struct_fwd(tid), " {"]
+        append = parts.append
+        off = 0
+        prev_bitfield = False
+        for i in range(w, w + 3 * vlen, 3):
+            m_type = words[i + 1]
+            m_off = words[i + 2]
+            m_sz = 0
+            if kflag:
+                m_sz = m_off >> 24
+                m_off &= 0xFFFFFF
+            if off < m_off:
+                m_align = 1 if packed else align_of(m_type)
+                pad(parts, off, m_off, m_align, prev_bitfield and m_sz != 0, ind)
+            fname = name(words[i]) if words[i] else ""
+            append(nl_ind)
+            append(decl(m_type, fname, lvl + 1))
+            if m_sz:
+                append(f": {m_sz};")
+                off = m_off + m_sz
+                prev_bitfield = True
+            else:
+                append(";")
+                m_bytes = resolve_size(m_type)
+                off = m_off + (m_bytes * 8 if m_bytes > 0 else 0)
+                prev_bitfield = False
+        if is_struct and off < size * 8:
+            pad(parts, off, size * 8, align_of(tid), False, ind)
+        if vlen or size:
+            append("\n" + _PFX[min(lvl, 13)] + "}")
+        else:
+            append("}")
+        if packed:
+            append(" __attribute__((packed))")
+        return "".join(parts)
+
+    def _bit_padding(
+        self, parts: list[str], cur: int, nxt: int, next_align: int, in_bitfield: bool, ind: str
+    ) -> None:
+        """Fill the bit gap ``cur``..``nxt`` with anonymous bitfields, as libbpf does.
+
+        The widest of long/int/short/char that reaches an aligned offset within
+        the gap is used; a ``<type>: 0;`` mark forces that alignment where the
+        compiler would not reach it by itself.
+        """
+        pads = self._pads
+        pad_type, pad_bits, new_off = "char", 8, cur
+        for pad_type, pad_bits in pads:  # noqa: B007 (the last pair is used after the loop)
+            new_off = -(-cur // pad_bits) * pad_bits
+            if new_off <= nxt:
+                break
+        if cur < new_off <= nxt:
+            if (
+                in_bitfield
+                or (new_off == nxt and (not next_align or -(-cur // (next_align * 8)) * next_align * 8 != new_off))
+                or (new_off != nxt and nxt - new_off <= new_off - cur)
+            ):
+                parts.append(f"\n{ind}{pad_type}: {new_off - cur if in_bitfield else 0};")
+            cur = new_off
+        while cur != nxt:
+            bits = min(nxt - cur, pad_bits)
+            if bits == pad_bits:
+                parts.append(f"\n{ind}{pad_type}: {pad_bits};")
+                cur += bits
+                continue
+            # The remainder takes the smallest type that holds it.
+            for pad_type, pad_bits in reversed(pads):  # noqa: B007, B020
+                if pad_bits >= bits:
+                    parts.append(f"\n{ind}{pad_type}: {bits};")
+                    cur += bits
+                    break
+
+    @property
+    def _pads(self) -> tuple[tuple[str, int], ...]:
+        return (("long", self.ptr_sz * 8), ("int", 32), ("short", 16), ("char", 8))
+
+    def _enum_def(self, tid: int, lvl: int) -> str:
+        name = self._type_name(tid)
+        head = f"enum {name}" if self.name_off[tid] else "enum"
+        vlen = self.vlen[tid]
+        if not vlen:
+            return head
+        words = self.words
+        w = self.woff[tid] + 3
+        signed = self.kflag[tid]
+        is64 = self.kind[tid] == _ENUM64
+        step = 3 if is64 else 2
+        get = self.name
+        idents = self.ident_names
+        ind = "\n" + _PFX[lvl + 1 if lvl < 13 else 13]
+        parts = [head, " {"]
+        for i in range(w, w + step * vlen, step):
+            vname = get(words[i])
+            dup = idents.get(vname, 0) + 1
+            idents[vname] = dup
+            if is64:
+                hi = words[i + 2]
+                val = words[i + 1] | hi << 32
+                if signed and hi >> 31:
+                    val -= 1 << 64
+                text = f"{val}LL" if signed else f"{val}ULL"
+            else:
+                val = words[i + 1]
+                if signed and val >> 31:
+                    val -= 1 << 32
+                text = str(val)
+            if dup > 1:
+                parts.append(f"{ind}{vname}___{dup} = {text},")
+            else:
+                parts.append(f"{ind}{vname} = {text},")
+        parts.append("\n" + _PFX[min(lvl, 13)] + "}")
+        return "".join(parts)
+
+    # --- declarations -------------------------------------------------------------------
+    def _decl(self, tid: int, fname: str, lvl: int) -> str:
+        """``tid`` declared as ``fname`` in C syntax (libbpf's ``btf_dump_emit_type_decl``)."""
+        if fname:
+            cached = self.decl_named[tid]
+            if cached is not None:
+                return cached[0] + fname + cached[1]
+            before = self.inline_defs
+            text = self._decl_uncached(tid, _SENTINEL, lvl)
+            pieces = text.split(_SENTINEL)
+            if len(pieces) != 2:  # malformed chain that never names the declarator
+                return text.replace(_SENTINEL, fname)
+            if self.inline_defs == before:
+                self.decl_named[tid] = (pieces[0], pieces[1])
+            return pieces[0] + fname + pieces[1]
+        got = self.decl_anon[tid]
+        if got is not None:
+            return got
+        before = self.inline_defs
+        text = self._decl_uncached(tid, "", lvl)
+        if self.inline_defs == before:
+            self.decl_anon[tid] = text
+        return text
+
+    def _decl_uncached(self, tid: int, fname: str, lvl: int) -> str:
+        kind, t2 = self.kind, self.t2
+        stack = []
+        for _ in range(_MAX_CHAIN):
+            stack.append(tid)
+            if tid == 0:
+                break
+            k = kind[tid]
+            if k in _CHAIN_NEXT:
+                tid = t2[tid]
+            elif k == _ARRAY:
+                tid = self.words[self.woff[tid] + 3]
+            else:
+                break  # a base type (or a kind no declaration can hold)
+        else:
+            raise BTFFormatError("declaration chain is cyclic", type_id=stack[0])
+        parts: list[str] = []
+        self._emit_type_chain(stack, fname, lvl, parts)
+        return "".join(parts)
+
+    def _emit_mods(self, decls: list[int], parts: list[str]) -> None:
+        """Write const/volatile/restrict before a base type (on its left, as C reads them)."""
+        kind = self.kind
+        while decls:
+            k = kind[decls[-1]]
+            if k == _CONST:
+                parts.append("const ")
+            elif k == _VOLATILE:
+                parts.append("volatile ")
+            elif k == _RESTRICT:
+                parts.append("restrict ")
+            else:
+                return
+            decls.pop()
+
+    def _drop_mods(self, decls: list[int]) -> None:
+        # GCC qualifies arrays and noreturn function pointers in ways C cannot spell.
+        kind = self.kind
+        while decls and kind[decls[-1]] in _MODS:
+            decls.pop()
+
+    def _emit_type_chain(self, decls: list[int], fname: str, lvl: int, parts: list[str]) -> None:
+        """Write the stacked chain ``decls`` (base type on top) around the name ``fname``."""
+        kind = self.kind
+        append = parts.append
+        last_was_ptr = True  # no space between "*" and a following "*" or name
+        while decls:
+            tid = decls.pop()
+            if tid == 0:
+                self._emit_mods(decls, parts)
+                append("void")
+                last_was_ptr = False
+                continue
+            k = kind[tid]
+            if k == _PTR:
+                append("*" if last_was_ptr else " *")
+            elif k == _TYPEDEF:
+                self._emit_mods(decls, parts)
+                append(self._ident_name(tid))
+            elif k == _STRUCT or k == _UNION:
+                self._emit_mods(decls, parts)
+                if self.name_off[tid]:
+                    append(self._struct_fwd(tid))
+                else:
+                    self.inline_defs += 1
+                    append(self._struct_def(tid, lvl))
+            elif k == _INT or k == _FLOAT:
+                self._emit_mods(decls, parts)
+                append(self.name(self.name_off[tid]))
+            elif k == _CONST:
+                append(" const")
+            elif k == _VOLATILE:
+                append(" volatile")
+            elif k == _RESTRICT:
+                append(" restrict")
+            elif k == _ENUM or k == _ENUM64:
+                self._emit_mods(decls, parts)
+                if self.name_off[tid]:
+                    append("enum " + self._type_name(tid))
+                else:
+                    self.inline_defs += 1
+                    append(self._enum_def(tid, lvl))
+            elif k == _FWD:
+                self._emit_mods(decls, parts)
+                append(self._fwd_def(tid))
+            elif k == _TYPE_TAG:
+                self._emit_mods(decls, parts)
+                append(f' __attribute__((btf_type_tag("{self.name(self.name_off[tid])}")))')
+            elif k == _ARRAY:
+                self._drop_mods(decls)
+                nelems = self.words[self.woff[tid] + 5]
+                if not decls:
+                    _emit_name(parts, fname, last_was_ptr)
+                    append(f"[{nelems}]")
+                    return
+                multidim = kind[decls[-1]] == _ARRAY
+                if fname and not last_was_ptr:
+                    append(" ")
+                if not multidim:
+                    append("(")
+                self._emit_type_chain(decls, fname, lvl, parts)
+                if not multidim:
+                    append(")")
+                append(f"[{nelems}]")
+                return
+            elif k == _FUNC_PROTO:
+                self._drop_mods(decls)
+                if decls:
+                    append(" (")
+                    self._emit_type_chain(decls, fname, lvl, parts)
+                    append(")")
+                else:
+                    _emit_name(parts, fname, last_was_ptr)
+                append("(")
+                vlen = self.vlen[tid]
+                words = self.words
+                w = self.woff[tid] + 3
+                if vlen == 0 or (vlen == 1 and words[w + 1] == 0):
+                    append("void)")
+                    return
+                for i in range(vlen):
+                    if i:
+                        append(", ")
+                    ptype = words[w + 2 * i + 1]
+                    if i == vlen - 1 and ptype == 0:
+                        append("...")  # a trailing void parameter means varargs
+                        break
+                    pname = words[w + 2 * i]
+                    append(self._decl(ptype, self.name(pname) if pname else "", lvl))
+                append(")")
+                return
+            else:
+                return  # not a kind a declaration can hold; libbpf warns and stops
+            last_was_ptr = k == _PTR
+        _emit_name(parts, fname, last_was_ptr)
+
+    # --- driving -------------------------------------------------------------------
+    def dump_type(self, tid: int) -> None:
+        """Write ``tid`` and every type it needs that is not written yet (``btf_dump__dump_type``)."""
+        if self.order_state[tid] == _ORDERED:
+            return  # already ordered, so nothing new can be queued
+        queue = self.queue
+        queue.clear()
+        self._order_type(tid, False)
+        for q in queue:
+            self._emit_type(q, 0)
+
+    def snapshot(self) -> _Dumper:
+        """A copy of the state, to continue dumping (more types) independently."""
+        other = object.__new__(_Dumper)
+        for slot, value in vars(self).items():
+            if isinstance(value, (bytearray, list, dict, array)):
+                value = value.copy() if not isinstance(value, array) else array(value.typecode, value)
+            setattr(other, slot, value)
+        other.out = []
+        return other
+
+    def extend_to(self, btf: BTF) -> _Dumper | None:
+        """This base's dump state carried over to split ``btf``, or None if it would differ.
+
+        It differs when the split's types refer to an anonymous base enum that
+        the base alone left unreferenced (it would no longer be a top-level
+        ``enum {...}``), or when the pointer size differs.
+        """
+        fresh = _Dumper(btf)
+        n = self.n
+        if fresh.ptr_sz != self.ptr_sz or fresh.referenced[:n] != self.referenced:
+            changed = (
+                i
+                for i in range(n)
+                if fresh.referenced[i] != self.referenced[i]
+                and fresh.kind[i] in (_ENUM, _ENUM64, _FWD)
+                and not fresh.name_off[i]
+            )
+            if fresh.ptr_sz != self.ptr_sz or any(True for _ in changed):
+                return None
+        extra = fresh.n - n
+        fresh.order_state = self.order_state + bytes(extra)
+        fresh.emit_state = self.emit_state + bytes(extra)
+        fresh.fwd_emitted = self.fwd_emitted + bytes(extra)
+        fresh.names = self.names + [None] * extra
+        fresh.type_names = dict(self.type_names)
+        fresh.ident_names = dict(self.ident_names)
+        fresh.align_cache = self.align_cache + fresh.align_cache[n:]
+        fresh.size_cache = self.size_cache + fresh.size_cache[n:]
+        fresh.decl_named = self.decl_named + [None] * extra
+        fresh.decl_anon = self.decl_anon + [None] * extra
+        return fresh
+
+
+def _emit_name(parts: list[str], fname: str, last_was_ptr: bool) -> None:
+    if fname:
+        parts.append(fname if last_was_ptr else " " + fname)
+
+
+def _suffixed(name: str, dup: int) -> str:
+    new = f"{name}___{dup}"
+    raw = new.encode("utf-8", "surrogateescape")
+    if len(raw) > _MAX_NAME_BYTES:  # libbpf's fixed buffer cuts long names
+        new = raw[:_MAX_NAME_BYTES].decode("utf-8", "surrogateescape")
+    return new
+
+
+_SIMPLE_REF = frozenset(
+    {_VOLATILE, _CONST, _RESTRICT, _PTR, _TYPEDEF, _FUNC, _VAR, _DECL_TAG, _TYPE_TAG}
+)
+
+
+# --- the base-dump cache ------------------------------------------------------------------
+@dataclass
+class _BaseDump:
+    key: tuple[int, int, int]
+    state: _Dumper
+    text: list[str]
+
+
+# Dumping a module over vmlinux first dumps all of vmlinux; the result (text and
+# state) is kept per base so that many modules over one base cost one base dump.
+_BASE_DUMPS: weakref.WeakKeyDictionary[BTF, _BaseDump] = weakref.WeakKeyDictionary()
+
+
+def _base_key(btf: BTF) -> tuple[int, int, int]:
+    return (btf.type_count, len(btf.words), len(btf.strings))
+
+
+def _dump_base(base: BTF) -> _BaseDump:
+    got = _BASE_DUMPS.get(base)
+    if got is not None and got.key == _base_key(base):
+        return got
+    d = _Dumper(base)
+    _dump_range(d, range(1, d.n))
+    got = _BaseDump(_base_key(base), d, d.out)
+    d.out = []
+    _BASE_DUMPS[base] = got
+    return got
+
+
+def _dump_range(d: _Dumper, ids: Iterable[int]) -> None:
+    dump_type = d.dump_type
+    tid = 0
+    try:
+        for tid in ids:
+            dump_type(tid)
+    except RecursionError:
+        raise BTFFormatError("type graph too deep or cyclic to write as C", type_id=tid) from None
+
+
+# --- sorting (newer bpftool's default order) -------------------------------------------------
+def _sort_key_fn(d: _Dumper) -> list[tuple[int, str, str, int, int]]:
+    """Per-ID sort keys: (rank, sort name, own name, hash, ID), as bpftool 7.5+ orders types."""
+    kind, name_off, t2, words, woff, vlen = d.kind, d.name_off, d.t2, d.words, d.woff, d.vlen
+    name = d.name
+    through = frozenset({_TYPE_TAG, _CONST, _PTR, _VOLATILE, _RESTRICT, _TYPEDEF, _DECL_TAG})
+
+    def target(tid: int) -> int:
+        return words[woff[tid] + 3] if kind[tid] == _ARRAY else t2[tid]
+
+    def rank(tid: int) -> int:
+        has_name = False
+        for _ in range(_MAX_CHAIN):
+            k = kind[tid] if tid else 0
+            if tid and name_off[tid]:
+                has_name = True
+            if k in _ENUMS:
+                return 1 if has_name else 0
+            if k == _INT or k == _FLOAT:
+                return 2
+            if k in _COMPOSITE:
+                return 3 if has_name else 10
+            if k == _FUNC_PROTO:
+                return 4 if has_name else 10
+            if (k == _ARRAY or k in through) and has_name:
+                tid = target(tid)
+                continue
+            return 10
+        return 10
+
+    def sort_name(tid: int) -> str:
+        from_ref = False
+        for _ in range(_MAX_CHAIN):
+            k = kind[tid] if tid else 0
+            if k == _ARRAY or k in through:
+                tid = target(tid)
+                from_ref = True
+                continue
+            off = name_off[tid] if tid else 0
+            if k in _ENUMS and not from_ref and not off and vlen[tid]:
+                off = words[woff[tid] + 3]
+            return name(off) if off else ""
+        return ""
+
+    mask = (1 << 64) - 1
+
+    def str_hash(s: str) -> int:
+        h = 0
+        for c in s.encode("utf-8", "surrogateescape"):
+            h = (h * 31 + (c - 256 if c > 127 else c)) & mask  # C's char is signed here
+        return h
+
+    def name_hash(h: int, off: int) -> int:
+        return (h * 31 + str_hash(name(off))) & mask if off else h
+
+    def disambig(tid: int, members: bool, depth: int = 0) -> int:
+        if depth > _MAX_CHAIN:
+            return 0
+        h = name_hash(0, name_off[tid]) if tid else 0
+        k = kind[tid] if tid else 0
+        if k in _ENUMS:
+            step = 3 if k == _ENUM64 else 2
+            w = woff[tid] + 3
+            for i in range(w, w + step * vlen[tid], step):
+                h = name_hash(h, words[i])
+        elif k in _COMPOSITE and members:
+            w = woff[tid] + 3
+            for i in range(w, w + 3 * vlen[tid], 3):
+                h = name_hash(h, words[i])
+                h = (h * 31 + disambig(words[i + 1], False, depth + 1)) & mask
+        elif k in through:
+            h = (h * 31 + disambig(t2[tid], members, depth + 1)) & mask
+        elif k == _ARRAY:
+            h = (h * 31 + words[woff[tid] + 5]) & mask
+            h = (h * 31 + disambig(target(tid), members, depth + 1)) & mask
+        return h
+
+    return [
+        (rank(i), sort_name(i), name(name_off[i]) if name_off[i] else "", disambig(i, True), i)
+        for i in range(1, d.n)
+    ]
+
+
+def _root_ids(btf: BTF, roots: Sequence[int | str]) -> list[int]:
+    ids: list[int] = []
+    for root in roots:
+        if isinstance(root, int):
+            btf[root]  # raises TypeIDError when out of range
+            ids.append(root)
+            continue
+        found = btf.find_all(root)
+        if not found:
+            raise NotFoundError(f"no type named {root!r}")
+        ids.extend(t.id for t in found)
+    return ids
+
+
+# --- public API -------------------------------------------------------------------------------
+def iter_c(
+    btf: BTF, *, sort: bool = False, roots: Sequence[int | str] | None = None
+) -> Iterator[str]:
+    """Yield the C header for ``btf`` in pieces (see :func:`dump_c`)."""
+    yield PREAMBLE
+    if roots:
+        d = _Dumper(btf)
+        ids: Iterable[int] = _root_ids(btf, roots)
+    elif sort:
+        d = _Dumper(btf)
+        ids = [key[-1] for key in sorted(_sort_key_fn(d))]
+    elif btf.base is not None:
+        base = _dump_base(btf.base)
+        carried = base.state.extend_to(btf)
+        if carried is None:
+            d = _Dumper(btf)
+            ids = range(1, d.n)
+        else:
+            yield from base.text
+            d = carried
+            ids = range(btf.start_id, d.n)
+    else:
+        d = _Dumper(btf)
+        ids = range(1, d.n)
+    _dump_range(d, ids)
+    yield from d.out
+    yield EPILOGUE
+
+
+def dump_c(btf: BTF, *, sort: bool = False, roots: Sequence[int | str] | None = None) -> str:
+    """The C header for ``btf``, byte for byte what ``bpftool btf dump file F format c`` prints.
+
+    For split BTF every type from ID 1 on is written, the base's included, as bpftool
+    7.1 does.  ``sort=True`` orders types by kind rank and name the way newer bpftool
+    does (but keeps every type).  ``roots`` limits the output to the given type IDs
+    and names (every type of that name) plus what they need, in that order.
+
+    Raises :class:`BTFFormatError` for type graphs C cannot express (a struct that
+    contains itself, cyclic modifier chains) and :class:`NotFoundError` for an
+    unknown root name.
+    """
+    return "".join(iter_c(btf, sort=sort, roots=roots))
+
+
+def write_c(
+    btf: BTF, file: TextIO, *, sort: bool = False, roots: Sequence[int | str] | None = None
+) -> None:
+    """Write the C header for ``btf`` to ``file`` (see :func:`dump_c`)."""
+    for piece in iter_c(btf, sort=sort, roots=roots):
+        file.write(piece)

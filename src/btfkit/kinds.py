@@ -79,6 +79,25 @@ class Names(IntEnum):
     OPTIONAL = 2  # a C identifier, or anonymous
     SECTION = 3  # a section name such as ".data..percpu"
     TAG = 4  # any non-empty string
+    ANY = 5  # not checked (the kernel accepts any name, or none, for INT and FLOAT)
+
+
+class Role(IntEnum):
+    """How the kernel's verifier resolves a kind (its per-kind ``resolve`` operation).
+
+    Resolution walks from a type through the types it is made of, to prove the
+    walk ends and that every member and variable has a size.
+    """
+
+    SINK = 0  # nothing to resolve: INT, ENUM, ENUM64, FWD, FLOAT, FUNC_PROTO
+    MODIFIER = 1  # TYPEDEF and qualifiers: takes the size of what it refers to
+    PTR = 2
+    ARRAY = 3
+    STRUCT = 4  # STRUCT and UNION
+    VAR = 5
+    FUNC = 6
+    DECL_TAG = 7
+    DATASEC = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +120,13 @@ class KindSpec:
     names: Names = Names.NONE
     kflag_ok: bool = False  # the kernel allows kind_flag to be set
     has_vlen: bool = False  # vlen counts elements (FUNC keeps its linkage there instead)
+    # Facts used by the kernel-style validation (btfkit.validate):
+    elem_names: Names = Names.NONE  # rule for element names (members, enumerators, params)
+    vlen_max: int = 0  # largest vlen the kernel accepts (FUNC: its highest linkage)
+    size_values: frozenset[int] | None = None  # allowed values of the size word, if restricted
+    sized: bool = False  # the size word is the type's byte size (kernel's btf_type_has_size)
+    sizeless: bool = False  # has no size at all, so no member or variable can be of it
+    role: Role = Role.SINK
 
     def record_words(self, vlen: int) -> int:
         """Words in a record of this kind with ``vlen`` elements."""
@@ -111,34 +137,49 @@ def _spec(kind: Kind, **kw: object) -> KindSpec:
     return KindSpec(kind=int(kind), label=kind.name, **kw)  # type: ignore[arg-type]
 
 
+_ELEMS: Final = 0xFFFF  # the classic 16-bit vlen
+_MOD: Final = Role.MODIFIER
+
 KINDS: Final[dict[int, KindSpec]] = {
     s.kind: s
     for s in (
-        _spec(Kind.INT, type_ref=False, extra_words=1, names=Names.IDENT),
-        _spec(Kind.PTR, type_ref=True, extra_words=0),
-        _spec(Kind.ARRAY, type_ref=False, extra_words=3, extra_refs=(0, 1)),
+        _spec(Kind.INT, type_ref=False, extra_words=1, names=Names.ANY, sized=True),
+        _spec(Kind.PTR, type_ref=True, extra_words=0, role=Role.PTR),
+        _spec(Kind.ARRAY, type_ref=False, extra_words=3, extra_refs=(0, 1),
+              size_values=frozenset({0}), role=Role.ARRAY),
         _spec(Kind.STRUCT, type_ref=False, extra_words=0, elem_words=3, elem_refs=(1,),
-              elem_strs=(0,), names=Names.OPTIONAL, kflag_ok=True, has_vlen=True),
+              elem_strs=(0,), names=Names.OPTIONAL, kflag_ok=True, has_vlen=True,
+              elem_names=Names.OPTIONAL, vlen_max=_ELEMS, sized=True, role=Role.STRUCT),
         _spec(Kind.UNION, type_ref=False, extra_words=0, elem_words=3, elem_refs=(1,),
-              elem_strs=(0,), names=Names.OPTIONAL, kflag_ok=True, has_vlen=True),
+              elem_strs=(0,), names=Names.OPTIONAL, kflag_ok=True, has_vlen=True,
+              elem_names=Names.OPTIONAL, vlen_max=_ELEMS, sized=True, role=Role.STRUCT),
         _spec(Kind.ENUM, type_ref=False, extra_words=0, elem_words=2, elem_strs=(0,),
-              names=Names.OPTIONAL, kflag_ok=True, has_vlen=True),
-        _spec(Kind.FWD, type_ref=False, extra_words=0, names=Names.IDENT, kflag_ok=True),
-        _spec(Kind.TYPEDEF, type_ref=True, extra_words=0, names=Names.IDENT),
-        _spec(Kind.VOLATILE, type_ref=True, extra_words=0),
-        _spec(Kind.CONST, type_ref=True, extra_words=0),
-        _spec(Kind.RESTRICT, type_ref=True, extra_words=0),
-        _spec(Kind.FUNC, type_ref=True, extra_words=0, names=Names.IDENT),
+              names=Names.OPTIONAL, kflag_ok=True, has_vlen=True, elem_names=Names.IDENT,
+              vlen_max=_ELEMS, size_values=frozenset({1, 2, 4, 8}), sized=True),
+        _spec(Kind.FWD, type_ref=False, extra_words=0, names=Names.IDENT, kflag_ok=True,
+              size_values=frozenset({0}), sizeless=True),
+        _spec(Kind.TYPEDEF, type_ref=True, extra_words=0, names=Names.IDENT, role=_MOD),
+        _spec(Kind.VOLATILE, type_ref=True, extra_words=0, role=_MOD),
+        _spec(Kind.CONST, type_ref=True, extra_words=0, role=_MOD),
+        _spec(Kind.RESTRICT, type_ref=True, extra_words=0, role=_MOD),
+        _spec(Kind.FUNC, type_ref=True, extra_words=0, names=Names.IDENT,
+              vlen_max=int(Linkage.GLOBAL), sizeless=True, role=Role.FUNC),
         _spec(Kind.FUNC_PROTO, type_ref=True, extra_words=0, elem_words=2, elem_refs=(1,),
-              elem_strs=(0,), has_vlen=True),
-        _spec(Kind.VAR, type_ref=True, extra_words=1, names=Names.IDENT),
+              elem_strs=(0,), has_vlen=True, elem_names=Names.OPTIONAL, vlen_max=_ELEMS,
+              sizeless=True),
+        _spec(Kind.VAR, type_ref=True, extra_words=1, names=Names.IDENT, role=Role.VAR),
         _spec(Kind.DATASEC, type_ref=False, extra_words=0, elem_words=3, elem_refs=(0,),
-              names=Names.SECTION, has_vlen=True),
-        _spec(Kind.FLOAT, type_ref=False, extra_words=0, names=Names.IDENT),
-        _spec(Kind.DECL_TAG, type_ref=True, extra_words=1, names=Names.TAG, kflag_ok=True),
-        _spec(Kind.TYPE_TAG, type_ref=True, extra_words=0, names=Names.TAG, kflag_ok=True),
+              names=Names.SECTION, has_vlen=True, vlen_max=_ELEMS, sized=True,
+              role=Role.DATASEC),
+        _spec(Kind.FLOAT, type_ref=False, extra_words=0, names=Names.ANY,
+              size_values=frozenset({2, 4, 8, 12, 16}), sized=True),
+        _spec(Kind.DECL_TAG, type_ref=True, extra_words=1, names=Names.TAG, kflag_ok=True,
+              sizeless=True, role=Role.DECL_TAG),
+        _spec(Kind.TYPE_TAG, type_ref=True, extra_words=0, names=Names.TAG, kflag_ok=True,
+              role=_MOD),
         _spec(Kind.ENUM64, type_ref=False, extra_words=0, elem_words=3, elem_strs=(0,),
-              names=Names.OPTIONAL, kflag_ok=True, has_vlen=True),
+              names=Names.OPTIONAL, kflag_ok=True, has_vlen=True, elem_names=Names.IDENT,
+              vlen_max=_ELEMS, size_values=frozenset({1, 2, 4, 8}), sized=True),
     )
 }
 

@@ -278,6 +278,10 @@ class BTF:
         self._names: dict[str, list[int]] | None = None
         self._specs: dict[int, KindSpec] = KINDS
         self._own_strings = True
+        #: Whether the own strings are known to be unique and all in use, so that dedup
+        #: keeps the string section as it is.  libbpf's rule: true for BTF built from
+        #: scratch and after a dedup; parsed BTF has it only when its strings are trivial.
+        self.strs_deduped = True
 
     # --- numbering ---------------------------------------------------------
     @property

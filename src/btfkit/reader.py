@@ -117,6 +117,7 @@ def parse(data: bytes | bytearray | memoryview, base: BTF | None = None) -> BTF:
     strs = bytes(data[hdr_len + str_off : hdr_len + str_off + str_len])
     _check_strings(strs, base, hdr_len + str_off)
     btf.strings.data[:] = strs
+    btf.strs_deduped = len(strs) == 0 or (base is None and len(strs) == 1)
     if base is None and not strs:
         raise BTFStringError("empty string section in a BTF without base", offset=hdr_len + str_off)
 

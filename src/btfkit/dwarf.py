@@ -45,7 +45,6 @@ from elftools.common.exceptions import ELFError as _PyELFError
 from elftools.common.exceptions import ELFParseError as _PyELFParseError
 from elftools.dwarf.die import DIE
 from elftools.elf.elffile import ELFFile
-from elftools.elf.sections import SymbolTableSection
 
 from .btf import BTF
 from .build import Builder
@@ -466,28 +465,122 @@ class _Encoder:
                                sorted(self.percpu_vars, key=lambda v: v[1]))  # fmt: skip
 
 
-def _symbols(elf: ELFFile) -> _Symbols:
+# Relocation types that write "symbol + addend" (absolute) into debug sections, with
+# their width, per ELF machine; PC-relative ones subtract the place, at section address 0.
+_RELOCS: dict[int, dict[int, tuple[int, bool]]] = {
+    62: {1: (8, False), 10: (4, False), 11: (4, False), 2: (4, True), 24: (8, True),
+         17: (8, False), 21: (4, False)},  # x86_64 (DTPOFF for TLS variables)
+    183: {257: (8, False), 258: (4, False), 261: (8, True), 260: (4, True)},  # AArch64
+    247: {2: (8, False), 3: (4, False), 4: (4, False)},  # BPF (REL, addend in place)
+}  # fmt: skip
+_SHT_SYMTAB, _SHT_RELA, _SHT_REL = 2, 4, 9
+
+
+@dataclass
+class _Sym:
+    name: str
+    info: int
+    shndx: int
+    value: int
+    size: int
+
+
+def _read_symtab(elf: ELFFile, data: bytes | bytearray, index: int) -> list[_Sym]:
+    """All symbols of the symbol table section ``index``, read in bulk."""
+    sec = elf.get_section(index)
+    strtab = elf.get_section(sec["sh_link"])
+    sbase, ssize = int(strtab["sh_offset"]), int(strtab["sh_size"])
+    end = "<" if elf.little_endian else ">"
+    off, size = int(sec["sh_offset"]), int(sec["sh_size"])
+    out = []
+    if elf.elfclass == 64:
+        for name, info, _other, shndx, value, sz in struct.iter_unpack(end + "IBBHQQ", data[off : off + size]):
+            out.append(_Sym(_cstr(data, sbase, ssize, name), info, shndx, value, sz))
+    else:
+        for name, value, sz, info, _other, shndx in struct.iter_unpack(end + "IIIBBH", data[off : off + size]):
+            out.append(_Sym(_cstr(data, sbase, ssize, name), info, shndx, value, sz))
+    return out
+
+
+def _cstr(data: bytes | bytearray, base: int, size: int, off: int) -> str:
+    if off >= size:
+        return ""
+    end = data.find(b"\0", base + off, base + size)
+    return bytes(data[base + off : end if end >= 0 else base + size]).decode("utf-8", "surrogateescape")
+
+
+def _relocate_debug_sections(elf: ELFFile, data: bytearray, name: str) -> None:
+    """Apply the relocations of an ``ET_REL`` object's ``.debug_*`` sections to ``data``, in place.
+
+    pyelftools can do this too, but one relocation at a time through its
+    structure parser (most of the read time for a module) and without the TLS
+    relocation types; here each relocation section is unpacked in one go.
+    """
+    recipes = _RELOCS.get(_MACHINES.get(str(elf["e_machine"]), -1), {})
+    end = "<" if elf.little_endian else ">"
+    is64 = elf.elfclass == 64
+    symtabs: dict[int, list[int]] = {}
+    for sec in elf.iter_sections():
+        sh_type = sec.header["sh_type"]
+        if sh_type not in ("SHT_RELA", "SHT_REL"):
+            continue
+        target = elf.get_section(sec["sh_info"])
+        if not target.name.startswith(".debug_"):
+            continue
+        link = int(sec["sh_link"])
+        if link not in symtabs:
+            symtabs[link] = [s.value for s in _read_symtab(elf, data, link)]
+        values = symtabs[link]
+        rela = sh_type == "SHT_RELA"
+        fmt = end + ("QQq" if rela else "QQ") if is64 else end + ("IIi" if rela else "II")
+        base, limit = int(target["sh_offset"]), int(target["sh_size"])
+        off, size = int(sec["sh_offset"]), int(sec["sh_size"])
+        for entry in struct.iter_unpack(fmt, data[off : off + size]):
+            r_offset, r_info = entry[0], entry[1]
+            sym, rtype = (r_info >> 32, r_info & 0xFFFFFFFF) if is64 else (r_info >> 8, r_info & 0xFF)
+            if rtype == 0:
+                continue
+            recipe = recipes.get(rtype)
+            if recipe is None:
+                raise ELFError(f"{name}: unsupported relocation type {rtype} in {sec.name}")
+            width, pcrel = recipe
+            if r_offset + width > limit or sym >= len(values):
+                raise ELFError(f"{name}: relocation at {r_offset:#x} outside {target.name}")
+            at = base + r_offset
+            if rela:
+                addend = entry[2]
+            else:
+                addend = int.from_bytes(data[at : at + width], "little" if elf.little_endian else "big")
+            value = values[sym] + addend - (r_offset if pcrel else 0)
+            data[at : at + width] = (value & ((1 << (8 * width)) - 1)).to_bytes(
+                width, "little" if elf.little_endian else "big")  # fmt: skip
+
+
+_MACHINES = {"EM_X86_64": 62, "EM_AARCH64": 183, "EM_BPF": 247}
+
+
+def _symbols(elf: ELFFile, data: bytes | bytearray) -> _Symbols:
     syms = _Symbols()
     percpu_index = None
+    percpu_base = 0
+    symtab_index = None
     for i, sec in enumerate(elf.iter_sections()):
-        if sec.name == PERCPU_SECTION:
+        if sec.name == PERCPU_SECTION and percpu_index is None:
             percpu_index = i
             syms.percpu_size = int(sec["sh_size"])
             percpu_base = int(sec["sh_addr"]) if elf["e_type"] != "ET_REL" else 0
-            break
-    symtab = elf.get_section_by_name(".symtab")
-    if not isinstance(symtab, SymbolTableSection):
+        elif sec.header["sh_type"] == "SHT_SYMTAB" and symtab_index is None:
+            symtab_index = i
+    if symtab_index is None:
         return syms
-    for sym in symtab.iter_symbols():
-        st_type = sym["st_info"]["type"]
-        if st_type == "STT_FUNC":
+    for sym in _read_symtab(elf, data, symtab_index):
+        st_type = sym.info & 0xF
+        if st_type == 2:  # STT_FUNC
             if sym.name:
                 syms.functions.add(sym.name)
-        elif (st_type == "STT_OBJECT" and percpu_index is not None and sym["st_shndx"] == percpu_index
-              and sym["st_size"] and sym.name and len(sym.name) <= _KSYM_NAME_LEN
-              and _NAME_OK.match(sym.name)):  # fmt: skip
-            addr = int(sym["st_value"]) - percpu_base
-            syms.percpu.setdefault(addr, (sym.name, int(sym["st_size"])))
+        elif (st_type == 1 and percpu_index is not None and sym.shndx == percpu_index and sym.size
+              and len(sym.name) <= _KSYM_NAME_LEN and _NAME_OK.match(sym.name)):  # fmt: skip
+            syms.percpu.setdefault(sym.value - percpu_base, (sym.name, sym.size))
     return syms
 
 
@@ -519,11 +612,15 @@ def dwarf_to_btf(
     st = stats if stats is not None else DwarfStats()
     try:
         t0 = time.perf_counter()
-        elf = ELFFile(io.BytesIO(bytes(data)))
+        image = bytearray(data)
+        elf = ELFFile(io.BytesIO(image))
         if elf.get_section_by_name(".debug_info") is None:
             raise ELFError(f"{name}: no DWARF (.debug_info) to encode")
-        dwarf = elf.get_dwarf_info(relocate_dwarf_sections=True)
-        symbols = _symbols(elf)
+        if elf["e_type"] == "ET_REL":
+            _relocate_debug_sections(elf, image, name)
+            elf = ELFFile(io.BytesIO(image))
+        dwarf = elf.get_dwarf_info(relocate_dwarf_sections=False)
+        symbols = _symbols(elf, image)
         st.read_seconds += time.perf_counter() - t0
         builder = Builder(base=base, byteorder="little" if elf.little_endian else "big")
         builder.btf.pointer_size = 8 if elf.elfclass == 64 else 4

@@ -7,9 +7,12 @@ stderr and exit status 1; never a traceback.
 from __future__ import annotations
 
 import argparse
+import io
+import os
 import sys
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import IO
 
 from .btf import BTF
 from .errors import BTFError
@@ -37,6 +40,34 @@ def _cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _dump_raw(btf: BTF, out: IO[bytes], args: argparse.Namespace) -> None:
+    from .dump_raw import dump_raw  # noqa: PLC0415 (imported on use: keeps start-up fast)
+
+    dump_raw(btf, out, args.root_id)
+
+
+def _dump_json(btf: BTF, out: IO[bytes], args: argparse.Namespace) -> None:
+    from .dump_json import dump_json  # noqa: PLC0415
+
+    dump_json(btf, out, args.root_id, pretty=args.pretty)
+
+
+#: ``btfkit dump --format NAME``: writes the dump of a BTF to a binary stream.
+DUMP_FORMATS: dict[str, Callable[[BTF, IO[bytes], argparse.Namespace], None]] = {
+    "raw": _dump_raw,
+    "json": _dump_json,
+}
+
+
+def _cmd_dump(args: argparse.Namespace) -> int:
+    btf = _load(args.file, args.base)
+    fmt = "json" if (args.json or args.pretty) and args.format == "raw" else args.format
+    sys.stdout.flush()
+    DUMP_FORMATS[fmt](btf, sys.stdout.buffer, args)
+    sys.stdout.buffer.flush()
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="btfkit", description="Read, build, deduplicate and dump BTF.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -45,7 +76,28 @@ def _parser() -> argparse.ArgumentParser:
     info.add_argument("file", help="raw BTF, ELF object, module (.ko[.xz|.zst|.gz]), vmlinuz or sysfs path")
     info.add_argument("-B", "--base", help="base BTF for a split file")
     info.set_defaults(func=_cmd_info)
+
+    dump = sub.add_parser("dump", help="print the types, as bpftool btf dump file does")
+    dump.add_argument("file", help="raw BTF, ELF object, module (.ko[.xz|.zst|.gz]), vmlinuz or sysfs path")
+    dump.add_argument("-B", "--base", help="base BTF for a split file (only its own types are printed)")
+    dump.add_argument("-f", "--format", choices=sorted(DUMP_FORMATS), default="raw",
+                      help="raw text (default) or JSON, both exactly as bpftool 7.1 prints them")  # fmt: skip
+    dump.add_argument("-j", "--json", action="store_true", help="same as --format json")
+    dump.add_argument("-p", "--pretty", action="store_true", help="pretty-printed JSON (implies -j)")
+    dump.add_argument("--root-id", type=int, action="append", metavar="ID",
+                      help="print only this type (repeatable; order kept)")  # fmt: skip
+    dump.set_defaults(func=_cmd_dump)
     return p
+
+
+def _silence_stdout() -> None:
+    """After the reader went away, point stdout at /dev/null so the exit-time flush is quiet."""
+    try:
+        fd = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(fd, sys.stdout.fileno())
+        os.close(fd)
+    except (OSError, ValueError, io.UnsupportedOperation):
+        pass  # not a real file descriptor (e.g. captured output): nothing will be flushed there
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -57,6 +109,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"btfkit: error: {exc}", file=sys.stderr)
         return 1
     except BrokenPipeError:
+        _silence_stdout()
         return 0
     except OSError as exc:
         where = f"{exc.filename}: " if exc.filename is not None else ""

@@ -1,0 +1,383 @@
+"""bpftool's "raw" text dump, byte for byte (``bpftool btf dump file F [-B BASE]``).
+
+Every type is one record: a line ``[ID] KIND 'name' ...`` and, for kinds with
+elements, one tab-indented line per member, enumerator, parameter or DATASEC
+entry.  The format follows bpftool 7.1 (libbpf 1.1) exactly, including its
+quirks: ``(anon)`` for a zero name offset, ``UNKN`` for combined INT encoding
+bits, a comma in ``VAR ... type_id=N, linkage=...``, and the ``(KIND 'name')``
+note on DATASEC entries whose type ID is in range.  A split BTF prints only
+its own types.
+
+Speed: a kernel's BTF has ~130,000 types and ~300,000 lines.  Formatting them
+one record at a time in Python costs several times what bpftool needs, so the
+records are grouped by kind (and kind_flag), each field of a group is gathered
+as a column with C-level ``map``/slicing over :attr:`BTF.words`, and each
+line comes out of one ``bytes.__mod__``.  Output is built as bytes directly
+from the string section, so names keep their exact bytes and nothing is
+decoded or encoded.  The JSON dump (:mod:`btfkit.dump_json`) uses the same
+machinery with other templates.
+"""
+
+from __future__ import annotations
+
+from array import array
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from itertools import accumulate, groupby, islice, repeat
+from operator import add
+from typing import IO
+
+from .btf import BTF
+from .errors import BTFStringError, TypeIDError
+from .kinds import KINDS, Kind
+from .strings import StringTable
+
+__all__ = [
+    "RAW", "NameMap", "Style", "dump_raw", "format_raw", "kind_label", "name_map", "records",
+    "write_records",
+]  # fmt: skip
+
+_LABELS: dict[int, bytes] = {0: b"UNKNOWN"} | {k: s.label.encode() for k, s in KINDS.items()}
+_INT_ENCODINGS = (b"(none)", b"SIGNED", b"CHAR", b"UNKN", b"BOOL") + (b"UNKN",) * 11
+_LINKAGES = {0: b"static", 1: b"global", 2: b"extern"}
+_UNKNOWN_LINKAGE = b"(unknown)"
+_FWD_KINDS = (b"struct", b"union")
+_ENUM_ENCODINGS = (b"UNSIGNED", b"SIGNED")
+# bpftool hands an unsigned ENUM's value to its JSON writer as a signed 32-bit
+# number widened to 64 bits unsigned, so values from 2**31 up print sign-extended.
+_JSON_U32_EXTEND = (0, (1 << 64) - (1 << 32))
+
+Column = Iterable[object]
+
+
+def kind_label(kind: int) -> bytes:
+    """bpftool's label for a kind number (``UNKNOWN`` for kinds it does not know)."""
+    return _LABELS.get(kind, b"UNKNOWN")
+
+
+class NameMap(dict[int, bytes]):
+    """Printable names by string offset, as bytes: ``(anon)`` for 0, ``(invalid)`` for a bad offset.
+
+    Built from one split of the whole string section; offsets below the
+    table's start go to the base's map.  ``escape`` applies bpftool's JSON
+    string escaping.
+    """
+
+    def __init__(
+        self, table: StringTable, base: NameMap | None, escape: Callable[[bytes], bytes] | None
+    ):
+        data = bytes(table.data)
+        starts = accumulate(map((1).__add__, map(len, data.split(b"\0"))), initial=table.start)
+        super().__init__(zip(starts, (escape(data) if escape else data).split(b"\0"), strict=False))
+        if table.start == 0:
+            self[0] = b"(anon)"
+        self.table, self.base, self.escape, self.size = table, base, escape, len(data)
+
+    def __missing__(self, offset: int) -> bytes:
+        if offset == 0:
+            return b"(anon)"
+        if offset < self.table.start and self.base is not None:
+            return self.base[offset]
+        # An offset into the middle of a string is legal: decode it on demand.
+        try:
+            text = self.table.get(offset).encode("utf-8", "surrogateescape")
+        except BTFStringError:
+            return b"(invalid)"
+        text = self.escape(text) if self.escape else text
+        self[offset] = text
+        return text
+
+
+# Base maps are reused while their table is unchanged: dumping many modules on
+# one vmlinux would otherwise split the vmlinux strings once per module.
+_BASE_MAPS: dict[tuple[int, bool], NameMap] = {}
+
+
+def name_map(table: StringTable, escape: Callable[[bytes], bytes] | None = None) -> NameMap:
+    """The :class:`NameMap` of ``table`` (and its bases)."""
+    base = None
+    if table.base is not None:
+        key = (id(table.base), escape is not None)
+        base = _BASE_MAPS.get(key)
+        if base is None or base.table is not table.base or base.size != len(table.base.data):
+            base = name_map(table.base, escape)
+            _BASE_MAPS.clear()
+            _BASE_MAPS[key] = base
+    return NameMap(table, base, escape)
+
+
+@dataclass
+class Group:
+    """Records of one kind and one kind_flag value, all in ``words``."""
+
+    words: array[int]
+    ws: list[int]  # first word of each record
+    ids: list[int]
+    kind: int
+    kflag: bool
+    vlen_mask: int
+
+    def col(self, j: int) -> list[int]:
+        """Word ``j`` of every record."""
+        return list(map(self.words.__getitem__, map(j.__add__, self.ws)))
+
+    def vlens(self) -> list[int]:
+        """The vlen of every record."""
+        return list(map(self.vlen_mask.__and__, self.col(1)))
+
+    def elems(self, first: int, step: int, vlens: list[int]) -> array[int]:
+        """All element words of the group's records, one element after another."""
+        starts = list(map(first.__add__, self.ws))
+        stops = map(add, starts, map(step.__mul__, vlens))
+        view = memoryview(self.words)
+        out = array(self.words.typecode)
+        out.frombytes(b"".join(map(view.__getitem__, map(slice, starts, stops))))
+        return out
+
+
+def _s32(values: Iterable[int]) -> array[int]:
+    """Reinterpret 32-bit words as signed, without a Python loop."""
+    return array("i", array("I", values).tobytes())
+
+
+@dataclass(frozen=True)
+class Style:
+    """Templates of one output format.
+
+    ``heads[kind]`` formats a record's first part, ``elems[(kind, kflag)]`` one
+    element; a record is its head, its elements joined by ``elem_sep``, then
+    ``tails[bool(vlen)]`` (pretty JSON closes an empty list differently).
+    ``unknown`` formats a kind bpftool does not know from ID, label and name.
+    ``bitfield`` is the text after a member with a bitfield size of ``i``;
+    ``json`` selects JSON's value conventions (no DATASEC notes, enum values
+    as bpftool's JSON writer shows them); ``escape`` is applied to names.
+    """
+
+    heads: dict[int, bytes]
+    elems: dict[tuple[int, bool], bytes]
+    elem_sep: bytes
+    tails: tuple[bytes, bytes]
+    unknown: bytes
+    bitfield: tuple[bytes, ...]
+    json: bool
+    escape: Callable[[bytes], bytes] | None = None
+
+
+def _head_columns(g: Group, names: NameMap) -> list[Column]:
+    """The values filling a kind's head template, in template order."""
+    k = g.kind
+    ids: Column = g.ids
+    name: Column = map(names.__getitem__, g.col(0))
+    if k == Kind.INT:
+        enc = g.col(3)
+        return [ids, name, g.col(2), map((0xFF).__and__, map((16).__rrshift__, enc)),
+                map((0xFF).__and__, enc),
+                map(_INT_ENCODINGS.__getitem__, map((0x0F).__and__, map((24).__rrshift__, enc)))]  # fmt: skip
+    if k in (Kind.PTR, Kind.CONST, Kind.VOLATILE, Kind.RESTRICT, Kind.TYPEDEF, Kind.TYPE_TAG,
+             Kind.FLOAT):  # fmt: skip
+        return [ids, name, g.col(2)]
+    if k == Kind.ARRAY:
+        return [ids, name, g.col(3), g.col(4), g.col(5)]
+    if k in (Kind.STRUCT, Kind.UNION, Kind.DATASEC, Kind.FUNC_PROTO):
+        return [ids, name, g.col(2), g.vlens()]
+    if k in (Kind.ENUM, Kind.ENUM64):
+        return [ids, name, repeat(_ENUM_ENCODINGS[g.kflag]), g.col(2), g.vlens()]
+    if k == Kind.FWD:
+        return [ids, name, repeat(_FWD_KINDS[g.kflag])]
+    if k == Kind.FUNC:
+        return [ids, name, g.col(2), map(_LINKAGES.get, g.vlens(), repeat(_UNKNOWN_LINKAGE))]
+    if k == Kind.VAR:
+        return [ids, name, g.col(2), map(_LINKAGES.get, g.col(3), repeat(_UNKNOWN_LINKAGE))]
+    if k == Kind.DECL_TAG:
+        return [ids, name, g.col(2), _s32(g.col(3))]
+    raise AssertionError(f"no head columns for kind {k}")
+
+
+def _datasec_note(btf: BTF, names: NameMap) -> Callable[[int], bytes]:
+    """bpftool's `` (KIND 'name')`` after a DATASEC entry whose type ID is in range."""
+    count = btf.type_count
+
+    def note(type_id: int) -> bytes:
+        if type_id >= count:
+            return b""
+        if type_id == 0:  # libbpf's all-zero record for void
+            return b" (UNKNOWN '(anon)')"
+        owner, w = btf.locate(type_id)
+        kind = owner.info_format.kind(owner.words[w + 1])
+        return b" (%s '%s')" % (kind_label(kind), names[owner.words[w]])
+
+    return note
+
+
+def _elem_columns(
+    g: Group, style: Style, names: NameMap, btf: BTF, vlens: list[int]
+) -> list[Column]:
+    """The values filling a kind's element template, one row per element."""
+    k = g.kind
+    spec = KINDS[k]
+    step = spec.elem_words
+    e = g.elems(3 + spec.extra_words, step, vlens)
+    if k in (Kind.STRUCT, Kind.UNION):
+        name = map(names.__getitem__, e[0::step])
+        offs = e[2::step]
+        if not g.kflag:
+            return [name, e[1::step], offs, repeat(b"")]
+        return [name, e[1::step], map((0xFFFFFF).__and__, offs),
+                map(style.bitfield.__getitem__, map((24).__rrshift__, offs))]  # fmt: skip
+    if k == Kind.ENUM:
+        vals: Column = e[1::step]
+        if g.kflag:
+            vals = _s32(e[1::step])
+        elif style.json:
+            vals = map(
+                add,
+                e[1::step],
+                map(_JSON_U32_EXTEND.__getitem__, map((31).__rrshift__, e[1::step])),
+            )
+        return [map(names.__getitem__, e[0::step]), vals]
+    if k == Kind.ENUM64:
+        u64 = array("Q", map(add, e[1::step], map((32).__rlshift__, e[2::step])))
+        return [map(names.__getitem__, e[0::step]), array("q", u64.tobytes()) if g.kflag else u64]
+    if k == Kind.FUNC_PROTO:
+        return [map(names.__getitem__, e[0::step]), e[1::step]]
+    if k == Kind.DATASEC:
+        types = e[0::step]
+        if style.json:
+            return [types, e[1::step], e[2::step]]
+        return [types, e[1::step], e[2::step], map(_datasec_note(btf, names), types)]
+    raise AssertionError(f"kind {k} has no elements")
+
+
+def _render_group(g: Group, style: Style, names: NameMap, btf: BTF) -> Iterator[bytes]:
+    head = style.heads.get(g.kind)
+    if head is None:
+        labels = repeat(kind_label(g.kind))
+        return map(
+            style.unknown.__mod__,
+            zip(g.ids, labels, map(names.__getitem__, g.col(0)), strict=False),
+        )
+    heads = map(head.__mod__, zip(*_head_columns(g, names), strict=False))
+    elem = style.elems.get((g.kind, g.kflag))
+    if elem is None:
+        return heads
+    vlens = g.vlens()
+    lines = map(elem.__mod__, zip(*_elem_columns(g, style, names, btf, vlens), strict=False))
+    bodies = map(style.elem_sep.join, map(islice, repeat(lines), vlens))
+    tails = map(style.tails.__getitem__, map(bool, vlens))
+    return map(add, map(add, heads, bodies), tails)
+
+
+def _render(
+    btf: BTF, style: Style, names: NameMap, owner: BTF, *, ws: Sequence[int], ids: Sequence[int]
+) -> list[bytes]:
+    """One formatted record per ``(ws[i], ids[i])`` (records of ``owner``), in input order."""
+    words, info_format = owner.words, owner.info_format
+    n = len(ws)
+    out = [b""] * n
+    keys = list(map((24).__rrshift__, map(words.__getitem__, map((1).__add__, ws))))
+    kmask = info_format.kind_mask
+    for key, members in groupby(sorted(range(n), key=keys.__getitem__), key=keys.__getitem__):
+        pos = list(members)
+        g = Group(words, list(map(ws.__getitem__, pos)), list(map(ids.__getitem__, pos)),
+                  key & kmask, bool(key >> 7), info_format.vlen_mask)  # fmt: skip
+        for p, text in zip(pos, _render_group(g, style, names, btf), strict=True):
+            out[p] = text
+    return out
+
+
+def records(btf: BTF, style: Style, root_ids: Sequence[int] | None = None) -> list[bytes]:
+    """Formatted records of ``btf``'s own types, or of ``root_ids`` (own or base) in that order."""
+    names = name_map(btf.strings, style.escape)
+    if root_ids is None:
+        ids = range(btf.start_id, btf.type_count)
+        return _render(btf, style, names, btf, ws=btf.offsets, ids=ids)
+    out = [b""] * len(root_ids)
+    by_owner: dict[int, tuple[BTF, list[int], list[int], list[int]]] = {}
+    for pos, type_id in enumerate(root_ids):
+        if not 0 < type_id < btf.type_count:
+            raise TypeIDError(
+                f"root type ID {type_id} out of range (valid: 1..{btf.type_count - 1})"
+            )
+        owner, w = btf.locate(type_id)
+        entry = by_owner.setdefault(id(owner), (owner, [], [], []))
+        entry[1].append(pos)
+        entry[2].append(w)
+        entry[3].append(type_id)
+    for owner, positions, ws, ids_ in by_owner.values():
+        texts = _render(btf, style, names, owner, ws=ws, ids=ids_)
+        for p, text in zip(positions, texts, strict=True):
+            out[p] = text
+    return out
+
+
+def write_records(
+    out: IO[bytes], parts: Sequence[bytes], sep: bytes = b"", chunk: int = 8192
+) -> None:
+    """Write ``sep.join(parts)`` to ``out`` a chunk at a time."""
+    for i in range(0, len(parts), chunk):
+        if i and sep:
+            out.write(sep)
+        out.write(sep.join(parts[i : i + chunk]))
+
+
+def _both_flags(templates: dict[Kind, bytes]) -> dict[tuple[int, bool], bytes]:
+    """The same element template whatever the kind_flag."""
+    return {(k, f): t for k, t in templates.items() for f in (False, True)}
+
+
+RAW = Style(
+    heads={
+        Kind.INT: b"[%d] INT '%s' size=%d bits_offset=%d nr_bits=%d encoding=%s\n",
+        **{
+            k: b"[%%d] %s '%%s' type_id=%%d\n" % k.name.encode()
+            for k in (
+                Kind.PTR,
+                Kind.CONST,
+                Kind.VOLATILE,
+                Kind.RESTRICT,
+                Kind.TYPEDEF,
+                Kind.TYPE_TAG,
+            )
+        },
+        Kind.ARRAY: b"[%d] ARRAY '%s' type_id=%d index_type_id=%d nr_elems=%d\n",
+        Kind.STRUCT: b"[%d] STRUCT '%s' size=%d vlen=%d\n",
+        Kind.UNION: b"[%d] UNION '%s' size=%d vlen=%d\n",
+        Kind.ENUM: b"[%d] ENUM '%s' encoding=%s size=%d vlen=%d\n",
+        Kind.ENUM64: b"[%d] ENUM64 '%s' encoding=%s size=%d vlen=%d\n",
+        Kind.FWD: b"[%d] FWD '%s' fwd_kind=%s\n",
+        Kind.FUNC: b"[%d] FUNC '%s' type_id=%d linkage=%s\n",
+        Kind.FUNC_PROTO: b"[%d] FUNC_PROTO '%s' ret_type_id=%d vlen=%d\n",
+        Kind.VAR: b"[%d] VAR '%s' type_id=%d, linkage=%s\n",
+        Kind.DATASEC: b"[%d] DATASEC '%s' size=%d vlen=%d\n",
+        Kind.FLOAT: b"[%d] FLOAT '%s' size=%d\n",
+        Kind.DECL_TAG: b"[%d] DECL_TAG '%s' type_id=%d component_idx=%d\n",
+    },
+    elems=_both_flags(
+        {
+            Kind.STRUCT: b"\t'%s' type_id=%d bits_offset=%d%s\n",
+            Kind.UNION: b"\t'%s' type_id=%d bits_offset=%d%s\n",
+            Kind.ENUM: b"\t'%s' val=%d\n",
+            Kind.FUNC_PROTO: b"\t'%s' type_id=%d\n",
+            Kind.DATASEC: b"\ttype_id=%d offset=%d size=%d%s\n",
+        }
+    )
+    | {
+        (Kind.ENUM64, False): b"\t'%s' val=%dULL\n",
+        (Kind.ENUM64, True): b"\t'%s' val=%dLL\n",
+    },
+    elem_sep=b"",
+    tails=(b"", b""),
+    unknown=b"[%d] %s '%s'\n",
+    bitfield=(b"", *(b" bitfield_size=%d" % n for n in range(1, 256))),
+    json=False,
+)
+
+
+def format_raw(btf: BTF, root_ids: Sequence[int] | None = None) -> bytes:
+    """bpftool's raw text dump of ``btf`` (own types only), or of ``root_ids`` in that order."""
+    return b"".join(records(btf, RAW, root_ids))
+
+
+def dump_raw(btf: BTF, out: IO[bytes], root_ids: Sequence[int] | None = None) -> None:
+    """Write bpftool's raw text dump of ``btf`` (or of ``root_ids``) to a binary stream."""
+    write_records(out, records(btf, RAW, root_ids))

@@ -16,7 +16,8 @@ from typing import IO
 
 from .btf import BTF
 from .errors import BTFError
-from .reader import load
+from .reader import is_raw_btf, load
+from .validate import validate, validate_bytes
 
 
 def _load(path: str, base: str | None) -> BTF:
@@ -37,6 +38,19 @@ def _cmd_info(args: argparse.Namespace) -> int:
     kinds = Counter(t.spec.label for t in btf.types())
     for label, n in kinds.most_common():
         out.write(f"  {label:<11} {n}\n")
+    return 0
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    btf = _load(args.file, args.base)
+    with open(args.file, "rb") as f:
+        head = f.read(2)
+    if is_raw_btf(head):  # raw BTF: also check the header layout the reader tolerates
+        with open(args.file, "rb") as f:
+            validate_bytes(f.read(), btf.base)
+    else:
+        validate(btf)
+    print(f"OK: {len(btf)} types")
     return 0
 
 
@@ -68,6 +82,33 @@ def _cmd_dump(args: argparse.Namespace) -> int:
     return 0
 
 
+_SYS_VMLINUX = "/sys/kernel/btf/vmlinux"
+
+
+def _cmd_encode(args: argparse.Namespace) -> int:
+    from .encode import encode, write_section
+    from .writer import write
+
+    if (args.output is None) == (not args.in_place):
+        raise BTFError("give exactly one of -o OUT.btf and --in-place")
+    base_path = None if args.no_base else args.base or (_SYS_VMLINUX if os.path.exists(_SYS_VMLINUX) else None)
+    base = load(base_path) if base_path else None
+    btf = encode(args.file, base, name=args.file, check_base=not args.no_base_check)
+    if args.in_place:
+        write_section(args.file, btf)
+    else:
+        write(btf, args.output)
+    return 0
+
+
+def _cmd_link(args: argparse.Namespace) -> int:
+    from .encode import link
+    from .writer import write
+
+    write(link(args.files, load(args.base) if args.base else None), args.output)
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="btfkit", description="Read, build, deduplicate and dump BTF.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -76,6 +117,11 @@ def _parser() -> argparse.ArgumentParser:
     info.add_argument("file", help="raw BTF, ELF object, module (.ko[.xz|.zst|.gz]), vmlinuz or sysfs path")
     info.add_argument("-B", "--base", help="base BTF for a split file")
     info.set_defaults(func=_cmd_info)
+
+    check = sub.add_parser("validate", help="check a BTF file against the kernel verifier's rules")
+    check.add_argument("file", help="raw BTF, ELF object, module, vmlinuz or sysfs path")
+    check.add_argument("-B", "--base", help="base BTF for a split file")
+    check.set_defaults(func=_cmd_validate)
 
     dump = sub.add_parser("dump", help="print the types, as bpftool btf dump file does")
     dump.add_argument("file", help="raw BTF, ELF object, module (.ko[.xz|.zst|.gz]), vmlinuz or sysfs path")
@@ -87,6 +133,24 @@ def _parser() -> argparse.ArgumentParser:
     dump.add_argument("--root-id", type=int, action="append", metavar="ID",
                       help="print only this type (repeatable; order kept)")  # fmt: skip
     dump.set_defaults(func=_cmd_dump)
+
+    enc = sub.add_parser("encode", help="make an object's BTF from its DWARF, as pahole -J does")
+    enc.add_argument("file", help="ELF object or kernel module (.o, .ko) with DWARF")
+    enc.add_argument("-B", "--base", help=f"base BTF to split on (any readable form; default {_SYS_VMLINUX} "
+                     "when it exists)")  # fmt: skip
+    enc.add_argument("--no-base", action="store_true", help="standalone BTF, even if the default base exists")
+    enc.add_argument("--no-base-check", action="store_true",
+                     help="accept a module whose struct module is not the base's")  # fmt: skip
+    out = enc.add_mutually_exclusive_group()
+    out.add_argument("-o", "--output", help="write raw BTF to this file")
+    out.add_argument("--in-place", action="store_true", help="write it into the object's .BTF section")
+    enc.set_defaults(func=_cmd_encode)
+
+    lnk = sub.add_parser("link", help="merge and deduplicate the .BTF sections of objects (gcc -gbtf)")
+    lnk.add_argument("files", nargs="+", help="ELF objects with a .BTF section")
+    lnk.add_argument("-B", "--base", help="base BTF to split the result on")
+    lnk.add_argument("-o", "--output", required=True, help="write raw BTF to this file")
+    lnk.set_defaults(func=_cmd_link)
     return p
 
 

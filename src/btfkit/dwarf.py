@@ -51,7 +51,7 @@ from .build import Builder
 from .errors import BuildError, ELFError
 from .kinds import IntEncoding, Linkage
 
-__all__ = ["DwarfStats", "PERCPU_SECTION", "dwarf_to_btf"]
+__all__ = ["PERCPU_SECTION", "DwarfStats", "dwarf_to_btf"]
 
 PERCPU_SECTION = ".data..percpu"
 

@@ -1,0 +1,135 @@
+"""Making an object's BTF: from DWARF (``pahole -J``) or by linking ``.BTF`` sections.
+
+:func:`encode` turns the DWARF of a ``.o``/``.ko`` into deduplicated BTF, split
+on a base (a kernel module on its vmlinux) when one is given, byte for byte
+what ``pahole -J [--btf_base BASE]`` 1.24 produces.  :func:`link` merges the
+``.BTF`` sections of objects compiled with ``gcc -gbtf`` (or ``clang -g -target
+bpf``) into one deduplicated BTF, without DWARF.  :func:`write_section` puts a
+BTF into an ELF file's ``.BTF`` section, atomically.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .btf import BTF
+from .build import Builder
+from .dedup import BaseIndex, dedup
+from .dwarf import DwarfStats, dwarf_to_btf
+from .elf import BTF_SECTION, btf_sections, unwrap
+from .elfedit import set_section
+from .errors import BTFError, ELFError
+from .kinds import Kind
+from .reader import parse
+from .writer import to_bytes, write_atomic
+
+__all__ = ["EncodeStats", "encode", "link", "write_section"]
+
+_ELF_MAGIC = b"\x7fELF"
+_THIS_MODULE = ".gnu.linkonce.this_module"
+
+
+@dataclass
+class EncodeStats(DwarfStats):
+    """Timings of one :func:`encode`: DWARF reading, BTF building and deduplication."""
+
+    dedup_seconds: float = 0.0
+    types_before_dedup: int = 0
+    extra: dict[str, float] = field(default_factory=dict)
+
+
+def _read(source: str | Path | bytes, what: str) -> tuple[bytes, str]:
+    if isinstance(source, bytes):
+        return source, what
+    with open(source, "rb") as f:
+        return f.read(), str(source)
+
+
+def _check_base(btf: BTF, data: bytes, name: str) -> None:
+    """A kernel module's ``struct module`` must be the base's: else the base is another kernel's."""
+    if _THIS_MODULE.encode() not in data or btf.base is None:
+        return
+    own = [t for t in btf.find_all("module", Kind.STRUCT) if t.id >= btf.start_id]
+    in_base = [t for t in btf.base.find_all("module", Kind.STRUCT)]
+    if own and in_base:
+        raise BTFError(
+            f"{name}: the base does not match this module: its struct module "
+            f"(size {own[0].size}) differs from the base's (size {in_base[0].size})"
+        )
+    if own:
+        raise BTFError(f"{name}: the base does not match this module: the base has no struct module")
+
+
+def encode(
+    source: str | Path | bytes,
+    base: BTF | None = None,
+    *,
+    index: BaseIndex | None = None,
+    stats: EncodeStats | None = None,
+    check_base: bool = True,
+    name: str = "object",
+) -> BTF:
+    """The deduplicated BTF of an ELF object's DWARF, split on ``base`` when given.
+
+    ``index`` (a :class:`~btfkit.dedup.BaseIndex` of ``base``) saves re-indexing the
+    base when encoding many objects.  With ``check_base``, a kernel module whose
+    ``struct module`` does not deduplicate into the base is rejected: the base is
+    then not the kernel the module was built for.
+    """
+    data, name = _read(source, name)
+    if bytes(unwrap(data, name)[:4]) != _ELF_MAGIC:
+        raise ELFError(f"{name}: not an ELF object")
+    if not data.startswith(_ELF_MAGIC):
+        raise ELFError(f"{name}: a compressed object; decompress it first")
+    st = stats if stats is not None else EncodeStats()
+    btf = dwarf_to_btf(data, name, base, st)
+    st.types_before_dedup = len(btf)
+    t = time.perf_counter()
+    if index is None and base is not None:
+        index = BaseIndex(base)
+    if len(btf):
+        dedup(btf, index=index)
+    st.dedup_seconds += time.perf_counter() - t
+    if check_base:
+        _check_base(btf, data, name)
+    return btf
+
+
+def link(sources: Iterable[str | Path | bytes], base: BTF | None = None) -> BTF:
+    """Merge the ``.BTF`` sections of objects into one deduplicated BTF, split on ``base`` if given."""
+    builder = Builder(base=base)
+    count = 0
+    for i, src in enumerate(sources):
+        data, name = _read(src, f"object {i + 1}")
+        sections = btf_sections(data, name)
+        try:
+            part = parse(sections.btf)
+        except BTFError as exc:
+            raise type(exc)(f"{name}: {exc}") from exc
+        if builder.btf.byteorder != part.byteorder and not len(builder.btf):
+            builder.btf.byteorder = part.byteorder
+        elif builder.btf.byteorder != part.byteorder:
+            raise ELFError(f"{name}: BTF byte order {part.byteorder} differs from the other objects'")
+        builder.add_btf(part)
+        count += 1
+    if not count:
+        raise BTFError("no objects to link")
+    dedup(builder.btf)
+    return builder.btf
+
+
+def write_section(path: str | Path, btf: BTF) -> None:
+    """Store ``btf`` as the ``.BTF`` section of the ELF file at ``path`` (replaced or added).
+
+    The new file is written next to the old one and renamed over it, so an
+    interruption leaves either the old file or the new one, never a mix.
+    """
+    path = Path(path)
+    data = path.read_bytes()
+    if not data.startswith(_ELF_MAGIC):
+        raise ELFError(f"{path}: not an uncompressed ELF file")
+    endian = "little" if data[5:6] == b"\x01" else "big"
+    write_atomic(path, set_section(data, BTF_SECTION, to_bytes(btf, endian), name=str(path)))

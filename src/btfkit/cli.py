@@ -15,9 +15,11 @@ from collections.abc import Callable, Sequence
 from typing import IO
 
 from .btf import BTF
+from .encode import encode, link, write_section
 from .errors import BTFError
 from .reader import is_raw_btf, load
 from .validate import validate, validate_bytes
+from .writer import write
 
 
 def _load(path: str, base: str | None) -> BTF:
@@ -86,9 +88,6 @@ _SYS_VMLINUX = "/sys/kernel/btf/vmlinux"
 
 
 def _cmd_encode(args: argparse.Namespace) -> int:
-    from .encode import encode, write_section
-    from .writer import write
-
     if (args.output is None) == (not args.in_place):
         raise BTFError("give exactly one of -o OUT.btf and --in-place")
     base_path = None if args.no_base else args.base or (_SYS_VMLINUX if os.path.exists(_SYS_VMLINUX) else None)
@@ -102,9 +101,6 @@ def _cmd_encode(args: argparse.Namespace) -> int:
 
 
 def _cmd_link(args: argparse.Namespace) -> int:
-    from .encode import link
-    from .writer import write
-
     write(link(args.files, load(args.base) if args.base else None), args.output)
     return 0
 

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .btf import BTF
+from .btf import BTF, ByteOrder
 from .build import Builder
 from .dedup import BaseIndex, dedup
 from .dwarf import DwarfStats, dwarf_to_btf
@@ -131,5 +131,5 @@ def write_section(path: str | Path, btf: BTF) -> None:
     data = path.read_bytes()
     if not data.startswith(_ELF_MAGIC):
         raise ELFError(f"{path}: not an uncompressed ELF file")
-    endian = "little" if data[5:6] == b"\x01" else "big"
+    endian: ByteOrder = "little" if data[5:6] == b"\x01" else "big"
     write_atomic(path, set_section(data, BTF_SECTION, to_bytes(btf, endian), name=str(path)))

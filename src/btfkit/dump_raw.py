@@ -101,7 +101,8 @@ def name_map(table: StringTable, escape: Callable[[bytes], bytes] | None = None)
         base = _BASE_MAPS.get(key)
         if base is None or base.table is not table.base or base.size != len(table.base.data):
             base = name_map(table.base, escape)
-            _BASE_MAPS.clear()
+            if len(_BASE_MAPS) >= 4:
+                _BASE_MAPS.clear()
             _BASE_MAPS[key] = base
     return NameMap(table, base, escape)
 

@@ -16,6 +16,7 @@ import struct
 import sys
 from array import array
 from bisect import bisect_right
+from itertools import chain
 from pathlib import Path
 
 from . import elf
@@ -207,7 +208,7 @@ def _sanity_check(btf: BTF, groups: list[list[int]], at: int) -> None:
         if not group:
             continue
         refs, strs = field_values(words, group, btf.spec(kind), fmt.vlen_mask)
-        if max(map(max, strs), default=0) >= str_end or max(map(max, refs), default=0) >= type_count:
+        if max(chain.from_iterable(strs), default=0) >= str_end or max(chain.from_iterable(refs), default=0) >= type_count:
             _report_bad_field(btf, group, at)
     funcs = groups[Kind.FUNC]
     targets = list(map(get, map((2).__add__, funcs)))

@@ -51,7 +51,7 @@ __all__ = ["MAX_LOAD_SIZE", "validate", "validate_bytes"]
 #: The largest blob ``BPF_BTF_LOAD`` takes.
 MAX_LOAD_SIZE: Final = 16 * 1024 * 1024
 _MAX_RESOLVE_DEPTH: Final = 32
-_KSYM_NAME_LEN: Final = 512  # names must be shorter than this
+_KSYM_NAME_LEN: Final = 512  # the longest name the kernel takes
 _INFO_MASK: Final = 0x9F00FFFF  # vlen, a 5-bit kind and kind_flag; all else must be 0
 _INT_MASK: Final = 0x0FFFFFFF
 _U32: Final = 0xFFFFFFFF
@@ -61,8 +61,8 @@ _POINTER_SIZE: Final = 8  # the verifier's sizeof(void *) on a 64-bit kernel
 # 0xf7) as letters and everything from 0xa0 up as printable; a name is checked
 # byte by byte against it.
 _ALPHA = rb"A-Za-z\xc0-\xd6\xd8-\xf6\xf8-\xff"
-_IDENT = re.compile(rb"[%s_.][%s0-9_.]{0,%d}\Z" % (_ALPHA, _ALPHA, _KSYM_NAME_LEN - 2))
-_SECTION = re.compile(rb"[\x20-\x7e\xa0-\xff]{1,%d}\Z" % (_KSYM_NAME_LEN - 1))
+_IDENT = re.compile(rb"[%s_.][%s0-9_.]{0,%d}\Z" % (_ALPHA, _ALPHA, _KSYM_NAME_LEN - 1))
+_SECTION = re.compile(rb"[\x20-\x7e\xa0-\xff]{1,%d}\Z" % _KSYM_NAME_LEN)
 
 # Per-kind facts as tuples indexed by kind number (0 stands for void).
 _NKINDS = max(KINDS) + 1
@@ -102,7 +102,9 @@ def validate_bytes(
     order = _byteorder(view)
     size = len(view)
     if load and order != sys.byteorder:
-        raise BTFHeaderError(f"{order}-endian BTF: the kernel loads only native byte order", offset=0)
+        raise BTFHeaderError(
+            f"{order}-endian BTF: the kernel loads only native byte order", offset=0
+        )
     if load and size > MAX_LOAD_SIZE:
         raise BTFHeaderError(f"{size} bytes is more than BPF_BTF_LOAD takes ({MAX_LOAD_SIZE})")
     if size < 8:
@@ -113,7 +115,9 @@ def validate_bytes(
         raise BTFHeaderError(f"header length {hdr_len} beyond the {size}-byte blob", offset=4)
     if any(view[HEADER_LEN:hdr_len]):
         # 6.18 knows the 24-byte header only; anything after it must be zero.
-        raise BTFHeaderError("non-zero header fields past byte 24 (unknown to the kernel)", offset=HEADER_LEN)
+        raise BTFHeaderError(
+            "non-zero header fields past byte 24 (unknown to the kernel)", offset=HEADER_LEN
+        )
     if hdr_len >= HEADER_LEN:
         type_off, type_len, str_off, str_len = struct.unpack_from(
             ("<" if order == "little" else ">") + "4I", view, 8
@@ -127,15 +131,21 @@ def validate_bytes(
 def _check_sections(type_off: int, type_len: int, str_off: int, str_len: int, body: int) -> None:
     """Sections must tile the data after the header exactly, strings last."""
     total = 0
-    for off, length, what, at in sorted([(type_off, type_len, "type", 8), (str_off, str_len, "string", 16)]):
+    for off, length, what, at in sorted(
+        [(type_off, type_len, "type", 8), (str_off, str_len, "string", 16)]
+    ):
         if off > body:
-            raise BTFHeaderError(f"{what} section offset {off} beyond the data ({body} bytes)", offset=at)
+            raise BTFHeaderError(
+                f"{what} section offset {off} beyond the data ({body} bytes)", offset=at
+            )
         if off > total:
             raise BTFHeaderError(f"gap of {off - total} bytes before the {what} section", offset=at)
         if off < total:
             raise BTFHeaderError(f"{what} section overlaps the previous section", offset=at)
         if length > body - total:
-            raise BTFHeaderError(f"{what} section length {length} runs past the data", offset=at + 4)
+            raise BTFHeaderError(
+                f"{what} section length {length} runs past the data", offset=at + 4
+            )
         total += length
     if total != body:
         raise BTFHeaderError(f"{body - total} bytes of unknown data after the sections")
@@ -257,13 +267,15 @@ class _Verifier:
     # --- driver ---------------------------------------------------------------------------
     def run(self) -> _Resolved:
         btf = self.btf
-        if btf.layout is not None or btf.info_format.kind_mask != 0x1F:
+        if btf.layout is not None:
             raise BTFValidationError("kind-layout section (32-byte header): unknown to the kernel")
         self._check_strings()
         if not len(btf) and btf.base is None:
             raise BTFValidationError("no types (the kernel needs at least one)")
         if self.count - 1 > MAX_TYPE_ID:
-            raise BTFValidationError(f"{self.count - 1} types: more than the kernel's {MAX_TYPE_ID}")
+            raise BTFValidationError(
+                f"{self.count - 1} types: more than the kernel's {MAX_TYPE_ID}"
+            )
         self._meta_pass()
         base = _resolved_base(btf.base) if btf.base is not None else None
         n = self.count
@@ -336,7 +348,9 @@ class _Verifier:
         if (bits + 7) // 8 > size:
             self.fail(tid, f"INT of {bits} bits (with offset) does not fit its {size} bytes", w + 3)
         if (data >> 24) not in (0, 1, 2, 4):
-            self.fail(tid, f"INT encoding {data >> 24:#x}: at most one of SIGNED, CHAR, BOOL", w + 3)
+            self.fail(
+                tid, f"INT encoding {data >> 24:#x}: at most one of SIGNED, CHAR, BOOL", w + 3
+            )
 
     def _meta_array(self, tid: int, w: int, info: int, vlen: int, size: int) -> None:
         for p, what in ((w + 3, "element"), (w + 4, "index")):
@@ -362,7 +376,9 @@ class _Verifier:
             if is_union and off:
                 self.fail(tid, f"union member at bit offset {off} (must be 0)", p + 2)
             if off < last:
-                self.fail(tid, f"member bit offset {off} before the previous member's {last}", p + 2)
+                self.fail(
+                    tid, f"member bit offset {off} before the previous member's {last}", p + 2
+                )
             if (off + 7) // 8 > size:
                 self.fail(tid, f"member bit offset {off} beyond the {size}-byte struct", p + 2)
             last = off
@@ -382,7 +398,9 @@ class _Verifier:
             self.fail(tid, "VAR of type void", w + 2)
         linkage = self.words[w + 3]
         if linkage not in (0, 1):
-            self.fail(tid, f"VAR linkage {linkage}: the kernel takes only static (0) or global (1)", w + 3)
+            self.fail(
+                tid, f"VAR linkage {linkage}: the kernel takes only static (0) or global (1)", w + 3
+            )
 
     def _meta_datasec(self, tid: int, w: int, info: int, vlen: int, size: int) -> None:
         if size == 0:
@@ -394,14 +412,18 @@ class _Verifier:
             if vtype == 0 or vtype > MAX_TYPE_ID:
                 self.fail(tid, f"DATASEC entry of type {vtype} (void or out of range)", p)
             if off < end:
-                self.fail(tid, f"DATASEC entry at {off} overlaps or precedes the previous one", p + 1)
+                self.fail(
+                    tid, f"DATASEC entry at {off} overlaps or precedes the previous one", p + 1
+                )
             if off >= size:
                 self.fail(tid, f"DATASEC entry at {off} beyond the section's {size} bytes", p + 1)
             if vsize == 0 or vsize > size:
                 self.fail(tid, f"DATASEC entry of size {vsize}", p + 2)
             end = off + vsize
             if end > size:
-                self.fail(tid, f"DATASEC entry {off}+{vsize} runs past the section's {size} bytes", p + 2)
+                self.fail(
+                    tid, f"DATASEC entry {off}+{vsize} runs past the section's {size} bytes", p + 2
+                )
             total += vsize
         if total > size:
             self.fail(tid, f"DATASEC entries total {total} bytes, more than its size {size}", w + 2)
@@ -445,7 +467,9 @@ class _Verifier:
 
     def _push(self, tid: int) -> None:
         if len(self.stack) == _MAX_RESOLVE_DEPTH:
-            self.fail(self._root, f"references nested deeper than {_MAX_RESOLVE_DEPTH} (at type [{tid}])")
+            self.fail(
+                self._root, f"references nested deeper than {_MAX_RESOLVE_DEPTH} (at type [{tid}])"
+            )
         if tid < self.start or self.visit[tid] != _NOT_VISITED:
             self.fail(self._root, f"reference loop through type [{tid}]")
         self.visit[tid] = _VISITED
@@ -659,7 +683,9 @@ class _Verifier:
         ibits, ioff = data & 0xFF, (data >> 16) & 0xFF
         if kflag:
             if not self._int_regular(mtype):
-                self.fail(sid, f"bitfield member of INT [{mtype}], which is itself a bitfield", p + 1)
+                self.fail(
+                    sid, f"bitfield member of INT [{mtype}], which is itself a bitfield", p + 1
+                )
             nbits, boff = off >> 24, off & 0xFFFFFF
             if not nbits:
                 if boff & 7:
@@ -696,7 +722,9 @@ class _Verifier:
         nxt = words[w + 2]
         k = self.kind(nxt)
         if k not in _DECL_TAG_TARGETS:
-            self.fail(tid, f"DECL_TAG on type {nxt}, not a FUNC, STRUCT, UNION, VAR or TYPEDEF", w + 2)
+            self.fail(
+                tid, f"DECL_TAG on type {nxt}, not a FUNC, STRUCT, UNION, VAR or TYPEDEF", w + 2
+            )
         if not self._sink(k) and not self._done(nxt):
             self._push(nxt)
             return
@@ -730,7 +758,9 @@ class _Verifier:
             if found is None:
                 self.fail(tid, f"DATASEC entry [{var}] has a type without size", p)
             if words[p + 2] < found[1]:
-                self.fail(tid, f"DATASEC entry [{var}] smaller than its type's {found[1]} bytes", p + 2)
+                self.fail(
+                    tid, f"DATASEC entry [{var}] smaller than its type's {found[1]} bytes", p + 2
+                )
         self._pop(0, 0)
 
     def _check_resolved(self, tid: int) -> None:

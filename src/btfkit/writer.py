@@ -12,6 +12,7 @@ import os
 import struct
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 from .btf import BTF, ByteOrder
@@ -41,12 +42,21 @@ def to_bytes(btf: BTF, byteorder: ByteOrder | None = None) -> bytes:
     return b"".join((header, types, layout, strs))
 
 
+_STALL_ENV = "BTFKIT_TEST_WRITE_STALL"  # seconds to pause halfway through a file (tests only)
+
+
 def write_atomic(path: str | Path, data: bytes) -> None:
     """Write ``data`` to ``path`` via a temporary file and a rename: never a half-written file."""
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
+            stall = os.environ.get(_STALL_ENV)
+            if stall:  # test hook: stop halfway through, so a test can kill us mid-write
+                f.write(data[: len(data) // 2])
+                f.flush()
+                time.sleep(float(stall))
+                data = data[len(data) // 2 :]
             f.write(data)
             f.flush()
             os.fsync(f.fileno())

@@ -1,0 +1,326 @@
+"""btfkit encode (DWARF to BTF) and link (.BTF sections), against pahole 1.24, bpftool and libbpf.
+
+Kernel modules are built here, out of tree, against Debian's linux-headers for
+the corpus kernel: two small ones of ours (tests/data/c/enc_mod_*.c) and two
+real third-party ones from Debian's DKMS packages.  Their split BTF must be
+byte for byte what ``pahole -J --btf_base <corpus vmlinux>`` makes.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from elftools.elf.elffile import ELFFile
+
+import btfkit
+from btfkit.dedup import BaseIndex
+from btfkit.elf import btf_sections
+from btfkit.encode import encode, link
+
+from . import libbpf_oracle
+from .conftest import Corpus, require, tool
+
+DATA = Path(__file__).parent / "data" / "c"
+KVER = "6.1.0-56-cloud-amd64"
+KBUILD = Path(f"/lib/modules/{KVER}/build")
+DEB_CACHE = Path(os.environ.get("BTFKIT_CORPUS", Path.home() / ".cache/btfkit")) / "debs"
+BTFKIT = [sys.executable, "-m", "btfkit"]
+
+
+def run(cmd: list[str], **kw: object) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(cmd, capture_output=True, text=True, check=False, **kw)  # type: ignore[call-overload, no-any-return]
+
+
+def checked(cmd: list[str], **kw: object) -> str:
+    r = run(cmd, **kw)
+    assert r.returncode == 0, f"{' '.join(map(str, cmd))} failed:\n{r.stdout[-2000:]}\n{r.stderr[-2000:]}"
+    return r.stdout
+
+
+def pahole_detached(obj: Path, out: Path, base: Path | None) -> bytes:
+    """pahole 1.24's BTF for ``obj`` (which it may touch, so it gets a copy)."""
+    copy = out.with_suffix(".pahole" + obj.suffix)
+    shutil.copy(obj, copy)
+    cmd = [tool("pahole"), "-J"] + (["--btf_base", str(base)] if base else [])
+    checked([*cmd, "--btf_encode_detached", str(out), str(copy)])
+    return out.read_bytes()
+
+
+def bpftool_dump(path: Path, base: Path | None) -> str:
+    return checked([tool("bpftool"), "btf", "dump", "file", str(path)] + (["-B", str(base)] if base else []))
+
+
+# --- building modules ------------------------------------------------------------------------
+def _kbuild(src: Path, extra: tuple[str, ...] = ()) -> None:
+    require(KBUILD.exists(), f"{KBUILD} missing: apt-get install linux-headers-{KVER} (scripts/setup)")
+    checked(["make", "-s", "-C", str(KBUILD), f"M={src}", *extra, "modules"])
+
+
+def _dkms_source(package: str, tmp: Path) -> Path:
+    DEB_CACHE.mkdir(parents=True, exist_ok=True)
+    debs = sorted(DEB_CACHE.glob(f"{package}_*.deb"))
+    if not debs:
+        r = run(["apt-get", "download", package], cwd=DEB_CACHE)
+        require(r.returncode == 0, f"apt-get download {package} failed: {r.stderr.strip()[-200:]}")
+        debs = sorted(DEB_CACHE.glob(f"{package}_*.deb"))
+    checked(["dpkg-deb", "-x", str(debs[-1]), str(tmp)])
+    (src,) = (tmp / "usr" / "src").iterdir()
+    return src
+
+
+@pytest.fixture(scope="session")
+def modules(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """name -> freshly built .ko (no BTF: kbuild skips it without a vmlinux)."""
+    tool("make")
+    tmp = tmp_path_factory.mktemp("modules")
+    own = tmp / "own"
+    own.mkdir()
+    for c in DATA.glob("enc_mod_*.c"):
+        shutil.copy(c, own)
+    (own / "Makefile").write_text("obj-m := " + " ".join(c.stem + ".o" for c in DATA.glob("enc_mod_*.c")) + "\n")
+    _kbuild(own)
+    built = {ko.stem: ko for ko in own.glob("*.ko")}
+    acpi = _dkms_source("acpi-call-dkms", tmp / "acpi")
+    _kbuild(acpi)
+    v4l2 = _dkms_source("v4l2loopback-dkms", tmp / "v4l2")
+    # The cloud kernel has no V4L2: its symbols are unresolved, which only modpost minds.
+    _kbuild(v4l2, ("KBUILD_MODPOST_WARN=1",))
+    built.update({ko.stem: ko for ko in [*acpi.glob("*.ko"), *v4l2.glob("*.ko")]})
+    assert set(built) >= {"enc_mod_basic", "enc_mod_decl", "acpi_call", "v4l2loopback"}, built
+    return built
+
+
+@pytest.fixture(scope="session")
+def base_index(corpus: Corpus) -> BaseIndex:
+    return BaseIndex(corpus.base)
+
+
+MODULES = ["enc_mod_basic", "enc_mod_decl", "acpi_call", "v4l2loopback"]
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_module_matches_pahole(name: str, modules: dict[str, Path], corpus: Corpus,
+                               base_index: BaseIndex, tmp_path: Path) -> None:  # fmt: skip
+    ko = modules[name]
+    ref = pahole_detached(ko, tmp_path / "pahole.btf", corpus.vmlinux)
+    btf = encode(ko, corpus.base, index=base_index)
+    mine = btfkit.to_bytes(btf)
+    (tmp_path / "btfkit.btf").write_bytes(mine)
+    assert bpftool_dump(tmp_path / "btfkit.btf", corpus.vmlinux) == bpftool_dump(tmp_path / "pahole.btf",
+                                                                                  corpus.vmlinux)  # fmt: skip
+    assert mine == ref
+    assert len(btf) > 0
+
+
+def test_module_has_percpu_datasec(modules: dict[str, Path], corpus: Corpus,
+                                   base_index: BaseIndex) -> None:  # fmt: skip
+    """The decl module's per-CPU variables (one defined after a DECLARE) are in the DATASEC."""
+    btf = encode(modules["enc_mod_decl"], corpus.base, index=base_index)
+    (sec,) = [t for t in btf.find_all(".data..percpu", btfkit.Kind.DATASEC) if t.id >= btf.start_id]
+    names = {btf.name_of(v.type_id) for v in sec.vars}
+    assert names == {"encd_percpu_stats", "encd_slots"}
+    assert btf.find("encd_notrace", btfkit.Kind.FUNC)  # static and notrace, still a FUNC in 1.24
+
+
+@pytest.mark.parametrize("flags", [("-gdwarf-4", "-O0"), ("-gdwarf-4", "-O2"), ("-gdwarf-5", "-O0"),
+                                   ("-gdwarf-5", "-O2")], ids="/".join)  # fmt: skip
+def test_object_matches_pahole(flags: tuple[str, ...], tmp_path: Path) -> None:
+    obj = tmp_path / "enc_types.o"
+    checked([tool("gcc"), "-g", *flags, "-c", str(DATA / "enc_types.c"), "-o", str(obj)])
+    ref = pahole_detached(obj, tmp_path / "pahole.btf", None)
+    mine = btfkit.to_bytes(encode(obj))
+    (tmp_path / "btfkit.btf").write_bytes(mine)
+    assert bpftool_dump(tmp_path / "btfkit.btf", None) == bpftool_dump(tmp_path / "pahole.btf", None)
+    assert mine == ref
+
+
+@pytest.mark.parametrize("form", ["vmlinux", "vmlinuz", "raw"])
+def test_base_forms(form: str, modules: dict[str, Path], corpus: Corpus, tmp_path: Path) -> None:
+    """-B takes the vmlinux ELF, the bzImage or raw BTF, with the same result."""
+    base = {"vmlinux": corpus.vmlinux, "vmlinuz": corpus.vmlinuz, "raw": tmp_path / "vmlinux.btf"}[form]
+    if form == "raw":
+        btfkit.write(corpus.base, base)
+    ko = modules["acpi_call"]
+    out = tmp_path / "out.btf"
+    checked([*BTFKIT, "encode", str(ko), "-B", str(base), "-o", str(out)])
+    assert out.read_bytes() == pahole_detached(ko, tmp_path / "pahole.btf", corpus.vmlinux)
+
+
+def _sections(path: Path) -> dict[str, bytes]:
+    with open(path, "rb") as f:
+        elf = ELFFile(f)
+        return {s.name: s.data() for s in elf.iter_sections() if s["sh_type"] != "SHT_NOBITS"}
+
+
+def test_in_place_module(modules: dict[str, Path], corpus: Corpus, tmp_path: Path) -> None:
+    ko = tmp_path / "v4l2loopback.ko"
+    shutil.copy(modules["v4l2loopback"], ko)
+    before = _sections(ko)
+    assert ".BTF" not in before
+    checked([*BTFKIT, "encode", str(ko), "-B", str(corpus.vmlinux), "--in-place"])
+    # pahole's own in-place run (it adds the section with objcopy) as the reference
+    ref = tmp_path / "ref.ko"
+    shutil.copy(modules["v4l2loopback"], ref)
+    checked([tool("pahole"), "-J", "--btf_base", str(corpus.vmlinux), str(ref)],
+            env={**os.environ, "LLVM_OBJCOPY": tool("objcopy")})  # fmt: skip
+    assert bpftool_dump(ko, corpus.vmlinux) == bpftool_dump(ref, corpus.vmlinux)
+    after = _sections(ko)
+    assert after[".BTF"] == _sections(ref)[".BTF"]
+    assert {k: v for k, v in after.items() if k not in (".BTF", ".shstrtab")} == \
+        {k: v for k, v in before.items() if k != ".shstrtab"}  # fmt: skip
+    r = run(["readelf", "-a", "-W", str(ko)])
+    assert r.returncode == 0 and r.stderr == "", r.stderr
+    modinfo = tool("modinfo")
+    assert checked([modinfo, str(ko)]).replace(str(ko), "X") == \
+        checked([modinfo, str(modules["v4l2loopback"])]).replace(str(modules["v4l2loopback"]), "X")  # fmt: skip
+    # replacing the section again changes nothing
+    size = ko.stat().st_size
+    checked([*BTFKIT, "encode", str(ko), "-B", str(corpus.vmlinux), "--in-place"])
+    assert ko.stat().st_size == size
+    assert _sections(ko) == after
+
+
+def test_in_place_object(tmp_path: Path) -> None:
+    obj = tmp_path / "t.o"
+    checked([tool("gcc"), "-g", "-O2", "-c", str(DATA / "enc_types.c"), "-o", str(obj)])
+    checked([*BTFKIT, "encode", "--no-base", str(obj), "--in-place"])
+    r = run(["readelf", "-a", "-W", str(obj)])
+    assert r.returncode == 0 and r.stderr == "", r.stderr
+    assert btf_sections(obj.read_bytes(), "t.o").btf == pahole_detached(obj, tmp_path / "p.btf", None)
+    # the object still links
+    checked([tool("gcc"), "-shared", str(obj), "-o", str(tmp_path / "t.so")])
+
+
+def test_kill_mid_write_leaves_original(modules: dict[str, Path], corpus: Corpus, tmp_path: Path) -> None:
+    ko = tmp_path / "m.ko"
+    shutil.copy(modules["enc_mod_basic"], ko)
+    original = ko.read_bytes()
+    env = {**os.environ, "BTFKIT_TEST_WRITE_STALL": "60"}
+    proc = subprocess.Popen([*BTFKIT, "encode", str(ko), "-B", str(corpus.vmlinux), "--in-place"], env=env)
+    try:
+        deadline = time.monotonic() + 120
+        while not [p for p in tmp_path.glob(".m.ko.*.tmp") if p.stat().st_size]:
+            assert proc.poll() is None, "encode ended before writing"
+            assert time.monotonic() < deadline, "no temporary file appeared"
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == -signal.SIGKILL
+    assert ko.read_bytes() == original
+
+
+def _bad(args: list[str]) -> str:
+    r = run([*BTFKIT, *args])
+    assert r.returncode == 1, r
+    assert r.stderr.startswith("btfkit: error: ") and r.stderr.count("\n") == 1, r.stderr
+    return r.stderr
+
+
+def test_bad_inputs(modules: dict[str, Path], corpus: Corpus, tmp_path: Path) -> None:
+    nodw = tmp_path / "nodw.o"
+    checked([tool("gcc"), "-O2", "-c", str(DATA / "enc_types.c"), "-o", str(nodw)])
+    assert "no DWARF" in _bad(["encode", "--no-base", str(nodw), "-o", str(tmp_path / "x")])
+    trunc = tmp_path / "trunc.ko"
+    trunc.write_bytes(modules["acpi_call"].read_bytes()[:4000])
+    assert "trunc.ko" in _bad(["encode", str(trunc), "-B", str(corpus.vmlinux), "-o", str(tmp_path / "x")])
+    notelf = tmp_path / "text.o"
+    notelf.write_text("hello\n")
+    assert "not an ELF" in _bad(["encode", "--no-base", str(notelf), "-o", str(tmp_path / "x")])
+    # a base that is not the module's kernel: here, the BTF of a userspace object
+    other = tmp_path / "other.btf"
+    obj = tmp_path / "t.o"
+    checked([tool("gcc"), "-g", "-c", str(DATA / "enc_types.c"), "-o", str(obj)])
+    checked([*BTFKIT, "encode", "--no-base", str(obj), "-o", str(other)])
+    assert "base does not match" in _bad(["encode", str(modules["acpi_call"]), "-B", str(other),
+                                          "-o", str(tmp_path / "x")])  # fmt: skip
+    assert not (tmp_path / "x").exists()
+    _bad(["encode", "--no-base", str(obj)])  # neither -o nor --in-place
+    _bad(["link", str(nodw), "-o", str(tmp_path / "x")])  # no .BTF section
+
+
+# --- link ------------------------------------------------------------------------------------
+LINK_SOURCES = ["enc_link_a.c", "enc_link_b.c"]
+
+
+@pytest.fixture(scope="module")
+def gbtf_objects(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    tmp = tmp_path_factory.mktemp("gbtf")
+    r = run([tool("gcc"), "-gbtf", "-x", "c", "-c", "-", "-o", str(tmp / "probe.o")], input="int x;")
+    require(r.returncode == 0, f"gcc -gbtf unsupported: {r.stderr.strip()}")
+    objs = []
+    for src in LINK_SOURCES:
+        obj = tmp / src.replace(".c", ".o")
+        checked([tool("gcc"), "-gbtf", "-O2", "-c", str(DATA / src), "-o", str(obj)])
+        objs.append(obj)
+    return objs
+
+
+def _probe_source(btf: btfkit.BTF, header: str) -> str:
+    """A program printing sizeof and offsetof of every named struct/union and non-bitfield member."""
+    lines = [f'#include "{header}"', "#include <stdio.h>", "#include <stddef.h>", "int main(void) {"]
+    for t in btf.types():
+        if t.kind not in (btfkit.Kind.STRUCT, btfkit.Kind.UNION) or not t.name:
+            continue
+        tag = "struct" if t.kind == btfkit.Kind.STRUCT else "union"
+        lines.append(f'printf("{tag} {t.name} %zu\\n", sizeof({tag} {t.name}));')
+        for m in t.members:
+            if m.name and not m.bitfield_size:
+                lines.append(f'printf("  {m.name} %zu\\n", offsetof({tag} {t.name}, {m.name}));')
+    return "\n".join([*lines, "return 0; }", ""])
+
+
+def test_link_layout_matches_source(gbtf_objects: list[Path], tmp_path: Path) -> None:
+    out = tmp_path / "linked.btf"
+    checked([*BTFKIT, "link", *map(str, gbtf_objects), "-o", str(out)])
+    btf = btfkit.load(out)
+    assert {"enc_node", "enc_list", "enc_only_b", "enc_point"} <= {t.name for t in btf.types()}
+    assert len(btf.find_all("enc_node", btfkit.Kind.STRUCT)) == 1  # merged, not duplicated
+    (tmp_path / "dumped.h").write_text(checked([tool("bpftool"), "btf", "dump", "file", str(out), "format", "c"]))
+    shutil.copy(DATA / "enc_link.h", tmp_path / "orig.h")
+    results = []
+    for header in ("orig.h", "dumped.h"):
+        (tmp_path / "probe.c").write_text(_probe_source(btf, header))
+        exe = tmp_path / f"probe-{header}"
+        checked([tool("gcc"), "-w", "-I", str(tmp_path), str(tmp_path / "probe.c"), "-o", str(exe)])
+        results.append(checked([str(exe)]))
+    assert results[0] == results[1]
+    assert "struct enc_node" in results[0]
+
+
+def _libbpf_link(raws: list[bytes], base_raw: bytes | None) -> bytes:
+    lib = libbpf_oracle._lib()
+    lib.btf__add_btf.restype = ctypes.c_int
+    lib.btf__add_btf.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
+    base = libbpf_oracle.new(base_raw) if base_raw else None
+    dst = libbpf_oracle.Builder(base)
+    try:
+        for raw in raws:
+            with libbpf_oracle.parsed(raw) as src:
+                assert lib.btf__add_btf(dst.btf, src) > 0
+        return dst.dedup()
+    finally:
+        dst.close()
+        libbpf_oracle.free(base)
+
+
+@pytest.mark.parametrize("split", [False, True])
+def test_link_matches_libbpf(split: bool, gbtf_objects: list[Path]) -> None:
+    """Merging with btf__add_btf and deduplicating with btf__dedup gives the same bytes."""
+    raws = [btf_sections(o.read_bytes(), o.name).btf for o in gbtf_objects]
+    if split:
+        base = link(gbtf_objects[:1])
+        mine = btfkit.to_bytes(link(gbtf_objects[1:], base))
+        assert mine == _libbpf_link(raws[1:], btfkit.to_bytes(base))
+    else:
+        assert btfkit.to_bytes(link(gbtf_objects)) == _libbpf_link(raws, None)

@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from typing import IO
 
 from .btf import BTF
+from .dedup import BaseIndex
 from .encode import encode, link, write_section
 from .errors import BTFError
 from .reader import is_raw_btf, load
@@ -90,13 +91,17 @@ _SYS_VMLINUX = "/sys/kernel/btf/vmlinux"
 def _cmd_encode(args: argparse.Namespace) -> int:
     if (args.output is None) == (not args.in_place):
         raise BTFError("give exactly one of -o OUT.btf and --in-place")
+    if args.output is not None and len(args.files) > 1:
+        raise BTFError("-o takes one object; use --in-place for several")
     base_path = None if args.no_base else args.base or (_SYS_VMLINUX if os.path.exists(_SYS_VMLINUX) else None)
     base = load(base_path) if base_path else None
-    btf = encode(args.file, base, name=args.file, check_base=not args.no_base_check)
-    if args.in_place:
-        write_section(args.file, btf)
-    else:
-        write(btf, args.output)
+    index = BaseIndex(base) if base is not None else None  # prepared once for all the objects
+    for path in args.files:
+        btf = encode(path, base, index=index, name=path, check_base=not args.no_base_check)
+        if args.in_place:
+            write_section(path, btf)
+        else:
+            write(btf, args.output)
     return 0
 
 
@@ -131,7 +136,8 @@ def _parser() -> argparse.ArgumentParser:
     dump.set_defaults(func=_cmd_dump)
 
     enc = sub.add_parser("encode", help="make an object's BTF from its DWARF, as pahole -J does")
-    enc.add_argument("file", help="ELF object or kernel module (.o, .ko) with DWARF")
+    enc.add_argument("files", nargs="+", metavar="file",
+                     help="ELF object or kernel module (.o, .ko) with DWARF (several with --in-place)")  # fmt: skip
     enc.add_argument("-B", "--base", help=f"base BTF to split on (any readable form; default {_SYS_VMLINUX} "
                      "when it exists)")  # fmt: skip
     enc.add_argument("--no-base", action="store_true", help="standalone BTF, even if the default base exists")

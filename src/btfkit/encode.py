@@ -49,18 +49,15 @@ def _read(source: str | Path | bytes, what: str) -> tuple[bytes, str]:
 
 
 def _check_base(btf: BTF, data: bytes, name: str) -> None:
-    """A kernel module's ``struct module`` must be the base's: else the base is another kernel's."""
-    if _THIS_MODULE.encode() not in data or btf.base is None:
+    """A kernel module's ``struct module`` must deduplicate into the base: else the base is another kernel's."""
+    if btf.base is None or _THIS_MODULE.encode() not in data:
         return
-    own = [t for t in btf.find_all("module", Kind.STRUCT) if t.id >= btf.start_id]
-    in_base = [t for t in btf.base.find_all("module", Kind.STRUCT)]
-    if own and in_base:
-        raise BTFError(
-            f"{name}: the base does not match this module: its struct module "
-            f"(size {own[0].size}) differs from the base's (size {in_base[0].size})"
-        )
-    if own:
-        raise BTFError(f"{name}: the base does not match this module: the base has no struct module")
+    for t in btf.types():
+        if t.kind == Kind.STRUCT and t.name == "module":
+            raise BTFError(
+                f"{name}: the base does not match this module: its struct module (size {t.size}) "
+                "is not the base's; was the module built for another kernel?"
+            )
 
 
 def encode(

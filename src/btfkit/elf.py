@@ -142,7 +142,9 @@ def btf_sections(data: bytes | bytearray | memoryview, name: str) -> BTFSections
                     raise ELFError(f"{name}: section {sec.name} has no data")
                 found[sec.name] = sec.data()
         pointer_size = 8 if elf.elfclass == 64 else 4
-    except (_PyELFError, struct.error, ValueError, OSError) as exc:
+    # Beyond its own ELFError, pyelftools reports corrupt input with whatever its stream
+    # and struct code meets: a seek past 2**63 (OverflowError), a bad index, a short read.
+    except (_PyELFError, struct.error, ValueError, OSError, ArithmeticError, LookupError) as exc:
         raise ELFError(f"{name}: unreadable ELF: {exc}") from exc
     if BTF_SECTION not in found:
         raise ELFError(f"{name}: no {BTF_SECTION} section")

@@ -15,11 +15,8 @@ from collections.abc import Callable, Sequence
 from typing import IO
 
 from .btf import BTF
-from .dedup import BaseIndex
-from .encode import encode, link, write_section
 from .errors import BTFError
 from .reader import is_raw_btf, load
-from .validate import validate, validate_bytes
 from .writer import write
 
 
@@ -44,7 +41,13 @@ def _cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
+# Each command imports its modules when it runs, so that a command's start-up
+# pays only for what it uses (pyelftools, DWARF and dedup code are heavy).
+
+
 def _cmd_validate(args: argparse.Namespace) -> int:
+    from .validate import validate, validate_bytes  # noqa: PLC0415 (see above)
+
     btf = _load(args.file, args.base)
     with open(args.file, "rb") as f:
         head = f.read(2)
@@ -58,7 +61,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
 
 def _dump_raw(btf: BTF, out: IO[bytes], args: argparse.Namespace) -> None:
-    from .dump_raw import dump_raw  # noqa: PLC0415 (imported on use: keeps start-up fast)
+    from .dump_raw import dump_raw  # noqa: PLC0415 (imported on use, see above)
 
     dump_raw(btf, out, args.root_id)
 
@@ -89,6 +92,9 @@ _SYS_VMLINUX = "/sys/kernel/btf/vmlinux"
 
 
 def _cmd_encode(args: argparse.Namespace) -> int:
+    from .dedup import BaseIndex  # noqa: PLC0415 (imported on use, see above)
+    from .encode import encode, write_section  # noqa: PLC0415
+
     if (args.output is None) == (not args.in_place):
         raise BTFError("give exactly one of -o OUT.btf and --in-place")
     if args.output is not None and len(args.files) > 1:
@@ -106,6 +112,8 @@ def _cmd_encode(args: argparse.Namespace) -> int:
 
 
 def _cmd_link(args: argparse.Namespace) -> int:
+    from .encode import link  # noqa: PLC0415 (imported on use, see above)
+
     write(link(args.files, load(args.base) if args.base else None), args.output)
     return 0
 

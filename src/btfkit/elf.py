@@ -14,11 +14,6 @@ import struct
 import zlib
 from dataclasses import dataclass
 
-import lz4.block
-import zstandard
-from elftools.common.exceptions import ELFError as _PyELFError
-from elftools.elf.elffile import ELFFile
-
 from .errors import ELFError
 
 __all__ = ["BTFSections", "ELFError", "btf_sections", "bzimage_payload", "decompress", "unwrap"]
@@ -42,8 +37,14 @@ class BTFSections:
     pointer_size: int  # from the ELF class: 4 or 8
 
 
+# pyelftools, lz4 and zstandard are imported where they are first needed: most
+# inputs are raw BTF, and importing them would double a short command's run time.
+
+
 def _decompress_lz4_legacy(data: bytes | bytearray | memoryview) -> bytes:
     """The kernel's legacy LZ4 framing: magic, then (u32 size, block) pairs."""
+    import lz4.block  # noqa: PLC0415 (see above)
+
     out = []
     pos = 4
     n = len(data)
@@ -55,13 +56,21 @@ def _decompress_lz4_legacy(data: bytes | bytearray | memoryview) -> bytes:
         if pos + 4 + size > n:
             break  # the trailing word is the kernel's appended uncompressed size
         block = bytes(data[pos + 4 : pos + 4 + size])
-        out.append(lz4.block.decompress(block, uncompressed_size=_LZ4_LEGACY_BLOCK))
+        try:
+            out.append(lz4.block.decompress(block, uncompressed_size=_LZ4_LEGACY_BLOCK))
+        except lz4.block.LZ4BlockError as exc:
+            raise ValueError(str(exc)) from exc
         pos += 4 + size
     return b"".join(out)
 
 
 def _decompress_zstd(data: bytes | bytearray | memoryview) -> bytes:
-    return zstandard.ZstdDecompressor().decompressobj().decompress(bytes(data))
+    import zstandard  # noqa: PLC0415 (see above)
+
+    try:
+        return zstandard.ZstdDecompressor().decompressobj().decompress(bytes(data))
+    except zstandard.ZstdError as exc:
+        raise ValueError(str(exc)) from exc
 
 
 def _decompress_gzip(data: bytes | bytearray | memoryview) -> bytes:
@@ -94,8 +103,7 @@ def decompress(data: bytes | bytearray | memoryview, name: str) -> bytes | None:
         if head.startswith(magic):
             try:
                 return fn(data)
-            except (OSError, EOFError, ValueError, RuntimeError, lzma.LZMAError, zlib.error,
-                    zstandard.ZstdError, lz4.block.LZ4BlockError) as exc:  # fmt: skip
+            except (OSError, EOFError, ValueError, RuntimeError, lzma.LZMAError, zlib.error) as exc:
                 raise ELFError(f"{name}: corrupt {label} data: {exc}") from exc
     return None
 
@@ -133,6 +141,9 @@ def btf_sections(data: bytes | bytearray | memoryview, name: str) -> BTFSections
     data = unwrap(data, name)
     if bytes(data[:4]) != _ELF_MAGIC:
         raise ELFError(f"{name}: neither raw BTF, ELF, a compressed module nor a bzImage")
+    from elftools.common.exceptions import ELFError as _PyELFError  # noqa: PLC0415 (see above)
+    from elftools.elf.elffile import ELFFile  # noqa: PLC0415
+
     try:
         elf = ELFFile(io.BytesIO(data))
         found: dict[str, bytes] = {}

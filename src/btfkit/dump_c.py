@@ -52,7 +52,9 @@ size attributes; later versions add ``mode(byte)``/``mode(word)``.)
 
 from __future__ import annotations
 
+import gc
 import weakref
+from itertools import accumulate
 from array import array
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -60,7 +62,8 @@ from typing import TextIO
 
 from .btf import BTF
 from .errors import BTFFormatError, NotFoundError
-from .kinds import KINDS, Kind
+from .kinds import KINDS, Kind, field_values
+from .strings import StringTable
 
 __all__ = ["EPILOGUE", "PREAMBLE", "dump_c", "iter_c", "write_c"]
 
@@ -139,86 +142,117 @@ _MISSING_ALIASES = {
 class _Dumper:
     """The state of one C dump (libbpf's ``struct btf_dump``) over every type of a BTF."""
 
-    def __init__(self, btf: BTF):
+    def __init__(self, btf: BTF, base: _Dumper | None = None):
+        """Index every type of ``btf`` (and its bases) by ID.
+
+        With ``base`` (a dumper over ``btf.base`` that may already have dumped
+        types), its facts and dump state are carried over and only ``btf``'s own
+        types are indexed; the caller checks with :meth:`carries_over` first.
+        """
         self.btf = btf
-        chain = btf.chain
-        if len(chain) == 1:
-            words, offsets = btf.words, btf.offsets
+        parts = [btf] if base is not None else btf.chain
+        if base is None:
+            self.words = array("I")
+            self.woff = [0]
+            self.kind = [0]
+            self.vlen = [0]
+            self.kflag = [0]
+            self.name_off = [0]
+            self.t2 = [0]
+            self.strings: dict[int, str] = {}
+            self.referenced: set[int] = set()
         else:
-            words = array("I")
-            offsets = array("I")
-            for part in chain:
-                shift = len(words)
+            self.words = base.words + btf.words
+            self.woff = base.woff.copy()
+            self.kind = base.kind.copy()
+            self.vlen = base.vlen.copy()
+            self.kflag = base.kflag.copy()
+            self.name_off = base.name_off.copy()
+            self.t2 = base.t2.copy()
+            self.strings = base.strings.copy()
+            self.referenced = base.referenced.copy()
+        words = self.words
+        fmt = btf.info_format
+        for part in parts:
+            shift = len(words) - len(part.words) if base is not None else len(words)
+            if base is None:
                 words.extend(part.words)
-                offsets.extend(o + shift for o in part.offsets) if shift else offsets.extend(
-                    part.offsets
-                )
+            offsets = [o + shift for o in part.offsets] if shift else part.offsets
+            get = words.__getitem__
+            info = list(map(get, map((1).__add__, offsets)))
+            kinds = list(map(fmt.kind_mask.__and__, map((24).__rrshift__, info)))
+            self.woff.extend(offsets)
+            self.kind.extend(kinds)
+            self.vlen.extend(map(fmt.vlen_mask.__and__, info))
+            self.kflag.extend(map((31).__rrshift__, info))
+            self.name_off.extend(map(get, offsets))
+            self.t2.extend(map(get, map((2).__add__, offsets)))
+            self.strings.update(_string_map(part.strings))
+            self.referenced |= _referenced(part, kinds)
         n = btf.type_count
         self.n = n
-        self.words = words
-        # Per-ID facts, index 0 being void.
-        w = [0, *offsets]
-        get = words.__getitem__
-        self.woff = w
-        info = list(map(get, map((1).__add__, offsets)))
-        kmask = btf.info_format.kind_mask
-        vmask = btf.info_format.vlen_mask
-        self.kind = [0, *((i >> 24) & kmask for i in info)]
-        self.vlen = [0, *(i & vmask for i in info)]
-        self.kflag = [0, *(i >> 31 for i in info)]
-        self.name_off = [0, *map(get, offsets)]
-        self.t2 = [0, *map(get, map((2).__add__, offsets))]
         for k in set(self.kind):
             if k and k not in KINDS:
-                tid = self.kind.index(k)
-                raise BTFFormatError(f"cannot write kind {k} as C", type_id=tid)
-        self.name = btf.strings.get
-        self.ptr_sz = btf.pointer_size or 8
-        self.referenced = self._mark_referenced()
+                raise BTFFormatError(f"cannot write kind {k} as C", type_id=self.kind.index(k))
+        fast, slow = self.strings.get, btf.strings.get
 
-        # Mutable dump state.
-        self.order_state = bytearray(n)
-        self.emit_state = bytearray(n)
-        self.fwd_emitted = bytearray(n)
-        self.order_state[0] = _ORDERED
-        self.emit_state[0] = _EMITTED
-        self.names: list[str | None] = [None] * n  # resolved (possibly ___N) names
-        self.type_names: dict[str, int] = {}
-        self.ident_names: dict[str, int] = {}
-        # Caches of facts that do not depend on the dump state.
-        self.align_cache = array("i", [-1]) * n
-        self.size_cache = array("q", [-2]) * n
-        self.decl_named: list[tuple[str, str] | None] = [None] * n
-        self.decl_anon: list[str | None] = [None] * n
+        def name(off: int) -> str:
+            got = fast(off)
+            return got if got is not None else slow(off)
+
+        self.name = name
+        self.ptr_sz = btf.pointer_size or 8
+
+        extra = n - (base.n if base is not None else 0)
+        if base is None:
+            # Dump state: nothing ordered or emitted yet, except void.
+            self.order_state = bytearray(n)
+            self.emit_state = bytearray(n)
+            self.fwd_emitted = bytearray(n)
+            self.order_state[0] = _ORDERED
+            self.emit_state[0] = _EMITTED
+            self.names: list[str | None] = [None] * n  # resolved (possibly ___N) names
+            self.type_names: dict[str, int] = {}
+            self.ident_names: dict[str, int] = {}
+            # Caches of facts that do not depend on the dump state.
+            self.align_cache = array("i", [-1]) * n
+            self.size_cache = array("q", [-2]) * n
+            self.decl_named: list[tuple[str, str] | None] = [None] * n
+            self.decl_anon: list[str | None] = [None] * n
+            self.pass_end = [-1] * n
+            self.pass_end[0] = 0
+        else:
+            self.order_state = base.order_state + bytes(extra)
+            self.emit_state = base.emit_state + bytes(extra)
+            self.fwd_emitted = base.fwd_emitted + bytes(extra)
+            self.names = base.names + [None] * extra
+            self.type_names = dict(base.type_names)
+            self.ident_names = dict(base.ident_names)
+            self.align_cache = base.align_cache + array("i", [-1]) * extra
+            self.size_cache = base.size_cache + array("q", [-2]) * extra
+            self.decl_named = base.decl_named + [None] * extra
+            self.decl_anon = base.decl_anon + [None] * extra
+            self.pass_end = base.pass_end + [-1] * extra
         self.inline_defs = 0  # counts inline (anonymous) definitions written
         self.queue: list[int] = []
         self.out: list[str] = []
 
-    # --- setup -------------------------------------------------------------------
-    def _mark_referenced(self) -> bytearray:
-        """Which IDs some type refers to (a FUNC_PROTO's return type does not count).
+    def carries_over(self, btf: BTF) -> bool:
+        """Whether this dump of ``btf.base`` can continue into split ``btf`` unchanged.
 
-        Only anonymous enums care: one nobody refers to is a top-level ``enum { ... };``.
+        It cannot when the split's types refer to an anonymous base enum that the
+        base alone left unreferenced (that enum is then no longer a top-level
+        ``enum { ... };``), or when the pointer size differs.
         """
-        ref = bytearray(self.n)
-        words, woff, kind, vlen, t2 = self.words, self.woff, self.kind, self.vlen, self.t2
-        for tid in range(1, self.n):
-            k = kind[tid]
-            if k in _SIMPLE_REF:
-                ref[t2[tid]] = 1
-            elif k == _ARRAY:
-                w = woff[tid]
-                ref[words[w + 3]] = 1
-                ref[words[w + 4]] = 1
-            elif k == _STRUCT or k == _UNION or k == _DATASEC:
-                w = woff[tid] + (4 if k != _DATASEC else 3)
-                for x in words[w : w + 3 * vlen[tid] : 3]:
-                    ref[x] = 1
-            elif k == _FUNC_PROTO:
-                w = woff[tid] + 4
-                for x in words[w : w + 2 * vlen[tid] : 2]:
-                    ref[x] = 1
-        return ref
+        if btf.base is not self.btf or (btf.pointer_size or 8) != self.ptr_sz:
+            return False
+        fmt = btf.info_format
+        kinds = [fmt.kind(btf.words[w + 1]) for w in btf.offsets]
+        n, kind, name_off = self.n, self.kind, self.name_off
+        return not any(
+            tid < n and kind[tid] in (_ENUM, _ENUM64, _FWD) and not name_off[tid]
+            for tid in _referenced(btf, kinds) - self.referenced
+        )
 
     # --- names ---------------------------------------------------------------------
     def _resolve_name(self, tid: int, table: dict[str, int]) -> str:
@@ -331,9 +365,13 @@ class _Dumper:
         w = self.woff[tid] + 3
         kflag = self.kflag[tid]
         best = 1
-        for i in range(self.vlen[tid]):
-            a = self._align_of(words[w + 3 * i + 1])
-            off = words[w + 3 * i + 2]
+        cache = self.align_cache
+        for i in range(w, w + 3 * self.vlen[tid], 3):
+            m = words[i + 1]
+            a = cache[m]
+            if a < 0:
+                a = self._align_of(m)
+            off = words[i + 2]
             if a and (not kflag or not off >> 24) and off % (8 * a):
                 return True
             if a > best:
@@ -343,11 +381,26 @@ class _Dumper:
     # --- ordering -------------------------------------------------------------------
     def _order_type(self, tid: int, through_ptr: bool) -> int:
         """Queue what ``tid`` needs defined; 1 for a strong link, 0 for a weak one."""
-        state = self.order_state
+        state, kind = self.order_state, self.kind
         st = state[tid]
         if st == _ORDERED:
             return 1
-        k = self.kind[tid]
+        k = kind[tid]
+        # Modifiers and arrays only lead on to another type (arrays embed it).
+        hops = 0
+        while k in _MODS or k == _ARRAY:
+            if k == _ARRAY:
+                tid = self.words[self.woff[tid] + 3]
+                through_ptr = False
+            else:
+                tid = self.t2[tid]
+            st = state[tid]
+            if st == _ORDERED:
+                return 1
+            k = kind[tid]
+            hops += 1
+            if hops > _MAX_CHAIN:
+                raise BTFFormatError("modifier chain is cyclic", type_id=tid)
         if st == _ORDERING:
             if (k == _STRUCT or k == _UNION) and through_ptr and self.name_off[tid]:
                 return 0
@@ -370,33 +423,31 @@ class _Dumper:
                 self.queue.append(tid)
             state[tid] = _ORDERED
             return 1
-        if k in _MODS:
-            return self._order_type(self.t2[tid], through_ptr)
         if k == _TYPEDEF:
-            strong = self._order_type(self.t2[tid], through_ptr)
+            target = self.t2[tid]
+            strong = 1 if state[target] == _ORDERED else self._order_type(target, through_ptr)
             if through_ptr and not strong:
                 return 0
             self.queue.append(tid)
             state[tid] = _ORDERED
             return 1
-        if k == _INT or k == _FLOAT:
-            state[tid] = _ORDERED
-            return 0
-        if k == _ARRAY:
-            return self._order_type(self.words[self.woff[tid] + 3], False)
-        if k == _ENUM or k == _ENUM64 or k == _FWD:
-            if self.name_off[tid] or not self.referenced[tid]:
-                self.queue.append(tid)
-            state[tid] = _ORDERED
-            return 1
         if k == _FUNC_PROTO:
-            strong = self._order_type(self.t2[tid], through_ptr)
+            ret = self.t2[tid]
+            strong = 1 if state[ret] == _ORDERED else self._order_type(ret, through_ptr)
             words = self.words
             w = self.woff[tid] + 4
             for p in words[w : w + 2 * self.vlen[tid] : 2]:
-                if self._order_type(p, through_ptr):
+                if state[p] == _ORDERED or self._order_type(p, through_ptr):
                     strong = 1
             return strong
+        if k == _INT or k == _FLOAT:
+            state[tid] = _ORDERED
+            return 0
+        if k == _ENUM or k == _ENUM64 or k == _FWD:
+            if self.name_off[tid] or tid not in self.referenced:
+                self.queue.append(tid)
+            state[tid] = _ORDERED
+            return 1
         # FUNC, VAR, DATASEC, DECL_TAG: nothing to define
         state[tid] = _ORDERED
         return 0
@@ -404,6 +455,9 @@ class _Dumper:
     # --- emitting ---------------------------------------------------------------------
     def _emit_type(self, tid: int, cont_id: int) -> None:
         """Write ``tid`` if it is a definition (top level when ``cont_id`` is 0), else its forward declarations."""
+        # Pointers, modifiers and arrays only pass the visit on to their target.
+        end = self.pass_end[tid]
+        tid = end if end >= 0 else self._pass_end(tid)
         estate = self.emit_state
         es = estate[tid]
         if es == _EMITTED:
@@ -430,11 +484,14 @@ class _Dumper:
             named = self.name_off[tid]
             if not cont_id or not named:
                 inner = tid if named else cont_id
-                words = self.words
+                words, pass_end = self.words, self.pass_end
                 w = self.woff[tid] + 4
                 for m in words[w : w + 3 * self.vlen[tid] : 3]:
-                    if estate[m] != _EMITTED:
-                        self._emit_type(m, inner)
+                    end = pass_end[m]
+                    if end < 0:
+                        end = self._pass_end(m)
+                    if estate[end] != _EMITTED:
+                        self._emit_type(end, inner)
             elif not self.fwd_emitted[tid] and tid != cont_id:
                 out.append(self._struct_fwd(tid) + ";\n\n")
                 self.fwd_emitted[tid] = 1
@@ -443,16 +500,12 @@ class _Dumper:
                 estate[tid] = _EMITTED
             else:
                 estate[tid] = 0
-        elif k == _PTR or k in _MODS:
-            self._emit_type(self.t2[tid], cont_id)
         elif k == _TYPEDEF:
             estate[tid] = _EMITTING
             self._emit_type(self.t2[tid], tid)
             if not self.fwd_emitted[tid] and not self._blacklisted(tid):
                 out.append(self._typedef_def(tid, 0) + ";\n\n")
             estate[tid] = _EMITTED
-        elif k == _ARRAY:
-            self._emit_type(self.words[self.woff[tid] + 3], cont_id)
         elif k == _FUNC_PROTO:
             self._emit_type(self.t2[tid], cont_id)
             words = self.words
@@ -471,6 +524,21 @@ class _Dumper:
             if alias is not None:
                 out.append(f"typedef {alias} {self._type_name(tid)};\n\n")
             estate[tid] = _EMITTED
+
+    def _pass_end(self, tid: int) -> int:
+        """The type a chain of pointers, modifiers and arrays from ``tid`` ends at."""
+        kind, t2 = self.kind, self.t2
+        cur = tid
+        for _ in range(_MAX_CHAIN):
+            k = kind[cur]
+            if k == _PTR or k in _MODS:
+                cur = t2[cur]
+            elif k == _ARRAY:
+                cur = self.words[self.woff[cur] + 3]
+            else:
+                self.pass_end[tid] = cur
+                return cur
+        raise BTFFormatError("pointer or modifier chain is cyclic", type_id=tid)
 
     def _blacklisted(self, tid: int) -> bool:
         # __builtin_va_list is the compiler's own; redefining it breaks other compilers.
@@ -500,13 +568,11 @@ class _Dumper:
         size = self.t2[tid]
         kflag = self.kflag[tid]
         packed = is_struct and self._is_packed(tid)
-        name = self.name
-        align_of = self._align_of
-        resolve_size = self._resolve_size
-        decl = self._decl
-        pad = self._bit_padding
-        ind = _PFX[lvl + 1 if lvl < 13 else 13]
-        nl_ind = "\n" + ind
+        # The member loop is the hottest code of a dump: caches are read inline.
+        strings_get, name = self.strings.get, self.name
+        decl_named, decl_anon, decl = self.decl_named, self.decl_anon, self._decl
+        size_cache, resolve_size = self.size_cache, self._resolve_size
+        nl_ind = "\n" + _PFX[lvl + 1 if lvl < 13 else 13]
         parts = [self._struct_fwd(tid), " {"]
         append = parts.append
         off = 0
@@ -519,22 +585,33 @@ class _Dumper:
                 m_sz = m_off >> 24
                 m_off &= 0xFFFFFF
             if off < m_off:
-                m_align = 1 if packed else align_of(m_type)
-                pad(parts, off, m_off, m_align, prev_bitfield and m_sz != 0, ind)
-            fname = name(words[i]) if words[i] else ""
-            append(nl_ind)
-            append(decl(m_type, fname, lvl + 1))
+                m_align = 1 if packed else self._align_of(m_type)
+                self._bit_padding(parts, off, m_off, m_align, prev_bitfield and m_sz != 0, nl_ind)
+            noff = words[i]
+            fname = (strings_get(noff) or name(noff)) if noff else ""
+            if fname:
+                cached = decl_named[m_type]
+                if cached is not None:
+                    text = cached[0] + fname + cached[1]
+                else:
+                    text = decl(m_type, fname, lvl + 1)
+            else:
+                text = decl_anon[m_type] or decl(m_type, "", lvl + 1)
             if m_sz:
-                append(f": {m_sz};")
+                append(f"{nl_ind}{text}: {m_sz};")
                 off = m_off + m_sz
                 prev_bitfield = True
             else:
-                append(";")
-                m_bytes = resolve_size(m_type)
-                off = m_off + (m_bytes * 8 if m_bytes > 0 else 0)
+                append(f"{nl_ind}{text};")
+                m_bytes = size_cache[m_type]
+                if m_bytes == -2:
+                    m_bytes = resolve_size(m_type)
+                if m_bytes > 0:
+                    m_off += m_bytes * 8
+                off = m_off
                 prev_bitfield = False
         if is_struct and off < size * 8:
-            pad(parts, off, size * 8, align_of(tid), False, ind)
+            self._bit_padding(parts, off, size * 8, self._align_of(tid), False, nl_ind)
         if vlen or size:
             append("\n" + _PFX[min(lvl, 13)] + "}")
         else:
@@ -544,7 +621,7 @@ class _Dumper:
         return "".join(parts)
 
     def _bit_padding(
-        self, parts: list[str], cur: int, nxt: int, next_align: int, in_bitfield: bool, ind: str
+        self, parts: list[str], cur: int, nxt: int, next_align: int, in_bitfield: bool, nl_ind: str
     ) -> None:
         """Fill the bit gap ``cur``..``nxt`` with anonymous bitfields, as libbpf does.
 
@@ -564,18 +641,18 @@ class _Dumper:
                 or (new_off == nxt and (not next_align or -(-cur // (next_align * 8)) * next_align * 8 != new_off))
                 or (new_off != nxt and nxt - new_off <= new_off - cur)
             ):
-                parts.append(f"\n{ind}{pad_type}: {new_off - cur if in_bitfield else 0};")
+                parts.append(f"{nl_ind}{pad_type}: {new_off - cur if in_bitfield else 0};")
             cur = new_off
         while cur != nxt:
             bits = min(nxt - cur, pad_bits)
             if bits == pad_bits:
-                parts.append(f"\n{ind}{pad_type}: {pad_bits};")
+                parts.append(f"{nl_ind}{pad_type}: {pad_bits};")
                 cur += bits
                 continue
             # The remainder takes the smallest type that holds it.
             for pad_type, pad_bits in reversed(pads):  # noqa: B007, B020
                 if pad_bits >= bits:
-                    parts.append(f"\n{ind}{pad_type}: {bits};")
+                    parts.append(f"{nl_ind}{pad_type}: {bits};")
                     cur += bits
                     break
 
@@ -780,58 +857,39 @@ class _Dumper:
             last_was_ptr = k == _PTR
         _emit_name(parts, fname, last_was_ptr)
 
-    # --- driving -------------------------------------------------------------------
-    def dump_type(self, tid: int) -> None:
-        """Write ``tid`` and every type it needs that is not written yet (``btf_dump__dump_type``)."""
-        if self.order_state[tid] == _ORDERED:
-            return  # already ordered, so nothing new can be queued
-        queue = self.queue
-        queue.clear()
-        self._order_type(tid, False)
-        for q in queue:
-            self._emit_type(q, 0)
 
-    def snapshot(self) -> _Dumper:
-        """A copy of the state, to continue dumping (more types) independently."""
-        other = object.__new__(_Dumper)
-        for slot, value in vars(self).items():
-            if isinstance(value, (bytearray, list, dict, array)):
-                value = value.copy() if not isinstance(value, array) else array(value.typecode, value)
-            setattr(other, slot, value)
-        other.out = []
-        return other
+def _referenced(btf: BTF, kinds: Sequence[int]) -> set[int]:
+    """IDs referred to by ``btf``'s own types (of kinds ``kinds``).
 
-    def extend_to(self, btf: BTF) -> _Dumper | None:
-        """This base's dump state carried over to split ``btf``, or None if it would differ.
+    A FUNC_PROTO's return type does not count, as in libbpf; only anonymous
+    enums care (one nobody refers to is a top-level ``enum { ... };``).
+    """
+    groups: dict[int, list[int]] = {}
+    for k, w in zip(kinds, btf.offsets):
+        groups.setdefault(k, []).append(w)
+    ref: set[int] = set()
+    vmask = btf.info_format.vlen_mask
+    for k, group in groups.items():
+        refs, _ = field_values(btf.words, group, KINDS[k], vmask)
+        if k == _FUNC_PROTO:
+            refs = refs[1:]
+        for values in refs:
+            ref.update(values)
+    return ref
 
-        It differs when the split's types refer to an anonymous base enum that
-        the base alone left unreferenced (it would no longer be a top-level
-        ``enum {...}``), or when the pointer size differs.
-        """
-        fresh = _Dumper(btf)
-        n = self.n
-        if fresh.ptr_sz != self.ptr_sz or fresh.referenced[:n] != self.referenced:
-            changed = (
-                i
-                for i in range(n)
-                if fresh.referenced[i] != self.referenced[i]
-                and fresh.kind[i] in (_ENUM, _ENUM64, _FWD)
-                and not fresh.name_off[i]
-            )
-            if fresh.ptr_sz != self.ptr_sz or any(True for _ in changed):
-                return None
-        extra = fresh.n - n
-        fresh.order_state = self.order_state + bytes(extra)
-        fresh.emit_state = self.emit_state + bytes(extra)
-        fresh.fwd_emitted = self.fwd_emitted + bytes(extra)
-        fresh.names = self.names + [None] * extra
-        fresh.type_names = dict(self.type_names)
-        fresh.ident_names = dict(self.ident_names)
-        fresh.align_cache = self.align_cache + fresh.align_cache[n:]
-        fresh.size_cache = self.size_cache + fresh.size_cache[n:]
-        fresh.decl_named = self.decl_named + [None] * extra
-        fresh.decl_anon = self.decl_anon + [None] * extra
-        return fresh
+
+def _string_map(strings: StringTable) -> dict[int, str]:
+    """Every string of ``strings``' own section by global offset (empty if not ASCII).
+
+    Decoding the section in one go is much faster than string by string;
+    offsets into the middle of a string are left to ``StringTable.get``.
+    """
+    data = bytes(strings.data)
+    if not data.isascii():
+        return {}
+    pieces = data.decode("ascii").split("\0")
+    offsets = accumulate(map((1).__add__, map(len, pieces)), initial=strings.start)
+    return dict(zip(offsets, pieces))
 
 
 def _emit_name(parts: list[str], fname: str, last_was_ptr: bool) -> None:
@@ -845,11 +903,6 @@ def _suffixed(name: str, dup: int) -> str:
     if len(raw) > _MAX_NAME_BYTES:  # libbpf's fixed buffer cuts long names
         new = raw[:_MAX_NAME_BYTES].decode("utf-8", "surrogateescape")
     return new
-
-
-_SIMPLE_REF = frozenset(
-    {_VOLATILE, _CONST, _RESTRICT, _PTR, _TYPEDEF, _FUNC, _VAR, _DECL_TAG, _TYPE_TAG}
-)
 
 
 # --- the base-dump cache ------------------------------------------------------------------
@@ -882,13 +935,32 @@ def _dump_base(base: BTF) -> _BaseDump:
 
 
 def _dump_range(d: _Dumper, ids: Iterable[int]) -> None:
-    dump_type = d.dump_type
+    """``dump_type`` each of ``ids`` in turn, with the cheap cases decided inline."""
+    state, kind, queue = d.order_state, d.kind, d.queue
+    order, emit = d._order_type, d._emit_type
     tid = 0
+    paused = gc.isenabled()
+    gc.disable()  # the dump allocates many small objects and frees none of them
     try:
         for tid in ids:
-            dump_type(tid)
+            if state[tid] == _ORDERED:
+                continue  # nothing new can be queued
+            if kind[tid] in _NOTHING_TO_ORDER:
+                state[tid] = _ORDERED
+                continue
+            queue.clear()
+            order(tid, False)
+            for q in queue:
+                emit(q, 0)
     except RecursionError:
         raise BTFFormatError("type graph too deep or cyclic to write as C", type_id=tid) from None
+    finally:
+        if paused:
+            gc.enable()
+
+
+# Kinds that, as roots, only get marked ordered: they define nothing.
+_NOTHING_TO_ORDER = frozenset({_INT, _FLOAT, _FUNC, _VAR, _DATASEC, _DECL_TAG})
 
 
 # --- sorting (newer bpftool's default order) -------------------------------------------------
@@ -1002,14 +1074,13 @@ def iter_c(
         ids = [key[-1] for key in sorted(_sort_key_fn(d))]
     elif btf.base is not None:
         base = _dump_base(btf.base)
-        carried = base.state.extend_to(btf)
-        if carried is None:
+        if base.state.carries_over(btf):
+            yield from base.text
+            d = _Dumper(btf, base.state)
+            ids = range(btf.start_id, d.n)
+        else:
             d = _Dumper(btf)
             ids = range(1, d.n)
-        else:
-            yield from base.text
-            d = carried
-            ids = range(btf.start_id, d.n)
     else:
         d = _Dumper(btf)
         ids = range(1, d.n)

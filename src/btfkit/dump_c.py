@@ -50,22 +50,25 @@ alignment, gets ``__attribute__((packed))``.  (libbpf 1.1 writes enums without
 size attributes; later versions add ``mode(byte)``/``mode(word)``.)
 """
 
+# Hot paths compare kinds with chained == against module constants: faster than
+# building a tuple for each membership test.
+# ruff: noqa: PLR1714, SIM109
 from __future__ import annotations
 
 import gc
 import weakref
-from itertools import accumulate
 from array import array
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from itertools import accumulate
 from typing import TextIO
 
 from .btf import BTF
-from .errors import BTFFormatError, NotFoundError
+from .errors import BTFError, BTFFormatError, NotFoundError
 from .kinds import KINDS, Kind, field_values
 from .strings import StringTable
 
-__all__ = ["EPILOGUE", "PREAMBLE", "dump_c", "iter_c", "write_c"]
+__all__ = ["EPILOGUE", "PREAMBLE", "dump_c", "iter_c", "merge_modules", "write_c"]
 
 #: What bpftool 7.1 prints before the types.
 PREAMBLE = (
@@ -308,10 +311,8 @@ class _Dumper:
                 cur = words[w + 3]
             else:
                 break
-        if size < 0 or (nelems and size > 0xFFFFFFFF // nelems):
-            result = -1
-        else:
-            result = nelems * size
+        overflow = size < 0 or (nelems and size > 0xFFFFFFFF // nelems)
+        result = -1 if overflow else nelems * size
         self.size_cache[orig] = result
         return result
 
@@ -352,8 +353,7 @@ class _Dumper:
             a = self._align_of(words[w + 3 * i + 1])
             if a <= 0:
                 return 0
-            if a > best:
-                best = a
+            best = max(best, a)
             off = words[w + 3 * i + 2]
             if (not kflag or not off >> 24) and off % (8 * a):
                 return 1
@@ -374,8 +374,7 @@ class _Dumper:
             off = words[i + 2]
             if a and (not kflag or not off >> 24) and off % (8 * a):
                 return True
-            if a > best:
-                best = a
+            best = max(best, a)
         return self.t2[tid] % best != 0
 
     # --- ordering -------------------------------------------------------------------
@@ -650,7 +649,7 @@ class _Dumper:
                 cur += bits
                 continue
             # The remainder takes the smallest type that holds it.
-            for pad_type, pad_bits in reversed(pads):  # noqa: B007, B020
+            for pad_type, pad_bits in reversed(pads):
                 if pad_bits >= bits:
                     parts.append(f"{nl_ind}{pad_type}: {bits};")
                     cur += bits
@@ -865,7 +864,7 @@ def _referenced(btf: BTF, kinds: Sequence[int]) -> set[int]:
     enums care (one nobody refers to is a top-level ``enum { ... };``).
     """
     groups: dict[int, list[int]] = {}
-    for k, w in zip(kinds, btf.offsets):
+    for k, w in zip(kinds, btf.offsets, strict=False):
         groups.setdefault(k, []).append(w)
     ref: set[int] = set()
     vmask = btf.info_format.vlen_mask
@@ -889,7 +888,7 @@ def _string_map(strings: StringTable) -> dict[int, str]:
         return {}
     pieces = data.decode("ascii").split("\0")
     offsets = accumulate(map((1).__add__, map(len, pieces)), initial=strings.start)
-    return dict(zip(offsets, pieces))
+    return dict(zip(offsets, pieces, strict=False))
 
 
 def _emit_name(parts: list[str], fname: str, last_was_ptr: bool) -> None:
@@ -1110,3 +1109,29 @@ def write_c(
     """Write the C header for ``btf`` to ``file`` (see :func:`dump_c`)."""
     for piece in iter_c(btf, sort=sort, roots=roots):
         file.write(piece)
+
+
+def merge_modules(modules: Sequence[BTF]) -> BTF:
+    """One split BTF with the types of several modules over their common base, deduplicated.
+
+    This is what bpftool 7.7 does for ``btf dump file A file B ...``: the modules'
+    own types are appended one module after another (``Builder.add_btf``) and
+    the result is deduplicated against the base, so that types the modules share
+    appear once.  Raises :class:`BTFError` unless all modules are split on the
+    same base object.
+    """
+    from .build import Builder  # noqa: PLC0415 (dedup and the builder are only needed here)
+    from .dedup import dedup  # noqa: PLC0415
+
+    if not modules:
+        raise BTFError("no modules to merge")
+    base = modules[0].base
+    if base is None or any(m.base is not base for m in modules):
+        raise BTFError("modules to merge must all be split on one base BTF")
+    builder = Builder(base=base)
+    for module in modules:
+        builder.add_btf(module)
+    merged = builder.btf
+    merged.pointer_size = modules[0].pointer_size
+    dedup(merged)
+    return merged

@@ -61,7 +61,7 @@ from array import array
 from collections.abc import Iterable
 
 from .btf import BTF
-from .errors import DedupError
+from .errors import BTFFormatError, DedupError
 from .kinds import Kind
 from .strings import StringTable
 
@@ -71,74 +71,89 @@ _MAX_ID = 0x7FFFFFFF
 _UNPROCESSED = 0xFFFFFFFF
 _IN_PROGRESS = 0xFFFFFFFE
 
-_INT, _PTR, _ARRAY, _STRUCT, _UNION = 1, 2, 3, 4, 5
-_ENUM, _FWD, _TYPEDEF, _VOLATILE, _CONST = 6, 7, 8, 9, 10
-_RESTRICT, _FUNC, _FUNC_PROTO, _VAR, _DATASEC = 11, 12, 13, 14, 15
-_FLOAT, _DECL_TAG, _TYPE_TAG, _ENUM64 = 16, 17, 18, 19
+# Kind numbers as plain ints: comparing with IntEnum members costs more in the hot loops.
+_INT, _PTR, _ARRAY, _STRUCT, _UNION, _ENUM, _FWD, _TYPEDEF, _VOLATILE, _CONST, _RESTRICT = (
+    int(k) for k in (Kind.INT, Kind.PTR, Kind.ARRAY, Kind.STRUCT, Kind.UNION, Kind.ENUM, Kind.FWD,
+                     Kind.TYPEDEF, Kind.VOLATILE, Kind.CONST, Kind.RESTRICT)
+)  # fmt: skip
+_FUNC, _FUNC_PROTO, _VAR, _DATASEC, _FLOAT, _DECL_TAG, _TYPE_TAG, _ENUM64 = (
+    int(k) for k in (Kind.FUNC, Kind.FUNC_PROTO, Kind.VAR, Kind.DATASEC, Kind.FLOAT, Kind.DECL_TAG,
+                     Kind.TYPE_TAG, Kind.ENUM64)
+)  # fmt: skip
 
-#: Kinds handled by the ref pass whose only reference is the third word.
-_REF1 = frozenset({_CONST, _VOLATILE, _RESTRICT, _PTR, _TYPEDEF, _FUNC, _TYPE_TAG, _DECL_TAG})
+#: Kinds the prim pass handles; their candidate key is the whole record (enums aside).
+_PRIMS = frozenset({_INT, _FWD, _FLOAT, _ENUM, _ENUM64})
+#: Kinds the ref pass handles; their candidate key is the whole record, references resolved.
+_REFS = frozenset({_CONST, _VOLATILE, _RESTRICT, _PTR, _TYPEDEF, _FUNC, _TYPE_TAG, _DECL_TAG,
+                   _ARRAY, _FUNC_PROTO})  # fmt: skip
 #: Kinds is_equiv follows through their third word (DECL_TAG is not among them).
 _EQUIV_REF = frozenset({_CONST, _VOLATILE, _RESTRICT, _PTR, _TYPEDEF, _FUNC, _TYPE_TAG})
-_ANY_ENUM = (_ENUM, _ENUM64)
-#: Record words per element for kinds with elements (the rest have fixed sizes).
-_ELEM_WORDS = {_STRUCT: 3, _UNION: 3, _ENUM: 2, _ENUM64: 3, _FUNC_PROTO: 2, _DATASEC: 3}
-_FIXED_WORDS = {_INT: 4, _ARRAY: 6, _VAR: 4, _DECL_TAG: 4}
-#: Nesting limit for the by-value identical-struct check (real kernels nest ~10 deep).
-_MAX_NESTING = 1000
+#: Kinds is_equiv rejects as invalid input (void never gets that far).
+_NOT_IN_GRAPHS = frozenset(range(32)) - {_INT, _PTR, _ARRAY, _STRUCT, _UNION, _ENUM, _FWD, _TYPEDEF,
+    _VOLATILE, _CONST, _RESTRICT, _FUNC, _FUNC_PROTO, _FLOAT, _TYPE_TAG, _ENUM64}  # fmt: skip
+#: Guard for the by-value identical-struct check (real kernels nest ~10 deep).
+_MAX_NESTING = 200
 
 
 class _Table:
     """libbpf's candidate table, reduced to what decides candidate order.
 
     ``entries[key]`` lists ``id << 1 | parity`` in insertion order, where
-    ``parity`` is the number of table grows so far, mod 2.  An entry is put at
-    the head of its chain and a grow reverses all chains, so with the current
-    parity ``p`` the chain reads: entries of parity ``p`` newest first, then
-    entries of the other parity oldest first.  A table can sit on top of a
-    frozen ``below`` table (the base's), whose entries all came first.
+    ``parity`` counts the table's grows so far, mod 2.  libbpf puts a new
+    entry at the head of its chain and a grow reverses every chain, so with
+    the current parity ``p`` a chain reads: the entries of parity ``p``
+    newest first, then those of the other parity oldest first.  A table can
+    sit on a frozen table (the base's) whose entries all came first.
+
+    One type may be filed under several keys at once (an enum under its name
+    and its whole record); that is still one libbpf insertion.
     """
 
     __slots__ = ("below", "cap", "entries", "parity", "size")
 
     def __init__(self, below: _Table | None = None):
-        self.below = below
+        self.below = below.entries if below is not None else None
         self.entries: dict[object, list[int]] = {}
         if below is None:
             self.size = self.cap = self.parity = 0
         else:
             self.size, self.cap, self.parity = below.size, below.cap, below.parity
 
-    def add(self, key: object, type_id: int) -> None:
-        """File ``type_id`` under ``key`` (libbpf's ``hashmap__append``)."""
+    def add(self, type_id: int, *keys: object) -> None:
+        """File ``type_id`` under ``keys`` (one ``hashmap__append``)."""
         if self.cap == 0 or (self.size + 1) * 4 // 3 > self.cap:
             self.cap = self.cap * 2 if self.cap else 4
             self.parity ^= 1
         self.size += 1
-        lst = self.entries.get(key)
-        if lst is None:
-            self.entries[key] = [type_id << 1 | self.parity]
-        else:
-            lst.append(type_id << 1 | self.parity)
+        e = type_id << 1 | self.parity
+        entries = self.entries
+        for key in keys:
+            lst = entries.get(key)
+            if lst is None:
+                entries[key] = [e]
+            else:
+                lst.append(e)
 
     def _all(self, key: object) -> list[int] | None:
         own = self.entries.get(key)
-        below = self.below.entries.get(key) if self.below is not None else None
+        below = self.below.get(key) if self.below is not None else None
         if below is None:
             return own
         return below if own is None else below + own
+
+    def has(self, key: object) -> bool:
+        return key in self.entries or (self.below is not None and key in self.below)
 
     def first(self, key: object) -> int:
         """The first candidate under ``key``, 0 if none."""
         ents = self._all(key)
         if not ents:
             return 0
-        if len(ents) == 1:
-            return ents[0] >> 1
-        p = self.parity
-        for e in reversed(ents):
-            if e & 1 == p:
-                return e >> 1
+        if len(ents) > 1:
+            p = self.parity
+            for e in reversed(ents):
+                if e & 1 == p:
+                    return e >> 1
         return ents[0] >> 1
 
     def candidates(self, key: object) -> list[int]:
@@ -150,40 +165,87 @@ class _Table:
             return [ents[0] >> 1]
         p = self.parity
         same = [e >> 1 for e in reversed(ents) if e & 1 == p]
-        other = [e >> 1 for e in ents if e & 1 != p]
-        return same + other
+        return same + [e >> 1 for e in ents if e & 1 != p]
+
+
+def _shapes(btf: BTF) -> list[tuple[int, int]]:
+    """(fixed words, words per element) of each kind number, from the kinds table."""
+    out = []
+    for k in range(btf.info_format.kind_mask + 1):
+        try:
+            s = btf.spec(k)
+        except BTFFormatError:  # a kind nothing describes
+            out.append((0, 0))
+            continue
+        out.append((3 + s.extra_words, s.elem_words if s.has_vlen else 0))
+    return out
+
+
+_RefLayout = tuple[tuple[int, ...], int, int, tuple[int, ...]]
+
+
+def _ref_layout(btf: BTF) -> list[_RefLayout]:
+    """Per kind: fixed type-ID word positions, first element word, element size, element type-ID positions."""
+    out: list[_RefLayout] = []
+    for k in range(btf.info_format.kind_mask + 1):
+        try:
+            s = btf.spec(k)
+        except BTFFormatError:
+            out.append(((), 0, 0, ()))
+            continue
+        fixed = ((2,) if s.type_ref else ()) + tuple(3 + r for r in s.extra_refs)
+        out.append((fixed, 3 + s.extra_words, s.elem_words, s.elem_refs))
+    return out
+
+
+def _common_prefix(seqs: list[tuple[int, ...]]) -> tuple[int, ...]:
+    """The longest common prefix of ``seqs`` (it is the common prefix of the least and greatest)."""
+    lo, hi = min(seqs), max(seqs)
+    for i, (a, b) in enumerate(zip(lo, hi, strict=False)):
+        if a != b:
+            return lo[:i]
+    return lo
+
+
+def _struct_key(words: array[int], w: int, vmask: int) -> tuple[bytes, array[int]]:
+    """A STRUCT/UNION's key (its record with member types zeroed) and its member types."""
+    rec = words[w : w + 3 + (words[w + 1] & vmask) * 3]
+    types = rec[4::3]
+    rec[4::3] = array("I", bytes(4 * len(types)))
+    return rec.tobytes(), types
 
 
 class BaseIndex:
-    """A base BTF prepared for deduplicating any number of split BTFs on it.
+    """A base BTF prepared once for deduplicating any number of split BTFs on it.
 
-    Holds the base's records as one word array (ID 0 is a zeroed ``void``
-    record), each ID's kind and first word, the candidate table after libbpf's
-    ``prep`` pass, the base's string index and its STRUCT/UNION names.
-    Deduplication borrows these arrays (appending the split's part and
-    truncating afterwards), so one index serves one dedup at a time.
+    It holds the base's records as one word array (ID 0 is a zeroed ``void``
+    record), each ID's kind and first word, the candidate table as libbpf's
+    ``prep`` pass leaves it, the base's string index and its STRUCT/UNION
+    names.  A dedup borrows these arrays (appending the split's part and
+    restoring them afterwards), so one index serves one dedup at a time.
     """
 
     def __init__(self, base: BTF):
         self.base = base
         self.start_id = base.type_count
-        self.start_str_off = base.strings.end
-        self.kind_mask = base.info_format.kind_mask
-        self.vlen_mask = base.info_format.vlen_mask
         words = array("I", [0, 0, 0])
         offs = [0]
         for level in base.chain:
             shift = len(words)
             words.extend(level.words)
             offs.extend(o + shift for o in level.offsets)
-        km = self.kind_mask
+        km = base.info_format.kind_mask
         self.words = words
         self.offs = offs
         self.kinds = [(words[o + 1] >> 24) & km for o in offs]
         self.kinds[0] = 0
+        self.map = list(range(self.start_id))
         self.table = _Table()
-        self._busy = False
-        self._prep()
+        self.busy = False
+        # Caches of _Dedup._sig and of a struct's first member's sig, for base types.
+        self.sigs: dict[int, bytes | None] = {}
+        self.member_types: dict[int, tuple[int, ...]] = {}
+        self._prep(base)
         # btf__find_str on the base: whole strings only, the first copy wins, base levels first.
         strs: dict[bytes, int] = {}
         for level in base.chain:
@@ -196,43 +258,36 @@ class BaseIndex:
         # Canonical STRUCT/UNION per name (0 when ambiguous), for resolve_fwds.
         names: dict[int, int] = {}
         for tid, k in enumerate(self.kinds):
-            if k == _STRUCT or k == _UNION:
+            if k in (_STRUCT, _UNION):
                 n = words[offs[tid]]
                 names[n] = 0 if n in names else tid
         self.names = names
 
-    def _prep(self) -> None:
+    def _prep(self, base: BTF) -> None:
         words, offs, kinds, add = self.words, self.offs, self.kinds, self.table.add
-        vmask = self.vlen_mask
+        vmask = base.info_format.vlen_mask
+        shapes = _shapes(base)
         raw = words.tobytes()
         for tid in range(1, self.start_id):
             k = kinds[tid]
-            if k == _VAR or k == _DATASEC:
-                continue
             w = offs[tid]
-            add(_key(raw, words, w, k, vmask, tid), tid)
+            if k in _REFS or k in (_INT, _FWD, _FLOAT):
+                fixed, per = shapes[k]
+                add(tid, raw[4 * w : 4 * (w + fixed + (words[w + 1] & vmask) * per)])
+            elif k in (_STRUCT, _UNION):
+                add(tid, _struct_key(words, w, vmask)[0])
+            elif k in (_ENUM, _ENUM64):
+                add(tid, *_enum_keys(words, w, vmask, shapes[k][1]))
+            elif k not in (_VAR, _DATASEC):
+                raise DedupError(f"base type [{tid}]: cannot deduplicate kind {k}")
 
 
-def _record_words(k: int, info: int, vmask: int) -> int:
-    per = _ELEM_WORDS.get(k)
-    if per is not None:
-        return 3 + (info & vmask) * per
-    return _FIXED_WORDS.get(k, 3)
-
-
-def _key(raw: bytes, words: array[int], w: int, k: int, vmask: int, tid: int) -> object:
-    """The candidate-table key of the record at word ``w`` (see the module docstring)."""
-    if k == _ENUM or k == _ENUM64:
-        return words[w]
-    if k == _STRUCT or k == _UNION:
-        n = 3 + (words[w + 1] & vmask) * 3
-        rec = words[w : w + n]
-        rec[4::3] = array("I", bytes(4 * ((n - 3) // 3)))
-        return rec.tobytes()
-    if k > _ENUM64 or k == 0 or k == _VAR or k == _DATASEC:
-        raise DedupError(f"type [{tid}]: cannot deduplicate kind {k}")
-    n = _record_words(k, words[w + 1], vmask)
-    return raw[4 * w : 4 * (w + n)]
+def _enum_keys(words: array[int], w: int, vmask: int, per: int) -> tuple[object, ...]:
+    """An enum's keys: its name (all enums of a name), its record, and ~name if it is a forward."""
+    name = words[w]
+    vlen = words[w + 1] & vmask
+    rec = words[w : w + 3 + vlen * per].tobytes()
+    return (name, rec) if vlen else (name, rec, ~name)
 
 
 class _Dedup:
@@ -241,36 +296,49 @@ class _Dedup:
     def __init__(self, btf: BTF, index: BaseIndex):
         self.btf = btf
         self.index = index
-        self.start_id = index.start_id
+        self.start_id = start = index.start_id
         self.vmask = btf.info_format.vlen_mask
         kmask = btf.info_format.kind_mask
-        words, offs, kinds = index.words, index.offs, index.kinds
-        self.base_words = len(words)
-        shift = len(words)
+        words, offs, kinds, mp = index.words, index.offs, index.kinds, index.map
+        self.base_words = shift = len(words)
         words.extend(btf.words)
-        offs.extend(o + shift for o in btf.offsets)
-        kinds.extend((words[o + 1] >> 24) & kmask for o in offs[self.start_id :])
-        self.words, self.offs, self.kinds = words, offs, kinds
-        self.nr = len(btf.offsets)
-        # map: base IDs (and VAR/DATASEC) are canonical; the rest unprocessed.
-        mp = list(range(self.start_id))
+        own_offs = [o + shift for o in btf.offsets]
+        offs.extend(own_offs)
+        own_kinds = [(words[o + 1] >> 24) & kmask for o in own_offs]
+        kinds.extend(own_kinds)
         mp.extend(
-            tid if k == _VAR or k == _DATASEC else _UNPROCESSED
-            for tid, k in enumerate(kinds[self.start_id :], self.start_id)
+            tid if k in (_VAR, _DATASEC) else _UNPROCESSED
+            for tid, k in enumerate(own_kinds, start)
         )
-        self.map = mp
-        self.table = _Table(index.table if len(index.table.entries) else None)
+        self.words, self.offs, self.kinds, self.map = words, offs, kinds, mp
+        self.nr = len(own_offs)
+        # Base entries of map that this dedup changes (base FWDs and enum forwards).
+        self.touched: list[int] = []
+        self.table = _Table(index.table if index.table.size else None)
         self.hypot: dict[int, int] = {}
         self.adjust_canon = False
+        self._layout = _ref_layout(btf)
+        self.sigs: dict[int, bytes | None] = {}
+        self.member_types: dict[int, tuple[int, ...]] = {}
 
     def release(self) -> None:
         """Give the borrowed base arrays back in their original state."""
+        start = self.start_id
+        mp = self.map
+        for tid in self.touched:
+            mp[tid] = tid
+        del mp[start:]
         del self.words[self.base_words :]
-        del self.offs[self.start_id :]
-        del self.kinds[self.start_id :]
+        del self.offs[start:]
+        del self.kinds[start:]
 
-    # --- helpers ------------------------------------------------------------------
+    def set_map(self, tid: int, to: int) -> None:
+        if tid < self.start_id:
+            self.touched.append(tid)
+        self.map[tid] = to
+
     def resolve(self, tid: int) -> int:
+        """libbpf's ``resolve_type_id``: follow ``map`` to the canonical type."""
         mp = self.map
         while True:
             m = mp[tid]
@@ -288,28 +356,26 @@ class _Dedup:
         start = tab.start
         data = bytes(tab.data)
         base_strs = self.index.strs if btf.base is not None else None
-        # Own strings by local offset; offsets into the middle of a string are looked up lazily.
         by_off: dict[int, bytes] = {}
-        pos = 0
+        pos = start
         for piece in data.split(b"\0")[:-1]:
-            by_off[pos + start] = piece
+            by_off[pos] = piece
             pos += len(piece) + 1
         new: dict[bytes, int] = {}
         parts: list[bytes] = []
         size = 0
-        if btf.base is None:
+        if base_strs is None:
             new[b""] = 0
             parts.append(b"")
             size = 1
         words, offs, kinds, vmask = self.words, self.offs, self.kinds, self.vmask
+        strs_of = self._str_layout()
         for tid in self.own_ids():
             w = offs[tid]
-            k = kinds[tid]
-            per = _ELEM_WORDS.get(k)
-            if per is None or k == _DATASEC:
-                positions: Iterable[int] = (w,)
-            else:  # the type's name, then the first word (the name) of each element
-                positions = (w, *range(w + 3, w + 3 + (words[w + 1] & vmask) * per, per))
+            first, per = strs_of[kinds[tid]]
+            positions: Iterable[int] = (
+                (w, *range(w + first, w + first + (words[w + 1] & vmask) * per, per)) if per else (w,)
+            )
             for p in positions:
                 off = words[p]
                 if off == 0 or off < start:
@@ -333,50 +399,78 @@ class _Dedup:
         out.data[:] = b"".join(p + b"\0" for p in parts)
         return out
 
+    def _str_layout(self) -> list[tuple[int, int]]:
+        """Per kind: first word of the element string fields and element stride (0: name only)."""
+        out = []
+        for k in range(self.btf.info_format.kind_mask + 1):
+            try:
+                s = self.btf.spec(k)
+            except BTFFormatError:
+                out.append((0, 0))
+                continue
+            if s.elem_strs:
+                # Every kind with named elements has the name as the element's first word.
+                out.append((3 + s.extra_words + s.elem_strs[0], s.elem_words))
+            else:
+                out.append((0, 0))
+        return out
+
     # --- primitives ---------------------------------------------------------------------
     def dedup_prims(self) -> None:
         words, offs, kinds, mp, table = self.words, self.offs, self.kinds, self.map, self.table
-        first = table.first
+        first, add, vmask = table.first, table.add, self.vmask
+        shapes = _shapes(self.btf)
         for tid in self.own_ids():
             k = kinds[tid]
-            w = offs[tid]
-            if k == _INT or k == _FWD or k == _FLOAT:
-                n = 4 if k == _INT else 3
-                key: object = words[w : w + n].tobytes()
-                new = first(key) or tid
-            elif k == _ENUM or k == _ENUM64:
-                key = words[w]
-                new = tid
-                for cand in table.candidates(key):
-                    if self._equal_enum(w, offs[cand], k):
-                        new = cand
-                        break
-                    if self._compat_enum(w, offs[cand], k, kinds[cand]):
-                        if words[w + 1] & self.vmask == 0:
-                            new = cand
-                            break
-                        mp[cand] = tid
-            else:
-                continue
-            mp[tid] = new
-            if new == tid:
-                table.add(key, tid)
+            if k in (_INT, _FWD, _FLOAT):
+                w = offs[tid]
+                key = words[w : w + shapes[k][0]].tobytes()
+                new = first(key)
+                if new:
+                    mp[tid] = new
+                else:
+                    mp[tid] = tid
+                    add(tid, key)
+            elif k in (_ENUM, _ENUM64):
+                keys = _enum_keys(words, offs[tid], vmask, shapes[k][1])
+                new = self._dedup_enum(tid, keys)
+                mp[tid] = new
+                if new == tid:
+                    add(tid, *keys)
 
-    def _equal_enum(self, w1: int, w2: int, k1: int) -> bool:
-        """libbpf's ``btf_equal_enum``: the same header, then the same enumerators."""
-        words = self.words
-        info = words[w1 + 1]
-        if info != words[w2 + 1]:
-            return False
-        n = 3 + (info & self.vmask) * (2 if k1 == _ENUM else 3)
-        return words[w1 : w1 + n] == words[w2 : w2 + n]
+    def _dedup_enum(self, tid: int, keys: tuple[object, ...]) -> int:
+        """libbpf's enum case of ``btf_dedup_prim_type``.
 
-    def _compat_enum(self, w1: int, w2: int, k1: int, k2: int) -> bool:
+        A forward takes the first enum of its name.  A full enum takes the
+        first equal one, pointing every enum forward met before it at itself.
+        """
+        table = self.table
+        name = keys[0]
+        if len(keys) == 3:
+            return table.first(name) or tid
+        if not table.has(~name):  # type: ignore[operator]
+            return table.first(keys[1]) or tid
+        words, offs = self.words, self.offs
+        rec = keys[1]
+        for cand in table.candidates(name):
+            w = offs[cand]
+            cinfo = words[w + 1]
+            if cinfo & self.vmask == 0:
+                self.set_map(cand, tid)
+            elif words[w : w + len(rec) // 4].tobytes() == rec:  # type: ignore[arg-type]
+                return cand
+        return tid
+
+    def _compat_enum(self, w1: int, w2: int, k2: int) -> bool:
         """libbpf 1.1's ``btf_compat_enum``: a forward matches any enum of its name."""
         words, vmask = self.words, self.vmask
         if words[w1 + 1] & vmask and words[w2 + 1] & vmask:
-            return self._equal_enum(w1, w2, k1)
-        return words[w1] == words[w2] and k2 in _ANY_ENUM
+            info = words[w1 + 1]
+            if info != words[w2 + 1]:
+                return False
+            n = 3 + (info & vmask) * (2 if k2 == _ENUM else 3)
+            return words[w1 : w1 + n] == words[w2 : w2 + n]
+        return words[w1] == words[w2] and (k2 in (_ENUM, _ENUM64))
 
     # --- structs ----------------------------------------------------------------------
     def dedup_structs(self) -> None:
@@ -384,15 +478,14 @@ class _Dedup:
         vmask = self.vmask
         for tid in self.own_ids():
             k = kinds[tid]
-            if k != _STRUCT and k != _UNION or mp[tid] <= _MAX_ID:
+            if k not in (_STRUCT, _UNION) or mp[tid] <= _MAX_ID:
                 continue
-            w = offs[tid]
-            n = 3 + (words[w + 1] & vmask) * 3
-            rec = words[w : w + n]
-            rec[4::3] = array("I", bytes(4 * ((n - 3) // 3)))
-            key = rec.tobytes()
+            key, types = _struct_key(words, offs[tid], vmask)
             new = tid
-            for cand in table.candidates(key):
+            cands = table.candidates(key)
+            if len(cands) > 1 and types:
+                cands = self._prefilter(cands, types)
+            for cand in cands:
                 self.hypot = {}
                 self.adjust_canon = False
                 if not self.is_equiv(tid, cand):
@@ -404,88 +497,184 @@ class _Dedup:
                 break
             mp[tid] = new
             if new == tid:
-                table.add(key, tid)
+                table.add(tid, key)
+
+    def _sig(self, tid: int) -> bytes | None:
+        """What is_equiv compares of ``tid`` on its own, or None where that is not a plain comparison.
+
+        For two types of kinds other than FWD and enums, is_equiv's check of the
+        pair (before following references) fails exactly when these differ.
+        """
+        cache = self.index.sigs if tid < self.start_id else self.sigs
+        sig = cache.get(tid, b"")
+        if sig != b"":
+            return sig
+        words = self.words
+        w = self.offs[tid]
+        k = self.kinds[tid]
+        if k in (_STRUCT, _UNION):
+            rec = words[w : w + 3 + (words[w + 1] & self.vmask) * 3]
+            del rec[4::3]
+            sig = rec.tobytes()
+        elif k in _EQUIV_REF:
+            sig = words[w : w + 2].tobytes()
+        elif k == _INT:
+            sig = words[w : w + 4].tobytes()
+        elif k == _FLOAT:
+            sig = words[w : w + 3].tobytes()
+        elif k == _ARRAY:
+            sig = words[w : w + 3].tobytes() + words[w + 5 : w + 6].tobytes()
+        elif k == _FUNC_PROTO:
+            sig = words[w : w + 2].tobytes() + words[w + 3 : w + 3 + (words[w + 1] & self.vmask) * 2 : 2].tobytes()
+        else:
+            sig = None
+        cache[tid] = sig
+        return sig
+
+    def _member_types(self, tid: int) -> tuple[int, ...]:
+        cache = self.index.member_types if tid < self.start_id else self.member_types
+        mt = cache.get(tid)
+        if mt is None:
+            w = self.offs[tid]
+            mt = cache[tid] = tuple(self.words[w + 4 : w + 4 + (self.words[w + 1] & self.vmask) * 3 : 3])
+        return mt
+
+    def _prefilter(self, cands: list[int], types: array[int]) -> list[int]:
+        """Drop candidates that is_equiv would reject at the first member pair it compares.
+
+        The walk skips member pairs that already resolve to the same type and
+        compares the first other pair on its own (only the two structs are in
+        the hypothetical map by then); a mismatch there ends the walk with no
+        side effects.  Candidates of one key often share their first member
+        types (``union { struct common c; struct {...}; }``), so the pairs of
+        that shared prefix are checked once, and the pair after it per
+        candidate, by :meth:`_sig` where that is exact.
+        """
+        start = self.start_id
+        get_base = self.index.member_types.get
+        own_mt = self._member_types
+        mts = [(get_base(c) if c < start else None) or own_mt(c) for c in cands]
+        prefix = _common_prefix(mts)
+        resolve, kinds = self.resolve, self.kinds
+        p = 0
+        for a, b in zip(types, prefix, strict=False):
+            if resolve(a) != resolve(b):
+                break
+            p += 1
+        if p < len(prefix):
+            # The same first pair for every candidate.
+            b = prefix[p]
+            rb = resolve(b)
+            if kinds[b] == _FWD and kinds[rb] != _FWD:
+                b = rb
+            if b in cands or self._expand(types[p], b) is not None:
+                return cands
+            return []
+        if p == len(types):
+            return cands
+        a = types[p]
+        ra = resolve(a)
+        want = self._sig(a)
+        if want is None:
+            return cands
+        # Per candidate: keep it unless its pair p is non-trivial and differs by _sig
+        # (a FWD's sig is None, so forwards are kept and need no resolving here).
+        mp, sig, base_sig = self.map, self._sig, self.index.sigs
+        out = []
+        for c, mt in zip(cands, mts, strict=True):
+            b = mt[p]
+            m = mp[b]
+            if b == c or (b if m == b or m > _MAX_ID else resolve(b)) == ra:
+                out.append(c)
+                continue
+            f = base_sig[b] if b in base_sig else sig(b)
+            if f is None or f == want:
+                out.append(c)
+        return out
+
+    def _expand(self, cand: int, canon: int) -> list[tuple[int, int]] | None:
+        """Compare one pair of is_equiv's walk: None if they differ, else the pairs to visit next."""
+        words, offs, kinds = self.words, self.offs, self.kinds
+        cw, kw = offs[cand], offs[canon]
+        if words[cw] != words[kw]:
+            return None
+        ck, kk = kinds[cand], kinds[canon]
+        if ck != kk:
+            if _FWD not in (ck, kk):
+                return None
+            if ck == _FWD:
+                real, fwd = kk, (_UNION if words[cw + 1] >> 31 else _STRUCT)
+            else:
+                real, fwd = ck, (_UNION if words[kw + 1] >> 31 else _STRUCT)
+                if fwd == real and canon < self.start_id:
+                    self.adjust_canon = True
+            return [] if fwd == real else None
+        if ck in _NOT_IN_GRAPHS:
+            raise DedupError(f"type [{cand}]: kind {ck} cannot take part in a type graph comparison")
+        ci = words[cw + 1]
+        if ci != words[kw + 1]:
+            # Every comparison below needs equal info but the enum-forward one.
+            if ck in (_ENUM, _ENUM64):
+                return [] if self._compat_enum(cw, kw, kk) else None
+            return None
+        if ck in (_STRUCT, _UNION):
+            n = (ci & self.vmask) * 3
+            if (
+                words[cw + 2] != words[kw + 2]
+                or words[cw + 3 : cw + 3 + n : 3] != words[kw + 3 : kw + 3 + n : 3]
+                or words[cw + 5 : cw + 5 + n : 3] != words[kw + 5 : kw + 5 + n : 3]
+            ):
+                return None
+            return list(zip(words[cw + 4 : cw + 4 + n : 3], words[kw + 4 : kw + 4 + n : 3], strict=True))
+        if ck in _EQUIV_REF:
+            return [(words[cw + 2], words[kw + 2])]
+        if ck == _FUNC_PROTO:
+            n = (ci & self.vmask) * 2
+            if words[cw + 3 : cw + 3 + n : 2] != words[kw + 3 : kw + 3 + n : 2]:
+                return None
+            out = [(words[cw + 2], words[kw + 2])]
+            out.extend(zip(words[cw + 4 : cw + 4 + n : 2], words[kw + 4 : kw + 4 + n : 2], strict=True))
+            return out
+        if ck == _ARRAY:
+            if words[cw + 2] != words[kw + 2] or words[cw + 5] != words[kw + 5]:
+                return None
+            return [(words[cw + 4], words[kw + 4]), (words[cw + 3], words[kw + 3])]
+        if ck == _INT:
+            return [] if words[cw + 2 : cw + 4] == words[kw + 2 : kw + 4] else None
+        if ck in (_ENUM, _ENUM64):
+            return [] if self._compat_enum(cw, kw, kk) else None
+        # FWD and FLOAT
+        return [] if words[cw + 2] == words[kw + 2] else None
 
     def is_equiv(self, cand_id: int, canon_id: int) -> bool:
-        """Whether the graphs at ``cand_id`` and ``canon_id`` are equivalent (libbpf's DFS order)."""
-        words, offs, kinds, hypot, resolve = self.words, self.offs, self.kinds, self.hypot, self.resolve
-        vmask, start_id = self.vmask, self.start_id
+        """libbpf's ``btf_dedup_is_equiv``: a side-by-side walk of two type graphs.
+
+        Iterative, visiting pairs in the order libbpf's recursion does (members
+        in order, an array's index before its element, a prototype's return
+        type before its parameters); the first mismatch anywhere ends the walk.
+        """
+        kinds, hypot, resolve, expand = self.kinds, self.hypot, self.resolve, self._expand
         stack = [(cand_id, canon_id)]
-        pop, push = stack.pop, stack.append
+        pop = stack.pop
         while stack:
             cand, canon = pop()
-            if resolve(cand) == resolve(canon):
+            rc = resolve(canon)
+            if resolve(cand) == rc:
                 continue
-            if kinds[canon] == _FWD:
-                r = resolve(canon)
-                if kinds[r] != _FWD:
-                    canon = r
+            if kinds[canon] == _FWD and kinds[rc] != _FWD:
+                canon = rc
             h = hypot.get(canon)
             if h is not None:
                 if h == cand or self._identical_arrays(h, cand) or self._identical_structs(h, cand, 0):
                     continue
                 return False
             hypot[canon] = cand
-            cw, kw = offs[cand], offs[canon]
-            if words[cw] != words[kw]:
+            nxt = expand(cand, canon)
+            if nxt is None:
                 return False
-            ck, kk = kinds[cand], kinds[canon]
-            if ck != kk:
-                if ck != _FWD and kk != _FWD:
-                    return False
-                if ck == _FWD:
-                    real, fwd = kk, (_UNION if words[cw + 1] >> 31 else _STRUCT)
-                else:
-                    real, fwd = ck, (_UNION if words[kw + 1] >> 31 else _STRUCT)
-                    if fwd == real and canon < start_id:
-                        self.adjust_canon = True
-                if fwd != real:
-                    return False
-                continue
-            ci, ki = words[cw + 1], words[kw + 1]
-            if ck == _STRUCT or ck == _UNION:
-                if ci != ki or words[cw + 2] != words[kw + 2]:
-                    return False
-                n = (ci & vmask) * 3
-                if words[cw + 3 : cw + 3 + n : 3] != words[kw + 3 : kw + 3 + n : 3]:
-                    return False
-                if words[cw + 5 : cw + 5 + n : 3] != words[kw + 5 : kw + 5 + n : 3]:
-                    return False
-                ct = words[cw + 4 : cw + 4 + n : 3]
-                kt = words[kw + 4 : kw + 4 + n : 3]
-                for i in range(len(ct) - 1, -1, -1):
-                    push((ct[i], kt[i]))
-            elif ck in _EQUIV_REF:
-                if ci != ki:
-                    return False
-                push((words[cw + 2], words[kw + 2]))
-            elif ck == _FUNC_PROTO:
-                if ci != ki:
-                    return False
-                n = (ci & vmask) * 2
-                if words[cw + 3 : cw + 3 + n : 2] != words[kw + 3 : kw + 3 + n : 2]:
-                    return False
-                ct = words[cw + 4 : cw + 4 + n : 2]
-                kt = words[kw + 4 : kw + 4 + n : 2]
-                for i in range(len(ct) - 1, -1, -1):
-                    push((ct[i], kt[i]))
-                push((words[cw + 2], words[kw + 2]))
-            elif ck == _ARRAY:
-                if ci != ki or words[cw + 2] != words[kw + 2] or words[cw + 5] != words[kw + 5]:
-                    return False
-                push((words[cw + 3], words[kw + 3]))
-                push((words[cw + 4], words[kw + 4]))
-            elif ck == _INT:
-                if words[cw + 1 : cw + 4] != words[kw + 1 : kw + 4]:
-                    return False
-            elif ck == _ENUM or ck == _ENUM64:
-                if not self._compat_enum(cw, kw, ck, kk):
-                    return False
-            elif ck == _FWD or ck == _FLOAT:
-                if ci != ki or words[cw + 2] != words[kw + 2]:
-                    return False
-            else:
-                raise DedupError(f"type [{cand}]: kind {ck} cannot take part in a type graph comparison")
+            if nxt:
+                nxt.reverse()
+                stack.extend(nxt)
         return True
 
     def _identical_arrays(self, id1: int, id2: int) -> bool:
@@ -496,21 +685,22 @@ class _Dedup:
         return self.words[w1 : w1 + 6] == self.words[w2 : w2 + 6]
 
     def _identical_structs(self, id1: int, id2: int, depth: int) -> bool:
+        """libbpf 1.1's check for a struct a compiler emitted twice in one CU (nested by value)."""
         kinds = self.kinds
         k = kinds[id1]
-        if (k != _STRUCT and k != _UNION) or kinds[id2] != k:
+        if (k not in (_STRUCT, _UNION)) or kinds[id2] != k:
             return False
         if depth > _MAX_NESTING:
             raise DedupError(f"type [{id1}]: structs nested by value too deeply (a cycle?)")
         words = self.words
         w1, w2 = self.offs[id1], self.offs[id2]
         info = words[w1 + 1]
-        if info != words[w2 + 1] or words[w1] != words[w2] or words[w1 + 2] != words[w2 + 2]:
-            return False
         n = (info & self.vmask) * 3
-        if words[w1 + 3 : w1 + 3 + n : 3] != words[w2 + 3 : w2 + 3 + n : 3]:
-            return False
-        if words[w1 + 5 : w1 + 5 + n : 3] != words[w2 + 5 : w2 + 5 + n : 3]:
+        if (
+            words[w1 : w1 + 3] != words[w2 : w2 + 3]
+            or words[w1 + 3 : w1 + 3 + n : 3] != words[w2 + 3 : w2 + 3 + n : 3]
+            or words[w1 + 5 : w1 + 5 + n : 3] != words[w2 + 5 : w2 + 5 + n : 3]
+        ):
             return False
         for m1, m2 in zip(words[w1 + 4 : w1 + 4 + n : 3], words[w2 + 4 : w2 + 4 + n : 3], strict=True):
             if m1 != m2 and not self._identical_arrays(m1, m2) and not self._identical_structs(m1, m2, depth + 1):
@@ -518,18 +708,19 @@ class _Dedup:
         return True
 
     def merge_hypot_map(self) -> None:
-        kinds, mp, resolve, adjust = self.kinds, self.map, self.resolve, self.adjust_canon
+        """Record what a successful walk found: resolved forwards, and structs mapped ahead of time."""
+        kinds, mp, resolve, adjust, set_map = self.kinds, self.map, self.resolve, self.adjust_canon, self.set_map
         for canon, targ in self.hypot.items():
             t = resolve(targ)
             c = resolve(canon)
             tk, ck = kinds[t], kinds[c]
             if tk != _FWD and ck == _FWD:
-                mp[c] = t
+                set_map(c, t)
             if adjust:
                 continue
             if tk == _FWD and ck != _FWD:
-                mp[t] = c
-            if (tk == _STRUCT or tk == _UNION) and ck != _FWD and mp[c] <= _MAX_ID and mp[t] > _MAX_ID:
+                set_map(t, c)
+            if (tk in (_STRUCT, _UNION)) and ck != _FWD and mp[c] <= _MAX_ID and mp[t] > _MAX_ID:
                 mp[t] = c
 
     # --- stand-alone forwards --------------------------------------------------------------
@@ -537,138 +728,139 @@ class _Dedup:
         words, offs, kinds, mp = self.words, self.offs, self.kinds, self.map
         base_names = self.index.names
         own: dict[int, int] = {}
+        fwds = []
         for tid in self.own_ids():
             k = kinds[tid]
-            if (k == _STRUCT or k == _UNION) and mp[tid] == tid:
+            if mp[tid] != tid:
+                continue
+            if k in (_STRUCT, _UNION):
                 n = words[offs[tid]]
                 own[n] = 0 if n in own or n in base_names else tid
-        for tid in self.own_ids():
-            if kinds[tid] != _FWD or mp[tid] != tid:
-                continue
+            elif k == _FWD:
+                fwds.append(tid)
+        for tid in fwds:
             w = offs[tid]
             n = words[w]
             cand = own.get(n)
             if cand is None:
                 cand = base_names.get(n, 0)
-            if not cand:
-                continue
-            if kinds[cand] != (_UNION if words[w + 1] >> 31 else _STRUCT):
-                continue
-            mp[tid] = cand
+            if cand and kinds[cand] == (_UNION if words[w + 1] >> 31 else _STRUCT):
+                mp[tid] = cand
 
     # --- reference types ---------------------------------------------------------------------
-    def _children(self, tid: int) -> range:
-        """Word positions of the type IDs a ref-pass type depends on, in libbpf's order."""
-        k = self.kinds[tid]
-        w = self.offs[tid]
-        if k in _REF1:
-            return range(w + 2, w + 3)
-        if k == _ARRAY:
-            return range(w + 3, w + 5)
-        if k == _FUNC_PROTO:
-            return range(w + 2, w + 3)  # the return type; params are added by the caller
-        raise DedupError(f"type [{tid}]: cannot deduplicate kind {k}")
-
-    def _positions(self, tid: int) -> list[int]:
-        k = self.kinds[tid]
-        w = self.offs[tid]
-        if k == _FUNC_PROTO:
-            return [w + 2, *range(w + 4, w + 4 + (self.words[w + 1] & self.vmask) * 2, 2)]
-        return list(self._children(tid))
-
     def dedup_refs(self) -> None:
-        words, offs, kinds, mp, table = self.words, self.offs, self.kinds, self.map, self.table
-        resolve, first, vmask = self.resolve, table.first, self.vmask
+        """libbpf's ``btf_dedup_ref_types``, depth first with an explicit stack."""
+        words, kinds, mp, table = self.words, self.kinds, self.map, self.table
+        resolve, first, add = self.resolve, table.first, table.add
+        positions, record = self._ref_positions, self._own_record
         for root in self.own_ids():
             if mp[root] != _UNPROCESSED:
-                if mp[root] == _IN_PROGRESS:
-                    raise DedupError(f"type [{root}]: reference loop")
                 continue
             mp[root] = _IN_PROGRESS
-            stack: list[tuple[int, list[int], int]] = [(root, self._positions(root), 0)]
+            stack: list[tuple[int, list[int], int]] = [(root, positions(root), 0)]
             while stack:
                 tid, pos, i = stack[-1]
-                while i < len(pos):
+                n = len(pos)
+                while i < n:
                     child = words[pos[i]]
                     m = mp[child]
                     if m == _UNPROCESSED:
                         break
                     if m == _IN_PROGRESS:
                         raise DedupError(f"type [{child}]: reference loop")
-                    words[pos[i]] = resolve(child)
+                    if m != child:
+                        words[pos[i]] = resolve(child)
                     i += 1
-                if i < len(pos):
+                if i < n:
                     stack[-1] = (tid, pos, i)
                     child = words[pos[i]]
+                    if kinds[child] not in _REFS:
+                        raise DedupError(f"type [{child}]: cannot deduplicate kind {kinds[child]}")
                     mp[child] = _IN_PROGRESS
-                    stack.append((child, self._positions(child), 0))
+                    stack.append((child, positions(child), 0))
                     continue
                 stack.pop()
-                w = offs[tid]
-                k = kinds[tid]
-                n = _record_words(k, words[w + 1], vmask)
-                key = words[w : w + n].tobytes()
-                new = first(key) or tid
-                mp[tid] = new
-                if new == tid:
-                    table.add(key, tid)
+                key = record(tid).tobytes()
+                new = first(key)
+                if new:
+                    mp[tid] = new
+                else:
+                    mp[tid] = new = tid
+                    add(tid, key)
                 if stack:
                     ptid, ppos, pi = stack[-1]
                     words[ppos[pi]] = new
                     stack[-1] = (ptid, ppos, pi + 1)
 
+    def _own_record(self, tid: int) -> array[int]:
+        offs = self.offs
+        end = offs[tid + 1] if tid + 1 < len(offs) else len(self.words)
+        return self.words[offs[tid] : end]
+
+    def _ref_positions(self, tid: int) -> list[int]:
+        """Word positions of the type IDs in own type ``tid``, in libbpf's field order."""
+        fixed, first, per, elem = self._layout[self.kinds[tid]]
+        w = self.offs[tid]
+        out = [w + p for p in fixed]
+        if elem:
+            vlen = self.words[w + 1] & self.vmask
+            for e in elem:
+                out.extend(range(w + first + e, w + first + vlen * per, per))
+            if len(elem) > 1:
+                out.sort()
+        return out
+
     # --- compaction and remapping ---------------------------------------------------------------
     def compact_and_remap(self) -> tuple[array[int], array[int]]:
-        words, offs, kinds, mp, resolve = self.words, self.offs, self.kinds, self.map, self.resolve
-        vmask = self.vmask
+        words, offs, mp, resolve = self.words, self.offs, self.map, self.resolve
         start = self.start_id
-        new_id = list(range(start))
-        new_id.extend([_UNPROCESSED] * self.nr)
-        keep: list[int] = []
-        nxt = start
-        for tid in self.own_ids():
-            if mp[tid] == tid:
-                new_id[tid] = nxt
-                nxt += 1
-                keep.append(tid)
-        out = array("I")
-        out_offs = array("I")
-        btf = self.btf
-        for tid in keep:
-            w = offs[tid]
-            k = kinds[tid]
-            rec = words[w : w + _record_words(k, words[w + 1], vmask)]
-            for p in btf.ref_positions(rec, 0):
-                t = new_id[resolve(rec[p])]
-                if t > _MAX_ID:
-                    raise DedupError(f"type [{tid}]: refers to type {rec[p]}, which has no canonical type")
-                rec[p] = t
-            out_offs.append(len(out))
-            out.extend(rec)
+        keep = [tid for tid in self.own_ids() if mp[tid] == tid]
+        new_of = {tid: i for i, tid in enumerate(keep, start)}
+        offs.append(len(words))  # a sentinel end for the last record
+        try:
+            out = array("I")
+            out_offs = array("I")
+            for tid in keep:
+                out_offs.append(len(out))
+                out.extend(words[offs[tid] : offs[tid + 1]])
+        finally:
+            offs.pop()
+        pos: list[int] = []
+        for tid, o in zip(keep, out_offs, strict=True):
+            d = o - offs[tid]
+            pos.extend(p + d for p in self._ref_positions(tid))
+        cache: dict[int, int] = {}
+        for p in pos:
+            old = out[p]
+            new = cache.get(old)
+            if new is None:
+                r = resolve(old)
+                new = r if r < start else new_of.get(r, _UNPROCESSED)
+                if new > _MAX_ID:
+                    raise DedupError(f"reference to type {old}, which has no canonical type")
+                cache[old] = new
+            out[p] = new
         return out, out_offs
 
 
 def dedup(btf: BTF, *, force_collisions: bool = False, index: BaseIndex | None = None) -> None:
     """Deduplicate ``btf`` in place, as libbpf 1.1's ``btf__dedup`` does.
 
-    A split BTF is deduplicated against its base, which is never changed; pass
-    an ``index`` (a :class:`BaseIndex` of ``btf.base``) to reuse one prepared
-    base for many split BTFs.  ``force_collisions`` is accepted for parity with
-    libbpf's option; it cannot change the result (see the module docstring).
-    On error (:class:`~btfkit.errors.DedupError`) ``btf`` is left unchanged.
+    A split BTF is deduplicated against its base, which never changes; pass an
+    ``index`` (a :class:`BaseIndex` of ``btf.base``) to reuse one prepared
+    base for many split BTFs.  ``force_collisions`` is accepted for parity
+    with libbpf's option; it cannot change the result (see the module
+    docstring).  On error (:class:`~btfkit.errors.DedupError`) ``btf`` is left
+    unchanged.
     """
     del force_collisions
-    if btf.base is None:
-        if index is not None:
-            raise DedupError("a base index was given for a BTF without a base")
-        index = BaseIndex(BTF())
-    elif index is None:
-        index = BaseIndex(btf.base)
+    if index is None:
+        index = BaseIndex(btf.base if btf.base is not None else BTF())
     elif index.base is not btf.base:
         raise DedupError("the base index was built for a different base")
-    if index._busy:
+    if index.busy:
         raise DedupError("the base index is in use by another deduplication")
-    index._busy = True
+    index.busy = True
     d = _Dedup(btf, index)
     try:
         strings = btf.strings if btf.strs_deduped else d.dedup_strings()
@@ -679,10 +871,9 @@ def dedup(btf: BTF, *, force_collisions: bool = False, index: BaseIndex | None =
         words, offsets = d.compact_and_remap()
     finally:
         d.release()
-        index._busy = False
+        index.busy = False
     btf.words = words
     btf.offsets = offsets
     btf.strings = strings
     btf.strs_deduped = True
     btf._names = None
-

@@ -36,19 +36,37 @@ import io
 import re
 import struct
 import time
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Literal
 
-from elftools.common.exceptions import DWARFError as _PyDWARFError
 from elftools.common.exceptions import ELFError as _PyELFError
 from elftools.common.exceptions import ELFParseError as _PyELFParseError
-from elftools.dwarf.die import DIE
 from elftools.elf.elffile import ELFFile
 
 from .btf import BTF
 from .build import Builder
-from .errors import BuildError, ELFError
+from .dwarfread import (
+    AT_ABSTRACT_ORIGIN,
+    AT_BIT_OFFSET,
+    AT_BIT_SIZE,
+    AT_BYTE_SIZE,
+    AT_CONST_VALUE,
+    AT_COUNT,
+    AT_DATA_BIT_OFFSET,
+    AT_DATA_MEMBER_LOCATION,
+    AT_DECLARATION,
+    AT_ENCODING,
+    AT_EXTERNAL,
+    AT_LOCATION,
+    AT_NAME,
+    AT_SPECIFICATION,
+    AT_TYPE,
+    AT_UPPER_BOUND,
+    Die,
+    Unit,
+    iter_units,
+)  # fmt: skip
+from .errors import BTFError, BuildError, ELFError
 from .kinds import IntEncoding, Linkage
 
 __all__ = ["PERCPU_SECTION", "DwarfStats", "dwarf_to_btf"]
@@ -59,21 +77,18 @@ _U64 = (1 << 64) - 1
 _KSYM_NAME_LEN = 128
 _NAME_OK = re.compile(r"[A-Za-z_.][A-Za-z0-9_.]*\Z")
 
-# DIE tags pahole tables as types (its tag__is_tag_type), C subset.
-_TYPE_TAGS = frozenset(
-    {
-        "DW_TAG_base_type", "DW_TAG_pointer_type", "DW_TAG_const_type", "DW_TAG_volatile_type",
-        "DW_TAG_restrict_type", "DW_TAG_typedef", "DW_TAG_structure_type", "DW_TAG_union_type",
-        "DW_TAG_class_type", "DW_TAG_enumeration_type", "DW_TAG_array_type",
-        "DW_TAG_subroutine_type",
-    }
-)  # fmt: skip
-_COMPOSITES = frozenset({"DW_TAG_structure_type", "DW_TAG_union_type", "DW_TAG_class_type"})
-# Children of these hold no types pahole would table.
-_LEAF_TYPES = frozenset({"DW_TAG_enumeration_type", "DW_TAG_array_type", "DW_TAG_subroutine_type"})
-_LOCAL_REF_FORMS = frozenset(
-    {"DW_FORM_ref1", "DW_FORM_ref2", "DW_FORM_ref4", "DW_FORM_ref8", "DW_FORM_ref_udata"}
-)
+# DW_TAG_* codes.
+_ARRAY, _CLASS, _ENUMERATION, _FORMAL_PARAMETER, _LEXICAL_BLOCK, _MEMBER = 0x01, 0x02, 0x04, 0x05, 0x0B, 0x0D
+_POINTER, _STRUCTURE, _SUBROUTINE, _TYPEDEF, _UNION, _UNSPECIFIED_PARAMETERS = 0x0F, 0x13, 0x15, 0x16, 0x17, 0x18
+_INHERITANCE, _INLINED_SUBROUTINE, _SUBRANGE, _BASE, _CONST = 0x1C, 0x1D, 0x21, 0x24, 0x26
+_ENUMERATOR, _SUBPROGRAM, _VARIABLE, _VOLATILE, _RESTRICT = 0x28, 0x2E, 0x34, 0x35, 0x37
+# The tags pahole tables as types (its tag__is_tag_type), C subset.
+_TYPE_TAGS = frozenset({_BASE, _POINTER, _CONST, _VOLATILE, _RESTRICT, _TYPEDEF, _STRUCTURE, _UNION,
+                        _CLASS, _ENUMERATION, _ARRAY, _SUBROUTINE})  # fmt: skip
+_COMPOSITES = frozenset({_STRUCTURE, _UNION, _CLASS})
+_MEMBER_TAGS = frozenset({_MEMBER, _INHERITANCE})
+_BLOCK_TAGS = frozenset({_LEXICAL_BLOCK, _INLINED_SUBROUTINE})
+_LOCAL_TAGS = frozenset({_FORMAL_PARAMETER, _VARIABLE, _UNSPECIFIED_PARAMETERS})
 _SIGNED_ATE = (0x05, 0x06)  # DW_ATE_signed, DW_ATE_signed_char
 _ATE_BOOLEAN = 0x02
 _DW_OP_ADDR = 0x03
@@ -82,7 +97,7 @@ _DW_OP_PLUS_UCONST = 0x23
 
 @dataclass
 class DwarfStats:
-    """Where the time went: reading DWARF (pyelftools) and building BTF."""
+    """Where the time went: reading DWARF (relocating, parsing DIEs) and building BTF."""
 
     read_seconds: float = 0.0
     build_seconds: float = 0.0
@@ -103,56 +118,42 @@ class _Symbols:
 class _CU:
     """One compilation unit as pahole's loader tables it."""
 
-    die: DIE
-    types: list[DIE] = field(default_factory=list)  # small ID i+1
+    unit: Unit
+    types: list[Die] = field(default_factory=list)  # small ID i+1
     ids: dict[int, int] = field(default_factory=dict)  # DIE offset -> small ID
-    functions: list[DIE] = field(default_factory=list)
-    variables: list[DIE] = field(default_factory=list)
-    by_offset: dict[int, DIE] = field(default_factory=dict)
+    functions: list[Die] = field(default_factory=list)
+    variables: list[Die] = field(default_factory=list)
+    by_offset: dict[int, Die] = field(default_factory=dict)
 
 
-def _ref(die: DIE, attr: str) -> int | None:
-    """The absolute DIE offset an attribute refers to."""
-    a = die.attributes.get(attr)
-    if a is None:
-        return None
-    if a.form in _LOCAL_REF_FORMS:
-        return int(a.value) + die.cu.cu_offset
-    if a.form == "DW_FORM_ref_addr":
-        return int(a.value)
-    return None
+def _name(die: Die) -> str | None:
+    v = die.attrs.get(AT_NAME)
+    return v if isinstance(v, str) else None
 
 
-def _name(die: DIE) -> str | None:
-    a = die.attributes.get("DW_AT_name")
-    if a is None:
-        return None
-    v = a.value
-    return v.decode("utf-8", "surrogateescape") if isinstance(v, bytes) else str(v)
-
-
-def _udata(die: DIE, attr: str) -> int:
+def _udata(die: Die, attr: int) -> int:
     """An attribute as libdw's dwarf_formudata reads it: unsigned 64-bit, 0 when absent."""
-    a = die.attributes.get(attr)
-    if a is None or not isinstance(a.value, int) or isinstance(a.value, bool):
+    v = die.attrs.get(attr)
+    if not isinstance(v, int) or isinstance(v, bool):
         return 0
-    return int(a.value) & _U64
+    return v & _U64
 
 
-def _flag(die: DIE, attr: str) -> bool:
-    a = die.attributes.get(attr)
-    return a is not None and bool(a.value)
+def _flag(die: Die, attr: int) -> bool:
+    return bool(die.attrs.get(attr))
 
 
-def _member_offset(die: DIE) -> int:
+def _ref(die: Die, attr: int) -> int | None:
+    v = die.attrs.get(attr)
+    return v if isinstance(v, int) and not isinstance(v, bool) else None
+
+
+def _member_offset(die: Die) -> int:
     """DW_AT_data_member_location as a byte offset (a constant or DW_OP_plus_uconst)."""
-    a = die.attributes.get("DW_AT_data_member_location")
-    if a is None:
-        return 0
-    v = a.value
+    v = die.attrs.get(AT_DATA_MEMBER_LOCATION)
     if isinstance(v, int):
         return v
-    if isinstance(v, list) and v and v[0] == _DW_OP_PLUS_UCONST:
+    if isinstance(v, bytes) and v and v[0] == _DW_OP_PLUS_UCONST:
         n = shift = 0
         for b in v[1:]:
             n |= (b & 0x7F) << shift
@@ -163,25 +164,14 @@ def _member_offset(die: DIE) -> int:
     return 0
 
 
-def _location_addr(die: DIE) -> int | None:
-    """The address of a variable whose location is ``DW_OP_addr``."""
-    a = die.attributes.get("DW_AT_location")
-    if a is None or a.form != "DW_FORM_exprloc" or not a.value or a.value[0] != _DW_OP_ADDR:
-        return None
-    raw = bytes(a.value[1:])
-    size = die.cu.structs.address_size
-    if len(raw) < size:
-        return None
-    return int.from_bytes(raw[:size], "little" if die.dwarfinfo.config.little_endian else "big")
-
-
 class _Encoder:
     """Feeds one object's CUs to a Builder in pahole 1.24's order."""
 
-    def __init__(self, builder: Builder, symbols: _Symbols, stats: DwarfStats):
+    def __init__(self, builder: Builder, symbols: _Symbols, stats: DwarfStats, little: bool):
         self.b = builder
         self.syms = symbols
         self.stats = stats
+        self.order: Literal["little", "big"] = "little" if little else "big"
         self.has_index_type = False
         self.need_index_type = False
         self.array_index_id = 0
@@ -189,64 +179,55 @@ class _Encoder:
         self.percpu_vars: list[tuple[int, int, int]] = []  # (var ID, offset, size)
 
     # --- tabling a CU, as pahole's DWARF loader does --------------------------------
-    def table(self, top: DIE) -> _CU:
-        cu = _CU(top)
-        for child in top.iter_children():
+    def table(self, unit: Unit) -> _CU:
+        cu = _CU(unit)
+        for child in unit.top.children:
             self._process(cu, child, top_level=True)
         return cu
 
-    def _add_type(self, cu: _CU, die: DIE) -> None:
-        cu.types.append(die)
-        cu.ids[die.offset] = len(cu.types)
-
-    def _process(self, cu: _CU, die: DIE, top_level: bool) -> None:
+    def _process(self, cu: _CU, die: Die, top_level: bool) -> None:
         self.stats.dies += 1
         cu.by_offset[die.offset] = die
         tag = die.tag
         if tag in _TYPE_TAGS:
             if tag in _COMPOSITES:
-                for child in die.iter_children():
-                    if child.tag in ("DW_TAG_member", "DW_TAG_inheritance"):
-                        continue
-                    self._process(cu, child, top_level=False)
-            elif tag in _LEAF_TYPES:
-                for child in die.iter_children():
-                    cu.by_offset[child.offset] = child
-            self._add_type(cu, die)
-        elif tag == "DW_TAG_subprogram":
+                # types nested in a struct are tabled before it
+                for child in die.children:
+                    if child.tag not in _MEMBER_TAGS:
+                        self._process(cu, child, top_level=False)
+            cu.types.append(die)
+            cu.ids[die.offset] = len(cu.types)
+        elif tag == _SUBPROGRAM:
             self._body(cu, die)
             cu.functions.append(die)
-        elif tag == "DW_TAG_variable":
+        elif tag == _VARIABLE:
             if top_level:
                 cu.variables.append(die)
-        elif tag in ("DW_TAG_lexical_block", "DW_TAG_inlined_subroutine"):
+        elif tag in _BLOCK_TAGS:
             self._body(cu, die)
 
-    def _body(self, cu: _CU, die: DIE) -> None:
+    def _body(self, cu: _CU, die: Die) -> None:
         """A function body: parameters and locals are not types, nested type DIEs are."""
-        for child in die.iter_children():
+        for child in die.children:
             tag = child.tag
-            if tag in ("DW_TAG_formal_parameter", "DW_TAG_variable", "DW_TAG_unspecified_parameters"):
+            if tag in _LOCAL_TAGS:
                 cu.by_offset[child.offset] = child
-                continue
-            self._process(cu, child, top_level=False)
+            else:
+                self._process(cu, child, top_level=False)
 
     # --- emitting -------------------------------------------------------------------
-    def _tid(self, cu: _CU, off: int, die: DIE, attr: str = "DW_AT_type") -> int:
-        target = _ref(die, attr)
+    def _tid(self, cu: _CU, off: int, die: Die) -> int:
+        target = die.attrs.get(AT_TYPE)
         if target is None:
             return 0
-        small = cu.ids.get(target)
+        small = cu.ids.get(target)  # type: ignore[call-overload]
         return off + small if small is not None else 0
 
     def encode_cu(self, cu: _CU) -> None:
         b = self.b
         off = b.btf.type_count - 1
         if not self.has_index_type:
-            int_id = next(
-                (i for i, d in enumerate(cu.types, 1) if d.tag == "DW_TAG_base_type" and _name(d) == "int"),
-                None,
-            )
+            int_id = next((i for i, d in enumerate(cu.types, 1) if d.tag == _BASE and _name(d) == "int"), None)
             if int_id is not None:
                 self.has_index_type = True
                 self.array_index_id = off + int_id
@@ -263,47 +244,45 @@ class _Encoder:
             for var in cu.variables:
                 self._encode_variable(cu, off, var)
 
-    def _encode_type(self, cu: _CU, off: int, die: DIE) -> None:
+    def _encode_type(self, cu: _CU, off: int, die: Die) -> None:
         b = self.b
         tag = die.tag
-        ref = self._tid(cu, off, die)
-        if tag == "DW_TAG_base_type":
-            self._base_type(die)
-        elif tag == "DW_TAG_pointer_type":
-            b.add_ptr(ref)
-        elif tag == "DW_TAG_const_type":
-            b.add_const(ref)
-        elif tag == "DW_TAG_volatile_type":
-            b.add_volatile(ref)
-        elif tag == "DW_TAG_restrict_type":
-            b.add_restrict(ref)
-        elif tag == "DW_TAG_typedef":
-            b.add_typedef(_name(die) or "", ref)
+        if tag == _POINTER:
+            b.add_ptr(self._tid(cu, off, die))
+        elif tag == _TYPEDEF:
+            b.add_typedef(_name(die) or "", self._tid(cu, off, die))
+        elif tag == _CONST:
+            b.add_const(self._tid(cu, off, die))
         elif tag in _COMPOSITES:
             self._composite(cu, off, die)
-        elif tag == "DW_TAG_array_type":
+        elif tag == _BASE:
+            self._base_type(die)
+        elif tag == _VOLATILE:
+            b.add_volatile(self._tid(cu, off, die))
+        elif tag == _RESTRICT:
+            b.add_restrict(self._tid(cu, off, die))
+        elif tag == _ARRAY:
             self.need_index_type = True
             nelems = 1
-            for sub in die.iter_children():
-                if sub.tag != "DW_TAG_subrange_type":
+            for sub in die.children:
+                if sub.tag != _SUBRANGE:
                     continue
-                if "DW_AT_upper_bound" in sub.attributes:
-                    a = sub.attributes["DW_AT_upper_bound"]
-                    n = (_udata(sub, "DW_AT_upper_bound") + 1) & _U64 if isinstance(a.value, int) else 0
-                elif "DW_AT_count" in sub.attributes:
-                    n = _udata(sub, "DW_AT_count")
+                if AT_UPPER_BOUND in sub.attrs:
+                    n = (_udata(sub, AT_UPPER_BOUND) + 1) & _U64 if isinstance(sub.attrs[AT_UPPER_BOUND], int) else 0
+                elif AT_COUNT in sub.attrs:
+                    n = _udata(sub, AT_COUNT)
                 else:
                     n = 0
                 nelems = (nelems * n) & 0xFFFFFFFF
-            b.add_array(ref, self.array_index_id, nelems)
-        elif tag == "DW_TAG_enumeration_type":
+            b.add_array(self._tid(cu, off, die), self.array_index_id, nelems)
+        elif tag == _ENUMERATION:
             self._enum(die)
-        else:  # DW_TAG_subroutine_type
-            self._proto(cu, off, die, ref)
+        else:  # subroutine type
+            self._proto(cu, off, die, self._tid(cu, off, die))
 
-    def _base_type(self, die: DIE) -> None:
-        enc = _udata(die, "DW_AT_encoding")
-        size = _udata(die, "DW_AT_byte_size")
+    def _base_type(self, die: Die) -> None:
+        enc = _udata(die, AT_ENCODING)
+        size = _udata(die, AT_BYTE_SIZE)
         name = _name(die) or ""
         if enc in _SIGNED_ATE:
             encoding = IntEncoding.SIGNED
@@ -316,57 +295,56 @@ class _Encoder:
             name, size = "__SANITIZED_FAKE_INT__", 4
         self.b.add_int(name, size, encoding)
 
-    def _composite(self, cu: _CU, off: int, die: DIE) -> None:
+    def _composite(self, cu: _CU, off: int, die: Die) -> None:
         b = self.b
         name = _name(die) or ""
-        is_union = die.tag == "DW_TAG_union_type"
-        if _flag(die, "DW_AT_declaration"):
+        is_union = die.tag == _UNION
+        if _flag(die, AT_DECLARATION):
             b.add_fwd(name, "union" if is_union else "struct")
             return
-        tid = b.add_struct(name, _udata(die, "DW_AT_byte_size")) if not is_union else \
-            b.add_union(name, _udata(die, "DW_AT_byte_size"))  # fmt: skip
-        del tid
-        for m in die.iter_children():
-            if m.tag != "DW_TAG_member":
+        size = _udata(die, AT_BYTE_SIZE)
+        if is_union:
+            b.add_union(name, size)
+        else:
+            b.add_struct(name, size)
+        for m in die.children:
+            if m.tag != _MEMBER:
                 continue
-            attrs = m.attributes
-            bit_size = _udata(m, "DW_AT_bit_size")
-            if "DW_AT_data_bit_offset" in attrs:
-                bit_offset = _udata(m, "DW_AT_data_bit_offset")
+            attrs = m.attrs
+            bit_size = _udata(m, AT_BIT_SIZE)
+            if AT_DATA_BIT_OFFSET in attrs:
+                bit_offset = _udata(m, AT_DATA_BIT_OFFSET)
             else:
                 bit_offset = _member_offset(m) * 8
-                if bit_size and "DW_AT_bit_offset" in attrs:
+                if bit_size and AT_BIT_OFFSET in attrs:
                     # DWARF 4 counts from the storage unit's most significant bit
-                    unit = _udata(m, "DW_AT_byte_size") or self._type_size(cu, m)
-                    bit_offset += unit * 8 - _udata(m, "DW_AT_bit_offset") - bit_size
+                    unit = _udata(m, AT_BYTE_SIZE) or self._type_size(cu, m)
+                    bit_offset += unit * 8 - _udata(m, AT_BIT_OFFSET) - bit_size
             mtype = self._tid(cu, off, m)
             if mtype == 0:
-                mtype = off  # pahole adds the CU's offset to the member's void type too
+                mtype = off  # pahole adds the CU's offset to a member's void type too
             b.add_member(_name(m) or "", mtype, bit_offset, bit_size)
 
-    def _type_size(self, cu: _CU, die: DIE) -> int:
-        seen = 0
-        target = _ref(die, "DW_AT_type")
-        while target is not None and seen < 32:
-            t = cu.by_offset.get(target)
+    def _type_size(self, cu: _CU, die: Die) -> int:
+        target = _ref(die, AT_TYPE)
+        for _ in range(32):  # typedef/qualifier chains are short; a loop must not hang
+            t = cu.by_offset.get(target) if target is not None else None
             if t is None:
                 return 0
-            if "DW_AT_byte_size" in t.attributes:
-                return _udata(t, "DW_AT_byte_size")
-            target = _ref(t, "DW_AT_type")
-            seen += 1
+            if AT_BYTE_SIZE in t.attrs:
+                return _udata(t, AT_BYTE_SIZE)
+            target = _ref(t, AT_TYPE)
         return 0
 
-    def _enum(self, die: DIE) -> None:
+    def _enum(self, die: Die) -> None:
         b = self.b
         name = _name(die) or ""
-        size = _udata(die, "DW_AT_byte_size") or 4
+        size = _udata(die, AT_BYTE_SIZE) or 4
         values = []
-        for e in die.iter_children():
-            if e.tag != "DW_TAG_enumerator":
+        for e in die.children:
+            if e.tag != _ENUMERATOR:
                 continue
-            a = e.attributes.get("DW_AT_const_value")
-            v = int(a.value) & _U64 if a is not None and isinstance(a.value, int) else 0
+            v = _udata(e, AT_CONST_VALUE)
             values.append((_name(e) or "", v - (1 << 64) if v >> 63 else v))
         signed = any(v < 0 for _, v in values)
         if size > 4:
@@ -377,18 +355,19 @@ class _Encoder:
             except BuildError as exc:
                 raise BuildError(f"enum {name or '(anon)'} at DIE {die.offset:#x}: {exc}") from exc
 
-    def _params(self, cu: _CU, off: int, die: DIE) -> tuple[list[tuple[str | None, int]], bool]:
+    def _params(self, cu: _CU, off: int, die: Die) -> tuple[list[tuple[str | None, int]], bool]:
         params: list[tuple[str | None, int]] = []
         unspec = False
-        for p in die.iter_children():
-            if p.tag == "DW_TAG_unspecified_parameters":
+        for p in die.children:
+            if p.tag == _UNSPECIFIED_PARAMETERS:
                 unspec = True
-            elif p.tag == "DW_TAG_formal_parameter":
+            elif p.tag == _FORMAL_PARAMETER:
                 name = _name(p)
-                if "DW_AT_type" in p.attributes:
+                if AT_TYPE in p.attrs:
                     ptype = self._tid(cu, off, p)
                 else:
-                    origin_off = _ref(p, "DW_AT_abstract_origin")
+                    # a concrete instance: name and type come from the abstract origin
+                    origin_off = _ref(p, AT_ABSTRACT_ORIGIN)
                     origin = cu.by_offset.get(origin_off) if origin_off is not None else None
                     if origin is not None:
                         name = _name(origin)
@@ -398,7 +377,7 @@ class _Encoder:
                 params.append((name, ptype))
         return params, unspec
 
-    def _proto(self, cu: _CU, off: int, die: DIE, ret: int,
+    def _proto(self, cu: _CU, off: int, die: Die, ret: int,
                params: tuple[list[tuple[str | None, int]], bool] | None = None) -> int:  # fmt: skip
         plist, unspec = params if params is not None else self._params(cu, off, die)
         b = self.b
@@ -409,18 +388,18 @@ class _Encoder:
             b.add_param("", 0)
         return tid
 
-    def _function_name(self, cu: _CU, die: DIE) -> str | None:
+    def _function_name(self, cu: _CU, die: Die) -> str | None:
         name = _name(die)
         if name is None:
-            for attr in ("DW_AT_abstract_origin", "DW_AT_specification"):
+            for attr in (AT_ABSTRACT_ORIGIN, AT_SPECIFICATION):
                 target = _ref(die, attr)
                 origin = cu.by_offset.get(target) if target is not None else None
                 if origin is not None:
                     return _name(origin)
         return name
 
-    def _encode_function(self, cu: _CU, off: int, die: DIE) -> None:
-        if _flag(die, "DW_AT_declaration"):
+    def _encode_function(self, cu: _CU, off: int, die: Die) -> None:
+        if _flag(die, AT_DECLARATION):
             return
         params = self._params(cu, off, die)
         if any(name is None for name, _ in params[0]):
@@ -430,17 +409,25 @@ class _Encoder:
             if name is None or name not in self.syms.functions or name in self.generated:
                 return
             self.generated.add(name)
-        elif not _flag(die, "DW_AT_external") or name is None:
+        elif not _flag(die, AT_EXTERNAL) or name is None:
             return
         proto = self._proto(cu, off, die, self._tid(cu, off, die), params)
         self.b.add_func(name, proto, Linkage.STATIC)
 
-    def _encode_variable(self, cu: _CU, off: int, die: DIE) -> None:
-        spec_off = _ref(die, "DW_AT_specification")
+    def _location_addr(self, cu: _CU, die: Die) -> int | None:
+        """The address of a variable whose location is ``DW_OP_addr``."""
+        v = die.attrs.get(AT_LOCATION)
+        size = cu.unit.address_size
+        if not isinstance(v, bytes) or len(v) < 1 + size or v[0] != _DW_OP_ADDR:
+            return None
+        return int.from_bytes(v[1 : 1 + size], self.order)
+
+    def _encode_variable(self, cu: _CU, off: int, die: Die) -> None:
+        spec_off = _ref(die, AT_SPECIFICATION)
         spec = cu.by_offset.get(spec_off) if spec_off is not None else None
-        if _flag(die, "DW_AT_declaration") and spec is None:
+        if _flag(die, AT_DECLARATION) and spec is None:
             return
-        addr = _location_addr(die)
+        addr = self._location_addr(cu, die)
         if addr is None and spec is None:
             return
         found = self.syms.percpu.get(addr or 0)
@@ -454,7 +441,7 @@ class _Encoder:
         vtype = self._tid(cu, off, var)
         if vtype == 0:
             raise BuildError(f"per-CPU variable {sym_name!r} at DIE {die.offset:#x} has void type")
-        linkage = Linkage.GLOBAL if _flag(var, "DW_AT_external") else Linkage.STATIC
+        linkage = Linkage.GLOBAL if _flag(var, AT_EXTERNAL) else Linkage.STATIC
         vid = self.b.add_var(sym_name, vtype, linkage)
         self.percpu_vars.append((vid, addr or 0, size))
 
@@ -584,25 +571,11 @@ def _symbols(elf: ELFFile, data: bytes | bytearray) -> _Symbols:
     return syms
 
 
-def _timed(stats: DwarfStats, it: Iterator[Any]) -> Iterator[Any]:
-    """Charge the time spent inside ``it`` (pyelftools parsing) to ``stats.read_seconds``."""
-    while True:
-        t = time.perf_counter()
-        try:
-            item = next(it)
-        except StopIteration:
-            stats.read_seconds += time.perf_counter() - t
-            return
-        stats.read_seconds += time.perf_counter() - t
-        yield item
-
-
 def dwarf_to_btf(
     data: bytes | bytearray | memoryview,
     name: str,
     base: BTF | None = None,
     stats: DwarfStats | None = None,
-    on_cu: Callable[[int], None] | None = None,
 ) -> BTF:
     """Encode the DWARF of an ELF object as pahole 1.24 does, without deduplication.
 
@@ -618,28 +591,38 @@ def dwarf_to_btf(
             raise ELFError(f"{name}: no DWARF (.debug_info) to encode")
         if elf["e_type"] == "ET_REL":
             _relocate_debug_sections(elf, image, name)
-            elf = ELFFile(io.BytesIO(image))
-        dwarf = elf.get_dwarf_info(relocate_dwarf_sections=False)
+        sections: dict[str, bytes] = {}
+        for sec in elf.iter_sections():
+            if sec.name.startswith(".debug_") and sec["sh_type"] != "SHT_NOBITS":
+                if sec["sh_flags"] & 0x800:  # SHF_COMPRESSED
+                    raise ELFError(f"{name}: compressed DWARF section {sec.name} is not supported")
+                off, size = int(sec["sh_offset"]), int(sec["sh_size"])
+                if off + size > len(image):
+                    raise ELFError(f"{name}: section {sec.name} lies outside the file")
+                sections[sec.name] = bytes(image[off : off + size])
         symbols = _symbols(elf, image)
-        st.read_seconds += time.perf_counter() - t0
-        builder = Builder(base=base, byteorder="little" if elf.little_endian else "big")
+        little = bool(elf.little_endian)
+        builder = Builder(base=base, byteorder="little" if little else "big")
         builder.btf.pointer_size = 8 if elf.elfclass == 64 else 4
-        enc = _Encoder(builder, symbols, st)
-        for cu in _timed(st, dwarf.iter_CUs()):
+        enc = _Encoder(builder, symbols, st, little)
+        units = iter_units(sections, little)
+        st.read_seconds += time.perf_counter() - t0
+        while True:
             t = time.perf_counter()
-            table = enc.table(cu.get_top_DIE())
+            unit = next(units, None)
+            if unit is None:
+                st.read_seconds += time.perf_counter() - t
+                break
+            table = enc.table(unit)
             t1 = time.perf_counter()
             st.read_seconds += t1 - t
             enc.encode_cu(table)
             st.build_seconds += time.perf_counter() - t1
             st.cus += 1
-            if on_cu is not None:
-                on_cu(st.cus)
         enc.finish()
-    except (_PyELFError, _PyELFParseError, _PyDWARFError, struct.error, ValueError, KeyError,
-            IndexError, EOFError, OSError) as exc:  # fmt: skip
-        if isinstance(exc, BuildError):
+    except (_PyELFError, _PyELFParseError, struct.error, ValueError, KeyError, IndexError, EOFError,
+            OSError) as exc:  # fmt: skip
+        if isinstance(exc, BTFError):
             raise
         raise ELFError(f"{name}: unreadable ELF or DWARF: {exc or type(exc).__name__}") from exc
     return builder.btf
-

@@ -1,0 +1,90 @@
+"""Loading and dumping a kernel's BTF: btfkit vs libbpf 1.1 and bpftool 7.1.
+
+* load (in-process, best of N): ``btfkit.load(path)`` against libbpf's
+  ``btf__parse_raw(path)`` through ctypes;
+* raw dump (whole process, best of N): ``btfkit dump FILE > out`` against
+  ``bpftool btf dump file FILE > out`` (a real file: bpftool's many small
+  stdio writes are part of its cost), and the same into /dev/null;
+* JSON dump (whole process, into a file): ``btfkit dump -j`` against ``bpftool -j``;
+* peak RSS of a fresh Python process that loaded the BTF.
+
+Targets: load ≤ 10× libbpf, raw dump ≤ 2× bpftool, RSS ≤ 100 MB.
+Run: ``.venv/bin/python -m benchmarks.bench_load_dump [FILE]`` (default
+/sys/kernel/btf/vmlinux, else the corpus vmlinux's BTF extracted to a file).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+import btfkit
+from btfkit.elf import btf_sections
+
+from .common import CORPUS, PYTHON, best_of, peak_rss_mb, report, run_best_of
+
+BTFKIT = [PYTHON, "-m", "btfkit"] if shutil.which("btfkit") is None else [shutil.which("btfkit") or ""]
+REPEAT = 7
+
+
+def _raw_btf_file(tmp: Path) -> Path:
+    sysfs = Path("/sys/kernel/btf/vmlinux")
+    if sysfs.exists():
+        return sysfs
+    out = tmp / "vmlinux.btf"  # libbpf's raw parser wants raw BTF, not an ELF
+    out.write_bytes(btf_sections((CORPUS / "vmlinux").read_bytes(), "vmlinux").btf)
+    return out
+
+
+def run_to_file_best_of(cmd: Sequence[str], out: Path, repeat: int = REPEAT) -> float:
+    """The fastest of ``repeat`` whole-process runs with stdout written to ``out``."""
+
+    def once() -> None:
+        with out.open("wb") as f:
+            subprocess.run(cmd, check=True, stdout=f)
+
+    return best_of(once, repeat)
+
+
+def main() -> None:
+    bpftool = shutil.which("bpftool") or "/usr/sbin/bpftool"
+    libbpf = ctypes.CDLL("libbpf.so.1")
+    libbpf.btf__parse_raw.restype = ctypes.c_void_p
+    libbpf.btf__parse_raw.argtypes = [ctypes.c_char_p]
+    libbpf.btf__free.argtypes = [ctypes.c_void_p]
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(sys.argv[1]) if len(sys.argv) > 1 else _raw_btf_file(Path(tmp))
+        btf = btfkit.load(path)
+        print(f"{path}: {len(btf)} types, {path.stat().st_size / 1e6:.1f} MB\n")
+
+        def libbpf_load() -> None:
+            ptr = libbpf.btf__parse_raw(str(path).encode())
+            assert ptr, "libbpf failed to parse the file"
+            libbpf.btf__free(ptr)
+
+        report("load (in-process)", best_of(lambda: btfkit.load(path), REPEAT),
+               best_of(libbpf_load, REPEAT), "libbpf", target=10)  # fmt: skip
+        out = Path(tmp) / "out"
+        raw_ours, raw_theirs = [*BTFKIT, "dump", str(path)], [bpftool, "btf", "dump", "file", str(path)]
+        ours = run_to_file_best_of(raw_ours, out)
+        theirs = run_to_file_best_of(raw_theirs, out)
+        report("raw dump > file (whole process)", ours, theirs, "bpftool", target=2)
+        report("raw dump > /dev/null (whole process)", run_best_of(raw_ours, REPEAT),
+               run_best_of(raw_theirs, REPEAT), "bpftool")  # fmt: skip
+        ours = run_to_file_best_of([*BTFKIT, "dump", "-j", str(path)], out)
+        theirs = run_to_file_best_of([bpftool, "-j", "btf", "dump", "file", str(path)], out)
+        report("JSON dump > file (whole process)", ours, theirs, "bpftool")
+        t_import = run_best_of([*BTFKIT, "--help"], REPEAT)
+        print(f"{'btfkit start-up (btfkit --help)':<40} btfkit {t_import * 1000:9.1f} ms")
+        rss = peak_rss_mb(f"import btfkit; btf = btfkit.load({str(path)!r})")
+        print(f"{'peak RSS after load':<40} btfkit {rss:9.1f} MB  (target ≤ 100 MB: "
+              f"{'met' if rss <= 100 else 'MISSED'})")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

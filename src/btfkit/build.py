@@ -122,8 +122,8 @@ class Builder:
         is_bitfield = bitfield_size != 0 or bit_offset % 8 != 0
         if is_bitfield and not (1 <= bitfield_size <= 255 and bit_offset <= 0xFFFFFF):
             raise BuildError(f"bitfield {name!r}: size {bitfield_size} or offset {bit_offset} invalid")
-        if not 0 <= bit_offset <= 0xFFFFFF:
-            raise BuildError(f"member {name!r}: bit offset {bit_offset} too large")
+        if not 0 <= bit_offset <= 0xFFFFFFFF:  # only a bitfield's offset is limited to 24 bits
+            raise BuildError(f"member {name!r}: bit offset {bit_offset} out of range")
         if self.btf.info_format.kind(self.btf.words[w + 1]) == Kind.UNION and bit_offset:
             raise BuildError(f"union member {name!r} must be at offset 0")
         self._append_elem(w, self.add_str(name), self._ref(type_id), bit_offset | (bitfield_size << 24),

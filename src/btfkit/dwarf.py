@@ -67,7 +67,7 @@ from .dwarfread import (
     iter_units,
 )  # fmt: skip
 from .errors import BTFError, BuildError, ELFError
-from .kinds import IntEncoding, Linkage
+from .kinds import IntEncoding, Kind, Linkage, make_info
 
 __all__ = ["PERCPU_SECTION", "DwarfStats", "dwarf_to_btf"]
 
@@ -89,6 +89,9 @@ _COMPOSITES = frozenset({_STRUCTURE, _UNION, _CLASS})
 _MEMBER_TAGS = frozenset({_MEMBER, _INHERITANCE})
 _BLOCK_TAGS = frozenset({_LEXICAL_BLOCK, _INLINED_SUBROUTINE})
 _LOCAL_TAGS = frozenset({_FORMAL_PARAMETER, _VARIABLE, _UNSPECIFIED_PARAMETERS})
+_PTR_INFO, _TYPEDEF_INFO, _CONST_INFO = make_info(Kind.PTR), make_info(Kind.TYPEDEF), make_info(Kind.CONST)
+_VOLATILE_INFO, _RESTRICT_INFO = make_info(Kind.VOLATILE), make_info(Kind.RESTRICT)
+_ARRAY_INFO, _INT_INFO = make_info(Kind.ARRAY), make_info(Kind.INT)
 _SIGNED_ATE = (0x05, 0x06)  # DW_ATE_signed, DW_ATE_signed_char
 _ATE_BOOLEAN = 0x02
 _DW_OP_ADDR = 0x03
@@ -177,6 +180,23 @@ class _Encoder:
         self.array_index_id = 0
         self.generated: set[str] = set()
         self.percpu_vars: list[tuple[int, int, int]] = []  # (var ID, offset, size)
+        self.strs: dict[str, int] = {}
+        self.add = builder.btf.append_record
+        self.vlen_max = builder.btf.info_format.vlen_mask
+
+    def _str(self, text: str | None) -> int:
+        """The string offset of ``text`` (remembered: most names recur in every CU)."""
+        if not text:
+            return 0
+        off = self.strs.get(text)
+        if off is None:
+            off = self.strs[text] = self.b.btf.strings.add(text)
+        return off
+
+    def _vlen(self, n: int, die: Die) -> int:
+        if n > self.vlen_max:
+            raise BuildError(f"DIE {die.offset:#x}: {n} elements do not fit in one BTF type")
+        return n
 
     # --- tabling a CU, as pahole's DWARF loader does --------------------------------
     def table(self, unit: Unit) -> _CU:
@@ -245,22 +265,24 @@ class _Encoder:
                 self._encode_variable(cu, off, var)
 
     def _encode_type(self, cu: _CU, off: int, die: Die) -> None:
-        b = self.b
+        # Records are appended directly (as libbpf's btf__add_* would encode them): the
+        # per-call checks of Builder cost more than the rest of the encoding.
         tag = die.tag
+        ref = self._tid(cu, off, die)
         if tag == _POINTER:
-            b.add_ptr(self._tid(cu, off, die))
+            self.add([0, _PTR_INFO, ref])
         elif tag == _TYPEDEF:
-            b.add_typedef(_name(die) or "", self._tid(cu, off, die))
+            self.add([self._str(_name(die)), _TYPEDEF_INFO, ref])
         elif tag == _CONST:
-            b.add_const(self._tid(cu, off, die))
+            self.add([0, _CONST_INFO, ref])
         elif tag in _COMPOSITES:
             self._composite(cu, off, die)
         elif tag == _BASE:
             self._base_type(die)
         elif tag == _VOLATILE:
-            b.add_volatile(self._tid(cu, off, die))
+            self.add([0, _VOLATILE_INFO, ref])
         elif tag == _RESTRICT:
-            b.add_restrict(self._tid(cu, off, die))
+            self.add([0, _RESTRICT_INFO, ref])
         elif tag == _ARRAY:
             self.need_index_type = True
             nelems = 1
@@ -274,11 +296,11 @@ class _Encoder:
                 else:
                     n = 0
                 nelems = (nelems * n) & 0xFFFFFFFF
-            b.add_array(self._tid(cu, off, die), self.array_index_id, nelems)
+            self.add([0, _ARRAY_INFO, 0, ref, self.array_index_id, nelems])
         elif tag == _ENUMERATION:
             self._enum(die)
         else:  # subroutine type
-            self._proto(cu, off, die, self._tid(cu, off, die))
+            self._proto(cu, off, die, ref)
 
     def _base_type(self, die: Die) -> None:
         enc = _udata(die, AT_ENCODING)
@@ -293,20 +315,21 @@ class _Encoder:
         if not size or size & (size - 1) or size > 16:
             # pahole's stand-in for DWARF 5's odd-sized DW_OP_convert helper types
             name, size = "__SANITIZED_FAKE_INT__", 4
-        self.b.add_int(name, size, encoding)
+        if not name:
+            raise BuildError(f"DIE {die.offset:#x}: base type without a name")
+        self.add([self._str(name), _INT_INFO, size, (int(encoding) << 24) | (size * 8)])
 
     def _composite(self, cu: _CU, off: int, die: Die) -> None:
-        b = self.b
-        name = _name(die) or ""
+        name = _name(die)
         is_union = die.tag == _UNION
         if _flag(die, AT_DECLARATION):
-            b.add_fwd(name, "union" if is_union else "struct")
+            if not name:
+                raise BuildError(f"DIE {die.offset:#x}: declaration without a name")
+            self.add([self._str(name), make_info(Kind.FWD, 0, is_union), 0])
             return
-        size = _udata(die, AT_BYTE_SIZE)
-        if is_union:
-            b.add_union(name, size)
-        else:
-            b.add_struct(name, size)
+        rec = [self._str(name), 0, _udata(die, AT_BYTE_SIZE) & 0xFFFFFFFF]
+        bitfields = False
+        n = 0
         for m in die.children:
             if m.tag != _MEMBER:
                 continue
@@ -320,10 +343,17 @@ class _Encoder:
                     # DWARF 4 counts from the storage unit's most significant bit
                     unit = _udata(m, AT_BYTE_SIZE) or self._type_size(cu, m)
                     bit_offset += unit * 8 - _udata(m, AT_BIT_OFFSET) - bit_size
-            mtype = self._tid(cu, off, m)
-            if mtype == 0:
-                mtype = off  # pahole adds the CU's offset to a member's void type too
-            b.add_member(_name(m) or "", mtype, bit_offset, bit_size)
+            if bit_size or bit_offset & 7:
+                bitfields = True
+                if bit_size > 255:
+                    raise BuildError(f"member at DIE {m.offset:#x}: bitfield of {bit_size} bits")
+            if not 0 <= bit_offset <= 0xFFFFFF or (is_union and bit_offset):
+                raise BuildError(f"member at DIE {m.offset:#x}: bit offset {bit_offset} cannot be encoded")
+            mtype = self._tid(cu, off, m) or off  # pahole adds the CU's offset to a void member type too
+            rec += (self._str(_name(m)), mtype, bit_offset | (bit_size << 24))
+            n += 1
+        rec[1] = make_info(Kind.UNION if is_union else Kind.STRUCT, self._vlen(n, die), bitfields)
+        self.add(rec)
 
     def _type_size(self, cu: _CU, die: Die) -> int:
         target = _ref(die, AT_TYPE)
@@ -337,23 +367,35 @@ class _Encoder:
         return 0
 
     def _enum(self, die: Die) -> None:
-        b = self.b
-        name = _name(die) or ""
+        name = _name(die)
         size = _udata(die, AT_BYTE_SIZE) or 4
+        if size not in (1, 2, 4, 8):
+            raise BuildError(f"enum at DIE {die.offset:#x}: size {size}")
+        rec = [self._str(name), 0, size]  # the name's string first, as libbpf adds them
         values = []
         for e in die.children:
             if e.tag != _ENUMERATOR:
                 continue
             v = _udata(e, AT_CONST_VALUE)
-            values.append((_name(e) or "", v - (1 << 64) if v >> 63 else v))
+            ename = _name(e)
+            if not ename:
+                raise BuildError(f"enumerator at DIE {e.offset:#x} has no name")
+            values.append((self._str(ename), v - (1 << 64) if v >> 63 else v))
         signed = any(v < 0 for _, v in values)
         if size > 4:
-            b.add_enum64(name, size, values, signed=signed)
+            for n, v in values:
+                u = v & _U64
+                rec += (n, u & 0xFFFFFFFF, u >> 32)
+            rec[1] = make_info(Kind.ENUM64, self._vlen(len(values), die), signed)
         else:
-            try:
-                b.add_enum(name, size, values)
-            except BuildError as exc:
-                raise BuildError(f"enum {name or '(anon)'} at DIE {die.offset:#x}: {exc}") from exc
+            for n, v in values:
+                if not -(1 << 31) <= v < (1 << 32):
+                    # libbpf refuses it, so pahole 1.24 fails on such an enum too
+                    raise BuildError(f"enum {name or '(anon)'} at DIE {die.offset:#x}: value {v} does not fit "
+                                     "in 32 bits")  # fmt: skip
+                rec += (n, v & 0xFFFFFFFF)
+            rec[1] = make_info(Kind.ENUM, self._vlen(len(values), die), signed)
+        self.add(rec)
 
     def _params(self, cu: _CU, off: int, die: Die) -> tuple[list[tuple[str | None, int]], bool]:
         params: list[tuple[str | None, int]] = []
@@ -380,13 +422,13 @@ class _Encoder:
     def _proto(self, cu: _CU, off: int, die: Die, ret: int,
                params: tuple[list[tuple[str | None, int]], bool] | None = None) -> int:  # fmt: skip
         plist, unspec = params if params is not None else self._params(cu, off, die)
-        b = self.b
-        tid = b.add_func_proto(ret)
+        rec = [0, 0, ret]
         for name, ptype in plist:
-            b.add_param(name or "", ptype)
+            rec += (self._str(name), ptype)
         if unspec:
-            b.add_param("", 0)
-        return tid
+            rec += (0, 0)
+        rec[1] = make_info(Kind.FUNC_PROTO, self._vlen(len(plist) + unspec, die))
+        return self.add(rec)
 
     def _function_name(self, cu: _CU, die: Die) -> str | None:
         name = _name(die)
@@ -412,7 +454,7 @@ class _Encoder:
         elif not _flag(die, AT_EXTERNAL) or name is None:
             return
         proto = self._proto(cu, off, die, self._tid(cu, off, die), params)
-        self.b.add_func(name, proto, Linkage.STATIC)
+        self.add([self._str(name), make_info(Kind.FUNC, int(Linkage.STATIC)), proto])
 
     def _location_addr(self, cu: _CU, die: Die) -> int | None:
         """The address of a variable whose location is ``DW_OP_addr``."""
@@ -507,6 +549,7 @@ def _relocate_debug_sections(elf: ELFFile, data: bytearray, name: str) -> None:
     end = "<" if elf.little_endian else ">"
     is64 = elf.elfclass == 64
     symtabs: dict[int, list[int]] = {}
+    put64, put32 = struct.Struct(end + "Q"), struct.Struct(end + "I")
     for sec in elf.iter_sections():
         sh_type = sec.header["sh_type"]
         if sh_type not in ("SHT_RELA", "SHT_REL"):
@@ -522,25 +565,23 @@ def _relocate_debug_sections(elf: ELFFile, data: bytearray, name: str) -> None:
         fmt = end + ("QQq" if rela else "QQ") if is64 else end + ("IIi" if rela else "II")
         base, limit = int(target["sh_offset"]), int(target["sh_size"])
         off, size = int(sec["sh_offset"]), int(sec["sh_size"])
+        nvalues = len(values)
         for entry in struct.iter_unpack(fmt, data[off : off + size]):
             r_offset, r_info = entry[0], entry[1]
             sym, rtype = (r_info >> 32, r_info & 0xFFFFFFFF) if is64 else (r_info >> 8, r_info & 0xFF)
-            if rtype == 0:
-                continue
             recipe = recipes.get(rtype)
             if recipe is None:
+                if rtype == 0:
+                    continue
                 raise ELFError(f"{name}: unsupported relocation type {rtype} in {sec.name}")
             width, pcrel = recipe
-            if r_offset + width > limit or sym >= len(values):
+            if r_offset + width > limit or sym >= nvalues:
                 raise ELFError(f"{name}: relocation at {r_offset:#x} outside {target.name}")
             at = base + r_offset
-            if rela:
-                addend = entry[2]
-            else:
-                addend = int.from_bytes(data[at : at + width], "little" if elf.little_endian else "big")
+            packer = put64 if width == 8 else put32
+            addend = entry[2] if rela else packer.unpack_from(data, at)[0]
             value = values[sym] + addend - (r_offset if pcrel else 0)
-            data[at : at + width] = (value & ((1 << (8 * width)) - 1)).to_bytes(
-                width, "little" if elf.little_endian else "big")  # fmt: skip
+            packer.pack_into(data, at, value & (0xFFFFFFFFFFFFFFFF if width == 8 else 0xFFFFFFFF))
 
 
 _MACHINES = {"EM_X86_64": 62, "EM_AARCH64": 183, "EM_BPF": 247}

@@ -126,6 +126,35 @@ def _sleb(data: bytes, pos: int) -> tuple[int, int]:
             return result, pos
 
 
+# Tags whose attributes encoding never looks at (their children are still read).
+_OPAQUE_TAGS = frozenset({0x0A, 0x0B, 0x1D, 0x48, 0x49, 0x4109, 0x410A})  # labels, blocks, call sites
+_SKIP = -2  # plan step: skip a fixed number of bytes (in the form slot)
+
+
+def _compile(raw: dict[int, _Abbrev], offset_size: int, address_size: int, ref_addr_size: int) -> dict[int, _Abbrev]:
+    """Abbreviations with their plans specialised for one unit's sizes: unkept fixed-size
+    attributes merge into single skips, and opaque tags keep nothing."""
+    sized = {_STRP: offset_size, _LINE_STRP: offset_size, _SEC_OFFSET: offset_size, _STRP_SUP: offset_size,
+             _GNU_REF_ALT: offset_size, _GNU_STRP_ALT: offset_size, _ADDR: address_size,
+             _REF_ADDR: ref_addr_size}  # fmt: skip
+    out = {}
+    for code, ab in raw.items():
+        plan: list[tuple[int, int, int]] = []
+        opaque = ab.tag in _OPAQUE_TAGS
+        for attr, form, implicit in ab.plan:
+            keep = attr >= 0 and not opaque
+            size = _FIXED.get(form, sized.get(form))
+            if not keep and size is not None:
+                if plan and plan[-1][0] == _SKIP:
+                    plan[-1] = (_SKIP, plan[-1][1] + size, 0)
+                elif size:
+                    plan.append((_SKIP, size, 0))
+            else:
+                plan.append((attr if keep else -1, form, implicit))
+        out[code] = _Abbrev(ab.tag, ab.children, plan)
+    return out
+
+
 def _abbrevs(data: bytes, pos: int) -> dict[int, _Abbrev]:
     table: dict[int, _Abbrev] = {}
     while True:
@@ -161,19 +190,19 @@ class _Reader:
         self.line_str = sections.get(".debug_line_str", b"")
         self.str_offsets = sections.get(".debug_str_offsets", b"")
         self.order: Literal["little", "big"] = "little" if little else "big"
-        self.abbrev_cache: dict[int, dict[int, _Abbrev]] = {}
-        self.strings: dict[tuple[int, int], str] = {}
+        self.abbrev_cache: dict[tuple[int, int, int, bool], dict[int, _Abbrev]] = {}
+        self.strings: tuple[dict[int, str], dict[int, str]] = ({}, {})
 
     def _str_at(self, which: int, off: int) -> str:
-        key = (which, off)
-        s = self.strings.get(key)
+        cache = self.strings[which]
+        s = cache.get(off)
         if s is None:
             data = self.str if which == 0 else self.line_str
             try:
                 s = _cstr(data, off)[0]
             except ValueError:
                 raise ELFError(f"string offset {off:#x} outside its DWARF string section") from None
-            self.strings[key] = s
+            cache[off] = s
         return s
 
     def unit(self, pos: int) -> tuple[Unit, int]:
@@ -204,12 +233,15 @@ class _Reader:
             p = hdr + 3 + offset_size
         else:
             raise ELFError(f"compilation unit at {pos:#x}: DWARF version {version} not supported")
-        abbrevs = self.abbrev_cache.get(abbrev_off)
+        key = (abbrev_off, offset_size, address_size, version >= 3)
+        abbrevs = self.abbrev_cache.get(key)
         if abbrevs is None:
             try:
-                abbrevs = self.abbrev_cache[abbrev_off] = _abbrevs(self.abbrev, abbrev_off)
+                raw = _abbrevs(self.abbrev, abbrev_off)
             except IndexError:
                 raise ELFError(f"abbreviation table at {abbrev_off:#x} runs past .debug_abbrev") from None
+            ref_addr_size = offset_size if version >= 3 else address_size
+            abbrevs = self.abbrev_cache[key] = _compile(raw, offset_size, address_size, ref_addr_size)
         try:
             top = self._dies(pos, p, end, abbrevs, version, address_size, offset_size)
         except (IndexError, ValueError) as exc:
@@ -246,6 +278,9 @@ class _Reader:
                 raise ELFError(f"DIE at {die_off:#x}: unknown abbreviation code {code}")
             attrs: dict[int, object] = {}
             for attr, plan_form, implicit in ab.plan:
+                if attr == _SKIP:
+                    p += plan_form
+                    continue
                 form = plan_form
                 if form == _INDIRECT:
                     form, p = _uleb(info, p)

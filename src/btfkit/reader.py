@@ -16,7 +16,7 @@ import struct
 import sys
 from array import array
 from bisect import bisect_right
-from itertools import chain
+from functools import partial
 from pathlib import Path
 
 from . import elf
@@ -204,20 +204,22 @@ def _sanity_check(btf: BTF, groups: list[list[int]], at: int) -> None:
     type_count = btf.type_count
     get = words.__getitem__
     fmt = btf.info_format
+    funcs = groups[Kind.FUNC]
+    targets = list(map(get, map((2).__add__, funcs)))
     for kind, group in enumerate(groups):
         if not group:
             continue
         refs, strs = field_values(words, group, btf.spec(kind), fmt.vlen_mask)
-        if max(chain.from_iterable(strs), default=0) >= str_end or max(chain.from_iterable(refs), default=0) >= type_count:
+        if kind == Kind.FUNC:
+            refs = [targets]  # the same values, already gathered for the FUNC_PROTO check below
+        if max(map(_max0, strs)) >= str_end or max(map(_max0, refs), default=0) >= type_count:
             _report_bad_field(btf, group, at)
-    funcs = groups[Kind.FUNC]
-    targets = list(map(get, map((2).__add__, funcs)))
     start = btf.start_id
-    if targets and min(targets) >= start:
-        # All targets are own types: read their kinds without a Python loop.
-        infos = map(get, map((1).__add__, map(btf.offsets.__getitem__, map((-start).__add__, targets))))
-        kinds = set(map(btf.info_format.kind_mask.__and__, map((24).__rrshift__, infos)))
-        if kinds <= {Kind.FUNC_PROTO}:
+    unique = set(targets)
+    if unique and min(unique) >= start:
+        # All targets are own types: their records must all be FUNC_PROTO records.
+        records = set(map(btf.offsets.__getitem__, map((-start).__add__, unique)))
+        if records <= set(groups[Kind.FUNC_PROTO]):
             return
     for w, target in zip(funcs, targets, strict=True):
         if target == 0 or btf.kind_of(target) != Kind.FUNC_PROTO:
@@ -226,6 +228,9 @@ def _sanity_check(btf: BTF, groups: list[list[int]], at: int) -> None:
                 offset=at + 4 * w,
                 type_id=_owner(btf, w),
             )
+
+
+_max0 = partial(max, default=0)  # the largest value of a column, 0 for an empty one
 
 
 def _report_bad_field(btf: BTF, group: list[int], at: int) -> None:

@@ -8,12 +8,15 @@ its reason, in CI too: that is the machine's policy, not a missing tool.
 
 from __future__ import annotations
 
+import os
 import struct
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import btfkit
 from btfkit import BTFError, IntEncoding, Kind, Linkage
@@ -22,6 +25,7 @@ from btfkit.validate import validate, validate_bytes
 
 from . import kernel_oracle
 from .conftest import Corpus
+from .strategies import Graph, type_graphs
 
 pytestmark = pytest.mark.kernel
 
@@ -409,3 +413,47 @@ def test_corpus_vmlinux_loads_and_validates(corpus: Corpus) -> None:
     verdict = _kernel(data)
     assert verdict.ok, str(verdict)
     validate_bytes(data, load=True)
+
+
+# --- random graphs: accepted by both; mutated, judged alike ---------------------------------
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(type_graphs())
+def test_random_graphs_accepted_by_both(graph: Graph) -> None:
+    btf = graph.build()
+    validate(btf)
+    verdict = _kernel(btfkit.to_bytes(btf))
+    assert verdict.ok, str(verdict)
+
+
+_WORD_VALUES = [0, 1, 2, 3, 4, 7, 8, 16, 32, 33, 64, 128, 0xFFFF, 0x80000000, 0xFFFFFFFF]
+
+
+@settings(
+    max_examples=int(os.environ.get("BTFKIT_FUZZ_EXAMPLES", "400")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+@given(type_graphs(max_types=12), st.data())
+def test_mutated_graphs_judged_alike(graph: Graph, data: st.DataObject) -> None:
+    # Overwrite a few words of the type section; the kernel and btfkit must agree on the result.
+    blob = bytearray(btfkit.to_bytes(graph.build()))
+    type_words = struct.unpack_from("=I", blob, 12)[0] // 4
+    for _ in range(data.draw(st.integers(1, 3))):
+        at = 24 + 4 * data.draw(st.integers(0, type_words - 1))
+        old = struct.unpack_from("=I", blob, at)[0]
+        new = data.draw(
+            st.one_of(
+                st.sampled_from(_WORD_VALUES),
+                st.integers(0, 40),
+                st.integers(0, 31).map(lambda bit, old=old: old ^ 1 << bit),
+                st.integers(1, 19).map(lambda kind, old=old: kind << 24 | old & 0x8000FFFF),
+            )
+        )
+        struct.pack_into("=I", blob, at, new)
+    verdict = _kernel(bytes(blob))
+    try:
+        validate_bytes(bytes(blob), load=True)
+    except BTFError as exc:
+        assert not verdict.ok, f"btfkit rejects what the kernel accepts: {exc}"
+    else:
+        assert verdict.ok, f"btfkit accepts what the kernel rejects: {verdict}"

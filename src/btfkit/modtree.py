@@ -1,0 +1,229 @@
+"""Deduplicating whole trees of kernel modules against one vmlinux.
+
+The base is read and indexed once (:class:`~btfkit.dedup.BaseIndex`); worker
+processes are forked after that, so they share it without re-hashing it (libbpf
+re-hashes the whole base for every module).  Inputs are module files
+(``.ko``, ``.ko.xz``, ``.ko.zst``, ``.ko.gz``), directories of them, or an
+unpacked kernel package (whose ``vmlinux`` or ``boot/vmlinuz-*`` then serves
+as the base when none is given).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import sys
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TextIO
+
+from .btf import BTF
+from .dedup import BaseIndex, dedup
+from .errors import BTFError
+from .merge import standalone
+from .reader import load
+from .writer import to_bytes, write_atomic
+
+__all__ = ["ModuleResult", "Progress", "dedup_modules", "find_base", "find_modules", "raw_size",
+           "report_modules"]
+
+_MODULE_SUFFIXES = (".ko", ".ko.xz", ".ko.zst", ".ko.gz")
+
+
+def _is_module(path: Path) -> bool:
+    return path.name.endswith(_MODULE_SUFFIXES)
+
+
+def _stem(path: Path) -> str:
+    name = path.name
+    for suffix in _MODULE_SUFFIXES:
+        if name.endswith(suffix):
+            return name[: -len(suffix)]
+    return name
+
+
+def find_modules(inputs: Iterable[str | Path]) -> list[tuple[Path, str]]:
+    """Module files among ``inputs`` (files or directories), each with its output name.
+
+    A module named on the command line keeps its base name; one found in a
+    directory keeps its path below that directory.  Output names end in
+    ``.btf``.  Duplicate names are an error.
+    """
+    found: list[tuple[Path, str]] = []
+    for item in map(Path, inputs):
+        if item.is_dir():
+            for path in sorted(item.rglob("*")):
+                if path.is_file() and _is_module(path):
+                    rel = path.relative_to(item)
+                    found.append((path, str(rel.parent / (_stem(path) + ".btf"))))
+        elif item.exists():
+            found.append((item, _stem(item) + ".btf"))
+        else:
+            raise BTFError(f"{item}: no such file or directory")
+    names = [name for _, name in found]
+    if len(set(names)) != len(names):
+        dup = next(n for n in names if names.count(n) > 1)
+        raise BTFError(f"two inputs would both be written as {dup}")
+    return found
+
+
+def find_base(inputs: Iterable[str | Path]) -> Path | None:
+    """A kernel image inside an unpacked kernel package among ``inputs``, if any."""
+    for item in map(Path, inputs):
+        if not item.is_dir():
+            continue
+        if (item / "vmlinux").is_file():
+            return item / "vmlinux"
+        images = sorted(item.glob("boot/vmlinuz-*")) + sorted(item.glob("vmlinuz*"))
+        if images:
+            return images[0]
+    return None
+
+
+@dataclass(frozen=True)
+class ModuleResult:
+    """What deduplicating one module did (``error`` set when it failed)."""
+
+    path: Path
+    output: str
+    bytes_in: int = 0
+    types_in: int = 0
+    bytes_out: int = 0
+    types_out: int = 0
+    error: str | None = None
+
+
+class Progress:
+    """A one-line progress bar on a terminal (or nothing, if ``stream`` is None)."""
+
+    def __init__(self, total: int, stream: TextIO | None, label: str = "modules"):
+        self.total, self.stream, self.label = total, stream, label
+        self.done = 0
+        self._last = 0.0
+
+    def step(self, n: int = 1) -> None:
+        self.done += n
+        now = time.monotonic()
+        if self.stream is not None and (now - self._last > 0.1 or self.done == self.total):
+            self._last = now
+            width = 30
+            filled = width * self.done // max(self.total, 1)
+            self.stream.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {self.done}/{self.total} {self.label}")
+            if self.done == self.total:
+                self.stream.write("\n")
+            self.stream.flush()
+
+
+# Set in the parent before forking; workers read it (copy-on-write, never re-hashed).
+_STATE: dict[str, object] = {}
+
+
+def _dedup_one(job: tuple[Path, str]) -> ModuleResult:
+    path, name = job
+    base = _STATE["base"]
+    index = _STATE["index"]
+    outdir = _STATE["outdir"]
+    assert isinstance(base, BTF) and isinstance(index, BaseIndex) and isinstance(outdir, Path)
+    try:
+        btf = load(path, base)
+        before = raw_size(btf)
+        n_in = len(btf)
+        dedup(btf, index=index)
+        data = to_bytes(btf)
+        target = outdir / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(target, data, fsync=False)
+    except (BTFError, OSError) as exc:
+        return ModuleResult(path, name, error=str(exc))
+    return ModuleResult(path, name, before, n_in, len(data), len(btf))
+
+
+def raw_size(btf: BTF) -> int:
+    """The size of ``btf``'s raw blob, without building it."""
+    layout = 4 * len(btf.layout) if btf.layout is not None else 0
+    return btf.header_len + 4 * len(btf.words) + layout + len(btf.strings.data)
+
+
+def _report_one(job: tuple[Path, str]) -> ModuleResult:
+    path, name = job
+    base = _STATE["base"]
+    index = _STATE["index"]
+    assert isinstance(base, BTF) and isinstance(index, BaseIndex)
+    try:
+        btf = load(path, base)
+        dedup(btf, index=index)
+        alone = standalone(btf)
+        dedup(alone)
+    except BTFError as exc:
+        return ModuleResult(path, name, error=str(exc))
+    return ModuleResult(path, name, raw_size(alone), len(alone), raw_size(btf), len(btf))
+
+
+def _run(  # noqa: PLR0917
+    fn: Callable[[tuple[Path, str]], ModuleResult],
+    base: BTF,
+    modules: Sequence[tuple[Path, str]],
+    outdir: Path | None,
+    jobs: int,
+    progress: TextIO | None,
+) -> list[ModuleResult]:
+    _STATE.update(base=base, index=BaseIndex(base), outdir=outdir)
+    bar = Progress(len(modules), progress)
+    results: list[ModuleResult] = []
+    try:
+        if jobs <= 1 or len(modules) < 2:
+            for job in modules:
+                results.append(fn(job))
+                bar.step()
+        else:
+            ctx = multiprocessing.get_context("fork")
+            with ctx.Pool(jobs) as pool:
+                it: Iterator[ModuleResult] = pool.imap_unordered(fn, modules, chunksize=4)
+                for res in it:
+                    results.append(res)
+                    bar.step()
+    finally:
+        _STATE.clear()
+    order = {name: i for i, (_, name) in enumerate(modules)}
+    results.sort(key=lambda r: order[r.output])
+    return results
+
+
+def dedup_modules(
+    base: BTF,
+    modules: Sequence[tuple[Path, str]],
+    outdir: str | Path,
+    *,
+    jobs: int | None = None,
+    progress: TextIO | None = None,
+) -> list[ModuleResult]:
+    """Deduplicate every module against ``base`` and write each as raw split BTF under ``outdir``.
+
+    ``modules`` comes from :func:`find_modules`.  Work is spread over ``jobs``
+    forked processes (default: all CPUs).  A module that fails is reported in
+    its result and does not stop the others.
+    """
+    out = Path(outdir)
+    out.mkdir(parents=True, exist_ok=True)
+    results = _run(_dedup_one, base, modules, out, jobs or os.cpu_count() or 1, progress)
+    os.sync()  # one flush for all the files, instead of one fsync each
+    return results
+
+
+def report_modules(
+    base: BTF,
+    modules: Sequence[tuple[Path, str]],
+    *,
+    jobs: int | None = None,
+    progress: TextIO | None = None,
+) -> list[ModuleResult]:
+    """Per module: its standalone size (module plus the base types it needs, deduplicated alone)
+    as ``bytes_in``/``types_in``, and its split size against ``base`` as ``bytes_out``/``types_out``."""
+    return _run(_report_one, base, modules, None, jobs or os.cpu_count() or 1, progress)
+
+
+def progress_stream(force: bool = False) -> TextIO | None:
+    """stderr when it is a terminal (or when forced), else None."""
+    return sys.stderr if force or sys.stderr.isatty() else None

@@ -21,8 +21,10 @@ machinery with other templates.
 from __future__ import annotations
 
 from array import array
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from itertools import accumulate, groupby, islice, repeat
 from operator import add
 from typing import IO
@@ -122,6 +124,7 @@ class Group:
         """Word ``j`` of every record."""
         return list(map(self.words.__getitem__, map(j.__add__, self.ws)))
 
+    @cached_property
     def vlens(self) -> list[int]:
         """The vlen of every record."""
         return list(map(self.vlen_mask.__and__, self.col(1)))
@@ -180,13 +183,13 @@ def _head_columns(g: Group, names: NameMap) -> list[Column]:
     if k == Kind.ARRAY:
         return [ids, name, g.col(3), g.col(4), g.col(5)]
     if k in (Kind.STRUCT, Kind.UNION, Kind.DATASEC, Kind.FUNC_PROTO):
-        return [ids, name, g.col(2), g.vlens()]
+        return [ids, name, g.col(2), g.vlens]
     if k in (Kind.ENUM, Kind.ENUM64):
-        return [ids, name, repeat(_ENUM_ENCODINGS[g.kflag]), g.col(2), g.vlens()]
+        return [ids, name, repeat(_ENUM_ENCODINGS[g.kflag]), g.col(2), g.vlens]
     if k == Kind.FWD:
         return [ids, name, repeat(_FWD_KINDS[g.kflag])]
     if k == Kind.FUNC:
-        return [ids, name, g.col(2), map(_LINKAGES.get, g.vlens(), repeat(_UNKNOWN_LINKAGE))]
+        return [ids, name, g.col(2), map(_LINKAGES.get, g.vlens, repeat(_UNKNOWN_LINKAGE))]
     if k == Kind.VAR:
         return [ids, name, g.col(2), map(_LINKAGES.get, g.col(3), repeat(_UNKNOWN_LINKAGE))]
     if k == Kind.DECL_TAG:
@@ -261,9 +264,11 @@ def _render_group(g: Group, style: Style, names: NameMap, btf: BTF) -> Iterator[
     elem = style.elems.get((g.kind, g.kflag))
     if elem is None:
         return heads
-    vlens = g.vlens()
+    vlens = g.vlens
     lines = map(elem.__mod__, zip(*_elem_columns(g, style, names, btf, vlens), strict=False))
     bodies = map(style.elem_sep.join, map(islice, repeat(lines), vlens))
+    if not any(style.tails):
+        return map(add, heads, bodies)
     tails = map(style.tails.__getitem__, map(bool, vlens))
     return map(add, map(add, heads, bodies), tails)
 
@@ -281,8 +286,8 @@ def _render(
         pos = list(members)
         g = Group(words, list(map(ws.__getitem__, pos)), list(map(ids.__getitem__, pos)),
                   key & kmask, bool(key >> 7), info_format.vlen_mask)  # fmt: skip
-        for p, text in zip(pos, _render_group(g, style, names, btf), strict=True):
-            out[p] = text
+        texts = list(_render_group(g, style, names, btf))
+        deque(map(out.__setitem__, pos, texts), maxlen=0)  # scatter at C speed
     return out
 
 

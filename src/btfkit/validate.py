@@ -39,6 +39,7 @@ import sys
 import weakref
 from array import array
 from collections.abc import Callable
+from itertools import accumulate
 from typing import Final, NoReturn
 
 from .btf import BTF
@@ -78,6 +79,7 @@ _POINTEE_WITHOUT_SIZE = frozenset({0, Kind.FWD, Kind.FUNC_PROTO})  # void, forwa
 # Resolve modes: how far the walk started from the root type must go.
 _TBD, _PTR, _SOA = 0, 1, 2  # undecided, from a pointer, from a struct or an array
 _NOT_VISITED, _VISITED, _RESOLVED = 0, 1, 2
+_UNKNOWN: Final = object()
 
 
 def validate(btf: BTF) -> None:
@@ -199,7 +201,7 @@ class _Verifier:
         self.rids = array("I")
         self.rsizes = array("I")
         self.visit = bytearray()
-        self._ident: dict[int, bool] = {}
+        self._ident: dict[int, object] = {}  # offset -> match (or None) of _IDENT
         self._meta: dict[int, Callable[[int, int, int, int, int], None]] = {
             Kind.INT: self._meta_int,
             Kind.ARRAY: self._meta_array,
@@ -244,22 +246,30 @@ class _Verifier:
         return words[w + 2]
 
     def name_ok(self, rule: Names, off: int) -> bool:
+        """Whether the string at ``off`` satisfies ``rule`` (the kernel's name checks)."""
+        if rule == Names.IDENT or rule == Names.OPTIONAL:  # noqa: PLR1714 (hot path)
+            if off == 0:
+                return rule == Names.OPTIONAL
+            found = self._ident.get(off, _UNKNOWN)
+            if found is _UNKNOWN:
+                found = self._ident[off] = _IDENT.match(self._raw(off))
+            return found is not None
         if rule == Names.ANY:
             return True
         if rule == Names.NONE:
             return off == 0
-        if rule == Names.OPTIONAL and off == 0:
-            return True
         if off == 0:
-            return False  # IDENT, SECTION and TAG names are required
-        if rule in (Names.IDENT, Names.OPTIONAL):
-            ok = self._ident.get(off)
-            if ok is None:
-                ok = self._ident[off] = _IDENT.match(self._raw(off)) is not None
-            return ok
+            return False  # SECTION and TAG names are required
         if rule == Names.SECTION:
             return _SECTION.match(self._raw(off)) is not None
         return bool(self._raw(off))  # TAG: any non-empty string
+
+    def _index_identifiers(self) -> None:
+        """Check every own string that starts at a NUL boundary in one go (the usual case)."""
+        strings = self.btf.strings
+        pieces = bytes(strings.data).split(b"\0")
+        starts = accumulate(map((1).__add__, map(len, pieces)), initial=strings.start)
+        self._ident = dict(zip(starts, map(_IDENT.match, pieces), strict=False))
 
     def _raw(self, off: int) -> bytes:
         return self.btf.strings.get(off).encode("utf-8", "surrogateescape")
@@ -270,6 +280,7 @@ class _Verifier:
         if btf.layout is not None:
             raise BTFValidationError("kind-layout section (32-byte header): unknown to the kernel")
         self._check_strings()
+        self._index_identifiers()
         if not len(btf) and btf.base is None:
             raise BTFValidationError("no types (the kernel needs at least one)")
         if self.count - 1 > MAX_TYPE_ID:
@@ -445,6 +456,11 @@ class _Verifier:
 
     def _resolve(self, root: int) -> None:
         """Walk from ``root`` until it and everything it needs are resolved."""
+        if self.kinds[root] == Kind.FUNC:
+            # A FUNC walk never goes further than its prototype: skip the stack machinery.
+            self.rids[root] = self._check_func(root)
+            self.visit[root] = _RESOLVED
+            return
         self.mode = _TBD
         self._root = root
         self._push(root)
@@ -705,7 +721,10 @@ class _Verifier:
             self.fail(sid, "member runs past the struct's size", p + 2)
 
     def _resolve_func(self, v: list[int]) -> None:
-        tid = v[0]
+        self._pop(self._check_func(v[0]), 0)
+
+    def _check_func(self, tid: int) -> int:
+        """A FUNC's prototype, checked: it is a FUNC_PROTO whose typed parameters have names."""
         words, w = self.rec(tid)
         proto = words[w + 2]
         if self.kind(proto) != Kind.FUNC_PROTO:
@@ -714,7 +733,7 @@ class _Verifier:
         for p in range(pw + 3, pw + 3 + 2 * (pwords[pw + 1] & 0xFFFF), 2):
             if not pwords[p] and pwords[p + 1]:
                 self.fail(tid, f"FUNC whose prototype [{proto}] has an unnamed parameter", w + 2)
-        self._pop(proto, 0)
+        return proto
 
     def _resolve_decl_tag(self, v: list[int]) -> None:
         tid = v[0]

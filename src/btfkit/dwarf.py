@@ -430,6 +430,20 @@ class _Encoder:
         rec[1] = make_info(Kind.FUNC_PROTO, self._vlen(len(plist) + unspec, die))
         return self.add(rec)
 
+    def _origin(self, cu: _CU, die: Die) -> Die:
+        """The DIE holding a concrete instance's type: its abstract origin (or declaration)."""
+        for _ in range(8):
+            if AT_TYPE in die.attrs:
+                return die
+            target = _ref(die, AT_ABSTRACT_ORIGIN)
+            if target is None:
+                target = _ref(die, AT_SPECIFICATION)
+            origin = cu.by_offset.get(target) if target is not None else None
+            if origin is None:
+                return die
+            die = origin
+        return die
+
     def _function_name(self, cu: _CU, die: Die) -> str | None:
         name = _name(die)
         if name is None:
@@ -453,7 +467,7 @@ class _Encoder:
             self.generated.add(name)
         elif not _flag(die, AT_EXTERNAL) or name is None:
             return
-        proto = self._proto(cu, off, die, self._tid(cu, off, die), params)
+        proto = self._proto(cu, off, die, self._tid(cu, off, self._origin(cu, die)), params)
         self.add([self._str(name), make_info(Kind.FUNC, int(Linkage.STATIC)), proto])
 
     def _location_addr(self, cu: _CU, die: Die) -> int | None:

@@ -1,5 +1,9 @@
 /* Types shared by enc_link_a.c and enc_link_b.c (btfkit link tests). */
-#include <stdint.h>
+/* No libc headers, so that clang -target bpf can compile it too. */
+typedef __INT16_TYPE__ int16_t;
+typedef __UINT8_TYPE__ uint8_t;
+typedef __UINT32_TYPE__ uint32_t;
+typedef __UINT64_TYPE__ uint64_t;
 
 enum enc_kind { ENC_NONE, ENC_ONE = 1, ENC_BIG = 1000 };
 

@@ -286,9 +286,8 @@ def _probe_source(btf: btfkit.BTF, header: str) -> str:
             continue
         tag = "struct" if t.kind == btfkit.Kind.STRUCT else "union"
         lines.append(f'printf("{tag} {t.name} %zu\\n", sizeof({tag} {t.name}));')
-        for m in t.members:
-            if m.name and not m.bitfield_size:
-                lines.append(f'printf("  {m.name} %zu\\n", offsetof({tag} {t.name}, {m.name}));')
+        lines.extend(f'printf("  {m.name} %zu\\n", offsetof({tag} {t.name}, {m.name}));'
+                     for m in t.members if m.name and not m.bitfield_size)  # fmt: skip
     return "\n".join([*lines, "return 0; }", ""])
 
 

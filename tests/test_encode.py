@@ -59,6 +59,10 @@ def bpftool_dump(path: Path, base: Path | None) -> str:
 
 
 # --- building modules ------------------------------------------------------------------------
+MODULES = ["enc_mod_basic", "enc_mod_decl", "enc_mod_basic-dwarf4", "enc_mod_decl-dwarf4", "acpi_call",
+           "v4l2loopback"]
+
+
 def _kbuild(src: Path, extra: tuple[str, ...] = ()) -> None:
     require(KBUILD.exists(), f"{KBUILD} missing: apt-get install linux-headers-{KVER} (scripts/setup)")
     checked(["make", "-s", "-C", str(KBUILD), f"M={src}", *extra, "modules"])
@@ -81,29 +85,29 @@ def modules(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """name -> freshly built .ko (no BTF: kbuild skips it without a vmlinux)."""
     tool("make")
     tmp = tmp_path_factory.mktemp("modules")
-    own = tmp / "own"
-    own.mkdir()
-    for c in DATA.glob("enc_mod_*.c"):
-        shutil.copy(c, own)
-    (own / "Makefile").write_text("obj-m := " + " ".join(c.stem + ".o" for c in DATA.glob("enc_mod_*.c")) + "\n")
-    _kbuild(own)
-    built = {ko.stem: ko for ko in own.glob("*.ko")}
+    built = {}
+    # our modules twice: with the kernel's DWARF 5, and with DWARF 4
+    for suffix, extra in (("", ()), ("-dwarf4", ("KCFLAGS=-gdwarf-4",))):
+        own = tmp / f"own{suffix}"
+        own.mkdir()
+        for c in DATA.glob("enc_mod_*.c"):
+            shutil.copy(c, own)
+        (own / "Makefile").write_text("obj-m := " + " ".join(c.stem + ".o" for c in DATA.glob("enc_mod_*.c")) + "\n")
+        _kbuild(own, extra)
+        built.update({ko.stem + suffix: ko for ko in own.glob("*.ko")})
     acpi = _dkms_source("acpi-call-dkms", tmp / "acpi")
     _kbuild(acpi)
     v4l2 = _dkms_source("v4l2loopback-dkms", tmp / "v4l2")
     # The cloud kernel has no V4L2: its symbols are unresolved, which only modpost minds.
     _kbuild(v4l2, ("KBUILD_MODPOST_WARN=1",))
     built.update({ko.stem: ko for ko in [*acpi.glob("*.ko"), *v4l2.glob("*.ko")]})
-    assert set(built) >= {"enc_mod_basic", "enc_mod_decl", "acpi_call", "v4l2loopback"}, built
+    assert set(built) >= set(MODULES), built
     return built
 
 
 @pytest.fixture(scope="session")
 def base_index(corpus: Corpus) -> BaseIndex:
     return BaseIndex(corpus.base)
-
-
-MODULES = ["enc_mod_basic", "enc_mod_decl", "acpi_call", "v4l2loopback"]
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -99,6 +99,10 @@ def validate_bytes(
 
     With ``load=True`` the rules specific to ``BPF_BTF_LOAD`` apply too: the
     blob must be in the host's byte order and at most :data:`MAX_LOAD_SIZE`.
+    Header and section-layout problems raise :class:`~btfkit.errors.BTFHeaderError`
+    (as the reader does), anything the reader rejects its own error, and every
+    other broken rule :class:`~btfkit.errors.BTFValidationError`; all are
+    :class:`~btfkit.errors.BTFFormatError`.
     """
     view = memoryview(data).cast("B")
     order = _byteorder(view)

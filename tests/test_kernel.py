@@ -279,6 +279,24 @@ MALFORMED: dict[str, Callable[[], bytes]] = {
     "ARRAY of bitfield INT": lambda: blob(INT4, INT(bits=5), [0, info(Kind.ARRAY), 0, 2, 1, 4]),
     "ARRAY size overflows": lambda: blob(INT4, [0, info(Kind.ARRAY), 0, 1, 1, 0x40000001]),
     "PTR to a VAR": lambda: blob(INT4, [N["v"], info(Kind.VAR), 1, 0], REF(Kind.PTR, 2)),
+    "pointer to a later FUNC": lambda: blob(INT4, REF(Kind.PTR, 4), PROTO, REF(Kind.FUNC, 3, "f")),
+    "1-byte enum as a plain member of a kind_flag struct": lambda: blob(
+        [N["e"], info(Kind.ENUM, 1), 1, N["A"], 0],
+        [N["s"], info(Kind.STRUCT, 1, 1), 2, N["m"], 1, 0],
+    ),
+    "enum bitfield of 40 bits": lambda: blob(
+        [N["e"], info(Kind.ENUM64, 1), 8, N["A"], 0, 0],
+        [N["s"], info(Kind.STRUCT, 1, 1), 8, N["m"], 1, 40 << 24],
+    ),
+    "ARRAY index is an ENUM": lambda: blob(
+        INT4, [N["e"], info(Kind.ENUM, 1), 4, N["A"], 0], [0, info(Kind.ARRAY), 0, 1, 2, 4]
+    ),
+    "FLOAT member misaligned": lambda: blob(
+        [N["f"], info(Kind.FLOAT), 8], [N["s"], info(Kind.STRUCT, 1), 16, N["m"], 1, 32]
+    ),
+    "returns a typedef of void": lambda: blob(
+        REF(Kind.TYPEDEF, 0, "s"), [0, info(Kind.FUNC_PROTO), 1]
+    ),
     "33 chained typedefs": lambda: blob(*(REF(Kind.TYPEDEF, i + 2, "s") for i in range(33)), INT4),
 }
 
@@ -316,6 +334,17 @@ ACCEPTED: dict[str, Callable[[], bytes]] = {
     "pointer loop through a struct": lambda: blob(
         INT4, [N["s"], info(Kind.STRUCT, 1), 8, N["m"], 3, 0], REF(Kind.PTR, 2)
     ),
+    "pointer to an earlier FUNC": lambda: blob(
+        INT4, PROTO, REF(Kind.FUNC, 2, "f"), REF(Kind.PTR, 3)
+    ),
+    "DATASEC entry smaller than a VAR resolved for it": lambda: blob(
+        INT4, [N[".data"], info(Kind.DATASEC, 1), 4, 3, 0, 2], [N["v"], info(Kind.VAR), 1, 0]
+    ),
+    "INT of 0 bits and 0 bytes": lambda: blob(INT(size=0, bits=0)),
+    "bitfield in a kind_flag union": lambda: blob(
+        INT4, [N["s"], info(Kind.UNION, 1, 1), 4, N["m"], 1, 3 << 24]
+    ),
+    "empty DATASEC": lambda: blob([N[".data"], info(Kind.DATASEC), 4]),
     "enum bitfield in a kind_flag struct": lambda: blob(
         [N["e"], info(Kind.ENUM, 1), 4, N["A"], 0],
         [N["s"], info(Kind.STRUCT, 1, 1), 4, N["m"], 1, 3 << 24],

@@ -94,12 +94,14 @@ class Unit:
 
 
 class _Abbrev:
-    __slots__ = ("children", "plan", "tag")
+    __slots__ = ("children", "plan", "skip_plan", "tag")
 
-    def __init__(self, tag: int, children: bool, plan: list[tuple[int, int, int]]):
+    def __init__(self, tag: int, children: bool, plan: list[tuple[int, int, int]],
+                 skip_plan: list[tuple[int, int, int]] | None = None):  # fmt: skip
         self.tag = tag
         self.children = children
         self.plan = plan  # (attribute, form, implicit constant); attribute -1: skip
+        self.skip_plan = skip_plan if skip_plan is not None else plan  # the same, keeping nothing
 
 
 def _uleb(data: bytes, pos: int) -> tuple[int, int]:
@@ -128,6 +130,13 @@ def _sleb(data: bytes, pos: int) -> tuple[int, int]:
 
 # Tags whose attributes encoding never looks at (their children are still read).
 _OPAQUE_TAGS = frozenset({0x0A, 0x0B, 0x1D, 0x48, 0x49, 0x4109, 0x410A})  # labels, blocks, call sites
+# Type DIEs, and what a function keeps of its children besides them (formal and ... parameters).
+_TYPE_TAGS = frozenset({0x01, 0x02, 0x04, 0x0F, 0x13, 0x15, 0x16, 0x17, 0x24, 0x26, 0x35, 0x37})
+_PARAM_TAGS = frozenset({0x05, 0x18})
+_SUBPROGRAM = 0x2E
+# What a DIE's children are: all kept, a function's (parameters and types kept, the rest of
+# the body dropped, with the types found inside it lifted to the function), or dropped.
+_KEEP_ALL, _FUNCTION, _DROPPED = 0, 1, 2
 _SKIP = -2  # plan step: skip a fixed number of bytes (in the form slot)
 
 
@@ -139,19 +148,21 @@ def _compile(raw: dict[int, _Abbrev], offset_size: int, address_size: int, ref_a
              _REF_ADDR: ref_addr_size}  # fmt: skip
     out = {}
     for code, ab in raw.items():
-        plan: list[tuple[int, int, int]] = []
-        opaque = ab.tag in _OPAQUE_TAGS
-        for attr, form, implicit in ab.plan:
-            keep = attr >= 0 and not opaque
-            size = _FIXED.get(form, sized.get(form))
-            if not keep and size is not None:
-                if plan and plan[-1][0] == _SKIP:
-                    plan[-1] = (_SKIP, plan[-1][1] + size, 0)
-                elif size:
-                    plan.append((_SKIP, size, 0))
-            else:
-                plan.append((attr if keep else -1, form, implicit))
-        out[code] = _Abbrev(ab.tag, ab.children, plan)
+        plans: list[list[tuple[int, int, int]]] = []
+        for keep_any in (ab.tag not in _OPAQUE_TAGS, False):
+            plan: list[tuple[int, int, int]] = []
+            for attr, form, implicit in ab.plan:
+                keep = attr >= 0 and keep_any
+                size = _FIXED.get(form, sized.get(form))
+                if not keep and size is not None:
+                    if plan and plan[-1][0] == _SKIP:
+                        plan[-1] = (_SKIP, plan[-1][1] + size, 0)
+                    elif size:
+                        plan.append((_SKIP, size, 0))
+                else:
+                    plan.append((attr if keep else -1, form, implicit))
+            plans.append(plan)
+        out[code] = _Abbrev(ab.tag, ab.children, plans[0], plans[1])
     return out
 
 
@@ -251,13 +262,47 @@ class _Reader:
         unit.addr_base = base if isinstance(base, int) else 0
         return unit, end
 
+    def _skip(self, form: int, p: int, die_off: int, sizes: tuple[int, int, int]) -> int:
+        """The position after an attribute value of variable size (or of an unplanned form)."""
+        info = self.info
+        size = _FIXED.get(form)
+        if size is not None:
+            return p + size
+        if form in _LEB_FORMS:
+            while info[p] & 0x80:
+                p += 1
+            return p + 1
+        if form in (_STRP, _LINE_STRP, _SEC_OFFSET, _STRP_SUP, _GNU_REF_ALT, _GNU_STRP_ALT):
+            return p + sizes[0]
+        if form == _ADDR:
+            return p + sizes[1]
+        if form == _REF_ADDR:
+            return p + sizes[2]
+        if form == _STRING:
+            return info.index(b"\0", p) + 1
+        if form in (_EXPRLOC, _BLOCK):
+            n, p = _uleb(info, p)
+            return p + n
+        if form == _BLOCK1:
+            return p + 1 + info[p]
+        if form == _BLOCK2:
+            return p + 2 + int.from_bytes(info[p : p + 2], self.order)
+        if form == _BLOCK4:
+            return p + 4 + int.from_bytes(info[p : p + 4], self.order)
+        if form == _INDIRECT:
+            form, p = _uleb(info, p)
+            return self._skip(form, p, die_off, sizes)
+        raise ELFError(f"DIE at {die_off:#x}: unknown attribute form {form:#x}")
+
     def _dies(self, cu: int, p: int, end: int, abbrevs: dict[int, _Abbrev], version: int,  # noqa: PLR0917
               address_size: int, offset_size: int) -> Die:  # fmt: skip
         info, order = self.info, self.order
         from_bytes = int.from_bytes
         ref_addr_size = offset_size if version >= 3 else address_size
+        sizes = (offset_size, address_size, ref_addr_size)
         root: Die | None = None
-        stack: list[Die] = []
+        # (the DIE children attach to, what the children are)
+        stack: list[tuple[Die, int]] = []
         str_base = 0
         pending_strx: list[tuple[dict[int, object], int, int]] = []
         while p < end:
@@ -276,6 +321,18 @@ class _Reader:
             ab = abbrevs.get(code)
             if ab is None:
                 raise ELFError(f"DIE at {die_off:#x}: unknown abbreviation code {code}")
+            if stack:
+                parent, context = stack[-1]
+                if context != _KEEP_ALL and ab.tag not in _TYPE_TAGS and (
+                    context == _DROPPED or ab.tag not in _PARAM_TAGS
+                ):
+                    # Function bodies: locals, blocks, inlined calls and call sites hold
+                    # nothing BTF needs but the types defined inside them.
+                    for attr, plan_form, _implicit in ab.skip_plan:
+                        p = p + plan_form if attr == _SKIP else self._skip(plan_form, p, die_off, sizes)
+                    if ab.children:
+                        stack.append((parent, _DROPPED))
+                    continue
             attrs: dict[int, object] = {}
             for attr, plan_form, implicit in ab.plan:
                 if attr == _SKIP:
@@ -286,31 +343,7 @@ class _Reader:
                     form, p = _uleb(info, p)
                 size = _FIXED.get(form)
                 if attr < 0:  # not kept: step over it
-                    if size is not None:
-                        p += size
-                    elif form in _LEB_FORMS:
-                        while info[p] & 0x80:
-                            p += 1
-                        p += 1
-                    elif form in (_STRP, _LINE_STRP, _SEC_OFFSET, _STRP_SUP, _GNU_REF_ALT, _GNU_STRP_ALT):
-                        p += offset_size
-                    elif form == _ADDR:
-                        p += address_size
-                    elif form == _REF_ADDR:
-                        p += ref_addr_size
-                    elif form == _STRING:
-                        p = info.index(b"\0", p) + 1
-                    elif form in (_EXPRLOC, _BLOCK):
-                        n, p = _uleb(info, p)
-                        p += n
-                    elif form == _BLOCK1:
-                        p += 1 + info[p]
-                    elif form == _BLOCK2:
-                        p += 2 + from_bytes(info[p : p + 2], order)
-                    elif form == _BLOCK4:
-                        p += 4 + from_bytes(info[p : p + 4], order)
-                    else:
-                        raise ELFError(f"DIE at {die_off:#x}: unknown attribute form {form:#x}")
+                    p = p + size if size is not None else self._skip(form, p, die_off, sizes)
                     continue
                 value: object
                 if size is not None and form not in (_FLAG_PRESENT, _IMPLICIT_CONST, _DATA16):
@@ -390,7 +423,7 @@ class _Reader:
                 attrs[attr] = value
             die = Die(die_off, ab.tag, attrs)
             if stack:
-                stack[-1].children.append(die)
+                stack[-1][0].children.append(die)
             elif root is None:
                 root = die
                 sb = attrs.get(AT_STR_OFFSETS_BASE)
@@ -398,7 +431,7 @@ class _Reader:
             else:
                 break
             if ab.children:
-                stack.append(die)
+                stack.append((die, _FUNCTION if ab.tag == _SUBPROGRAM else _KEEP_ALL))
             elif root is die:
                 break
         if root is None:

@@ -529,10 +529,12 @@ class _Verifier:
 
     def _target(self, tid: int) -> tuple[int, int]:
         """The type word of ``tid`` and its kind; a VAR, DECL_TAG or DATASEC there is an error."""
-        nxt = self.size_word(tid)
+        w = self.offs[tid - self.start]  # only own types are ever walked
+        nxt = self.words[w + 2]
         k = self.kind(nxt)
         if k < 0 or _SOURCE_ONLY[k]:
-            self.fail(tid, f"refers to type {nxt}, which cannot be referred to")
+            why = "does not exist" if k < 0 else f"is a {Kind(k).name}, which cannot be referred to"
+            self.fail(tid, f"refers to type {nxt}, which {why}", w + 2)
         return nxt, k
 
     def _pointer_behind(self, nxt: int, k: int) -> bool:
@@ -637,7 +639,8 @@ class _Verifier:
             mtype = words[p + 1]
             k = self.kind(mtype)
             if k < 0 or _SIZELESS[k] or _SOURCE_ONLY[k]:
-                self.fail(tid, f"member of type {mtype}, which has no size", p + 1)
+                what = "does not exist" if k < 0 else "has no size" if k == 0 else f"is a {Kind(k).name}"
+                self.fail(tid, f"member of type {mtype}, which {what}", p + 1)
             if not self._sink(k) and not self._done(mtype):
                 v[1] = i + 1
                 self._push(mtype)

@@ -126,3 +126,12 @@ def test_cli_error_is_one_line(
     assert captured.out == ""
     assert captured.err.startswith("btfkit: error: ")
     assert captured.err.count("\n") == 1
+
+
+def test_other_byte_order_validates_unless_loading() -> None:
+    btf = every_kind().btf
+    other = "big" if btf.byteorder == "little" else "little"
+    data = btfkit.to_bytes(btf, other)
+    assert validate_bytes(data).byteorder == other
+    with pytest.raises(btfkit.BTFHeaderError, match="native byte order"):
+        validate_bytes(data, load=True)

@@ -1,7 +1,7 @@
 """Encoding kernel modules' DWARF into split BTF: btfkit vs ``pahole -J --btf_base`` (1.24).
 
-Builds the test modules (tests/data/c/enc_mod_*.c, and v4l2loopback from Debian's DKMS
-package when it can be fetched) against the corpus kernel's headers, then times, per module:
+Builds the test modules (tests/data/c/enc_mod_*.c, and v4l2loopback and apfs from Debian's
+DKMS packages when they can be fetched) against the corpus kernel's headers, then times, per module:
 
 * in-process: ``btfkit.encode.encode`` with the vmlinux already loaded and indexed (what a tool
   encoding many modules pays per module), split into DWARF reading (pyelftools + relocations),
@@ -40,16 +40,21 @@ def build_modules(tmp: Path) -> list[Path]:
     (own / "Makefile").write_text("obj-m := " + " ".join(c.stem + ".o" for c in srcs) + "\n")
     subprocess.run(["make", "-s", "-C", str(KBUILD), f"M={own}", "modules"], check=True, capture_output=True)
     kos = sorted(own.glob("*.ko"))
-    debs = sorted(DEBS.glob("v4l2loopback-dkms_*.deb"))
-    if not debs:
-        DEBS.mkdir(parents=True, exist_ok=True)
-        subprocess.run(["apt-get", "download", "v4l2loopback-dkms"], cwd=DEBS, capture_output=True, check=False)
-        debs = sorted(DEBS.glob("v4l2loopback-dkms_*.deb"))
-    if debs:
-        subprocess.run(["dpkg-deb", "-x", str(debs[-1]), str(tmp / "v4l2")], check=True)
-        (src,) = (tmp / "v4l2/usr/src").iterdir()
-        subprocess.run(["make", "-s", "-C", str(KBUILD), f"M={src}", "KBUILD_MODPOST_WARN=1", "modules"],
-                       check=True, capture_output=True)  # fmt: skip
+    # real third-party modules: v4l2loopback (one big CU) and apfs (25 CUs)
+    for package, modpost_warn in (("v4l2loopback-dkms", True), ("apfs-dkms", False)):
+        debs = sorted(DEBS.glob(f"{package}_*.deb"))
+        if not debs:
+            DEBS.mkdir(parents=True, exist_ok=True)
+            subprocess.run(["apt-get", "download", package], cwd=DEBS, capture_output=True, check=False)
+            debs = sorted(DEBS.glob(f"{package}_*.deb"))
+        if not debs:
+            print(f"(skipping {package}: apt-get download failed)")
+            continue
+        subprocess.run(["dpkg-deb", "-x", str(debs[-1]), str(tmp / package)], check=True)
+        (src,) = (tmp / package / "usr/src").iterdir()
+        warn = ["KBUILD_MODPOST_WARN=1"] if modpost_warn else []  # the cloud kernel has no V4L2
+        subprocess.run(["make", "-s", "-C", str(KBUILD), f"M={src}", *warn, "modules"], check=True,
+                       capture_output=True)  # fmt: skip
         kos += sorted(src.glob("*.ko"))
     return kos
 
@@ -68,8 +73,9 @@ def main() -> None:
         for ko in build_modules(tmp):
             copy = tmp / f"pahole-{ko.name}"
             shutil.copy(ko, copy)
-            pahole = ["pahole", "-J", "--btf_base", str(vmlinux), "--btf_encode_detached", str(tmp / "p.btf"),
-                      str(copy)]  # fmt: skip
+            # pahole 1.24 opens its output without O_TRUNC: a fresh name per module
+            ref = tmp / f"{ko.stem}.pahole.btf"
+            pahole = ["pahole", "-J", "--btf_base", str(vmlinux), "--btf_encode_detached", str(ref), str(copy)]
             theirs = run_best_of(pahole)
             stats: list[EncodeStats] = []
 
@@ -80,7 +86,7 @@ def main() -> None:
 
             ours = best_of(once)
             st = min(stats, key=lambda s: s.read_seconds + s.build_seconds + s.dedup_seconds)
-            assert btfkit.to_bytes(encode(ko, base, index=index)) == (tmp / "p.btf").read_bytes()
+            assert btfkit.to_bytes(encode(ko, base, index=index)) == ref.read_bytes()
             report(f"{ko.name} in-process", ours, theirs, "pahole", target=10)
             print(f"    {st.dies} DIEs in {st.cus} CUs, {st.types_before_dedup} types before dedup: "
                   f"DWARF read {st.read_seconds * 1000:.1f} ms, BTF build {st.build_seconds * 1000:.1f} ms, "

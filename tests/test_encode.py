@@ -349,3 +349,16 @@ def test_link_matches_libbpf(split: bool, gbtf_objects: list[Path]) -> None:
         expected = _libbpf_link(raws, None)
     assert merged.byteorder == order
     assert btfkit.to_bytes(merged, "little" if expected[:2] == b"\x9f\xeb" else "big") == expected
+
+
+def test_default_base_is_sysfs_and_checked(modules: dict[str, Path], sys_vmlinux: Path, tmp_path: Path) -> None:
+    """Without -B the running kernel's BTF is the base.  This machine runs another kernel than the
+    modules were built for, so the base check refuses them; with the check off, the result is
+    still pahole's on the same base."""
+    ko = modules["acpi_call"]
+    out = tmp_path / "out.btf"
+    vermagic = checked([tool("modinfo"), "-F", "vermagic", str(ko)]).split()[0]
+    require(vermagic != os.uname().release, "this machine runs the modules' own kernel")
+    assert "base does not match" in _bad(["encode", str(ko), "-o", str(out)])
+    checked([*BTFKIT, "encode", str(ko), "--no-base-check", "-o", str(out)])
+    assert out.read_bytes() == pahole_detached(ko, tmp_path / "pahole.btf", sys_vmlinux)

@@ -362,3 +362,17 @@ def test_default_base_is_sysfs_and_checked(modules: dict[str, Path], sys_vmlinux
     assert "base does not match" in _bad(["encode", str(ko), "-o", str(out)])
     checked([*BTFKIT, "encode", str(ko), "--no-base-check", "-o", str(out)])
     assert out.read_bytes() == pahole_detached(ko, tmp_path / "pahole.btf", sys_vmlinux)
+
+
+def test_output_replaces_longer_file(tmp_path: Path) -> None:
+    """pahole 1.24 writes --btf_encode_detached output without O_TRUNC, so an older, longer file
+    keeps its tail after the new BTF; btfkit (on purpose) leaves exactly the BTF."""
+    obj = tmp_path / "t.o"
+    checked([tool("gcc"), "-g", "-c", str(DATA / "enc_types.c"), "-o", str(obj)])
+    clean = pahole_detached(obj, tmp_path / "clean.btf", None)
+    stale = b"\xff" * (len(clean) + 100)
+    (tmp_path / "p.btf").write_bytes(stale)
+    assert pahole_detached(obj, tmp_path / "p.btf", None) == clean + stale[len(clean):]  # the quirk
+    (tmp_path / "b.btf").write_bytes(stale)
+    checked([*BTFKIT, "encode", "--no-base", str(obj), "-o", str(tmp_path / "b.btf")])
+    assert (tmp_path / "b.btf").read_bytes() == clean

@@ -69,8 +69,11 @@ class NameMap(dict[int, bytes]):
         self, table: StringTable, base: NameMap | None, escape: Callable[[bytes], bytes] | None
     ):
         data = bytes(table.data)
-        starts = accumulate(map((1).__add__, map(len, data.split(b"\0"))), initial=table.start)
-        super().__init__(zip(starts, (escape(data) if escape else data).split(b"\0"), strict=False))
+        pieces = data.split(b"\0")
+        starts = list(accumulate(map((1).__add__, map(len, pieces)), initial=table.start))
+        if escape is not None:  # escaping keeps NULs, so the pieces still line up with the offsets
+            pieces = escape(data).split(b"\0")
+        super().__init__(zip(starts, pieces, strict=False))
         if table.start == 0:
             self[0] = b"(anon)"
         self.table, self.base, self.escape, self.size = table, base, escape, len(data)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import random
 import shutil
 import signal
 import subprocess
@@ -376,3 +377,26 @@ def test_output_replaces_longer_file(tmp_path: Path) -> None:
     (tmp_path / "b.btf").write_bytes(stale)
     checked([*BTFKIT, "encode", "--no-base", str(obj), "-o", str(tmp_path / "b.btf")])
     assert (tmp_path / "b.btf").read_bytes() == clean
+
+
+def test_corrupt_dwarf_never_crashes(tmp_path: Path) -> None:
+    """Random damage to .debug_info/.debug_abbrev: an encoding or a BTFError, never another exception."""
+    obj = tmp_path / "t.o"
+    checked([tool("gcc"), "-g", "-O2", "-c", str(DATA / "enc_types.c"), "-o", str(obj)])
+    data = obj.read_bytes()
+    with open(obj, "rb") as f:
+        elf = ELFFile(f)
+        spans = [(int(s["sh_offset"]), int(s["sh_size"])) for s in elf.iter_sections()
+                 if s.name in (".debug_info", ".debug_abbrev")]  # fmt: skip
+    rng = random.Random(5)
+    failures = 0
+    for _ in range(200):
+        buf = bytearray(data)
+        for _ in range(rng.randint(1, 8)):
+            off, size = rng.choice(spans)
+            buf[off + rng.randrange(size)] = rng.randrange(256)
+        try:
+            encode(bytes(buf), name="bad.o")
+        except btfkit.BTFError:
+            failures += 1
+    assert failures  # the damage was noticed at least sometimes

@@ -676,7 +676,7 @@ def dwarf_to_btf(
             st.cus += 1
         enc.finish()
     except (_PyELFError, _PyELFParseError, struct.error, ValueError, KeyError, IndexError, EOFError,
-            OSError) as exc:  # fmt: skip
+            OSError, RecursionError) as exc:  # fmt: skip
         if isinstance(exc, BTFError):
             raise
         raise ELFError(f"{name}: unreadable ELF or DWARF: {exc or type(exc).__name__}") from exc

@@ -194,6 +194,13 @@ def test_in_place_module(modules: dict[str, Path], corpus: Corpus, tmp_path: Pat
     checked([*BTFKIT, "encode", str(ko), "-B", str(corpus.vmlinux), "--in-place"])
     assert ko.stat().st_size == size
     assert _sections(ko) == after
+    # replacing the .BTF section pahole (objcopy) added keeps the module as it was
+    ref_sections = _sections(ref)
+    checked([*BTFKIT, "encode", str(ref), "-B", str(corpus.vmlinux), "--in-place"])
+    assert {k: v for k, v in _sections(ref).items() if k != ".shstrtab"} == \
+        {k: v for k, v in ref_sections.items() if k != ".shstrtab"}  # fmt: skip
+    r = run(["readelf", "-a", "-W", str(ref)])
+    assert r.returncode == 0 and r.stderr == "", r.stderr
 
 
 def test_in_place_object(tmp_path: Path) -> None:

@@ -1,9 +1,10 @@
 """DWARF to BTF: the type encoding ``pahole -J`` (1.24) performs, before deduplication.
 
-The DWARF of an object (versions 4 and 5; pyelftools reads it and applies the
-relocations of ``ET_REL`` objects) is turned into BTF compilation unit by
-compilation unit, in exactly the order pahole 1.24 emits it, so that
-deduplicating the result gives pahole's bytes:
+The DWARF of an object (versions 4 and 5, from GCC or clang; the debug
+sections of ``ET_REL`` objects relocated here, the DIEs read by
+:mod:`btfkit.dwarfread`, pyelftools only parsing the ELF headers) is turned
+into BTF compilation unit by compilation unit, in exactly the order pahole
+1.24 emits it, so that deduplicating the result gives pahole's bytes:
 
 * Every type DIE of a CU gets a small ID in the order pahole's DWARF loader
   tables it: DIE order, except that types nested in a struct or a function
@@ -20,7 +21,10 @@ deduplicating the result gives pahole's bytes:
   declaration, whose parameters all have names, and whose name is an
   ``STT_FUNC`` symbol of the object not yet emitted (or, in an object
   without function symbols, that is external), becomes a FUNC_PROTO
-  followed by a FUNC (linkage ``static``, as pahole writes them all).
+  followed by a FUNC (linkage ``static``, as pahole writes them all).  There
+  is no ftrace filter in 1.24: static and ``notrace`` functions count too.
+  An out-of-line instance takes its name, return type and parameters from
+  its abstract origin.
 * Then the CU's variables that live in ``.data..percpu`` (found by address
   among the object's sized ``STT_OBJECT`` symbols there) become VARs; one
   DATASEC ``.data..percpu`` listing them by offset closes the BTF.
@@ -78,17 +82,16 @@ _KSYM_NAME_LEN = 128
 _NAME_OK = re.compile(r"[A-Za-z_.][A-Za-z0-9_.]*\Z")
 
 # DW_TAG_* codes.
-_ARRAY, _CLASS, _ENUMERATION, _FORMAL_PARAMETER, _LEXICAL_BLOCK, _MEMBER = 0x01, 0x02, 0x04, 0x05, 0x0B, 0x0D
+_ARRAY, _CLASS, _ENUMERATION, _FORMAL_PARAMETER, _MEMBER = 0x01, 0x02, 0x04, 0x05, 0x0D
 _POINTER, _STRUCTURE, _SUBROUTINE, _TYPEDEF, _UNION, _UNSPECIFIED_PARAMETERS = 0x0F, 0x13, 0x15, 0x16, 0x17, 0x18
-_INHERITANCE, _INLINED_SUBROUTINE, _SUBRANGE, _BASE, _CONST = 0x1C, 0x1D, 0x21, 0x24, 0x26
+_INHERITANCE, _SUBRANGE, _BASE, _CONST = 0x1C, 0x21, 0x24, 0x26
 _ENUMERATOR, _SUBPROGRAM, _VARIABLE, _VOLATILE, _RESTRICT = 0x28, 0x2E, 0x34, 0x35, 0x37
 # The tags pahole tables as types (its tag__is_tag_type), C subset.
 _TYPE_TAGS = frozenset({_BASE, _POINTER, _CONST, _VOLATILE, _RESTRICT, _TYPEDEF, _STRUCTURE, _UNION,
                         _CLASS, _ENUMERATION, _ARRAY, _SUBROUTINE})  # fmt: skip
 _COMPOSITES = frozenset({_STRUCTURE, _UNION, _CLASS})
 _MEMBER_TAGS = frozenset({_MEMBER, _INHERITANCE})
-_BLOCK_TAGS = frozenset({_LEXICAL_BLOCK, _INLINED_SUBROUTINE})
-_LOCAL_TAGS = frozenset({_FORMAL_PARAMETER, _VARIABLE, _UNSPECIFIED_PARAMETERS})
+_PARAM_TAGS = frozenset({_FORMAL_PARAMETER, _UNSPECIFIED_PARAMETERS})
 _PTR_INFO, _TYPEDEF_INFO, _CONST_INFO = make_info(Kind.PTR), make_info(Kind.TYPEDEF), make_info(Kind.CONST)
 _VOLATILE_INFO, _RESTRICT_INFO = make_info(Kind.VOLATILE), make_info(Kind.RESTRICT)
 _ARRAY_INFO, _INT_INFO = make_info(Kind.ARRAY), make_info(Kind.INT)
@@ -220,17 +223,14 @@ class _Encoder:
         elif tag == _SUBPROGRAM:
             self._body(cu, die)
             cu.functions.append(die)
-        elif tag == _VARIABLE:
-            if top_level:
-                cu.variables.append(die)
-        elif tag in _BLOCK_TAGS:
-            self._body(cu, die)
+        elif tag == _VARIABLE and top_level:
+            cu.variables.append(die)
 
     def _body(self, cu: _CU, die: Die) -> None:
-        """A function body: parameters and locals are not types, nested type DIEs are."""
+        """A function's children: its parameters, and the types defined in its body (the
+        reader lifts them out of nested blocks, in DIE order, as pahole's recursion meets them)."""
         for child in die.children:
-            tag = child.tag
-            if tag in _LOCAL_TAGS:
+            if child.tag in _PARAM_TAGS:
                 cu.by_offset[child.offset] = child
             else:
                 self._process(cu, child, top_level=False)

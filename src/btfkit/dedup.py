@@ -58,7 +58,8 @@ fallback is 1.1's nested arrays-and-structs check, and ``resolve_fwds`` exists.
 from __future__ import annotations
 
 from array import array
-from collections.abc import Iterable
+from itertools import accumulate, chain, compress, repeat
+from operator import add
 
 from .btf import BTF
 from .errors import BTFFormatError, DedupError
@@ -86,6 +87,8 @@ _PRIMS = frozenset({_INT, _FWD, _FLOAT, _ENUM, _ENUM64})
 #: Kinds the ref pass handles; their candidate key is the whole record, references resolved.
 _REFS = frozenset({_CONST, _VOLATILE, _RESTRICT, _PTR, _TYPEDEF, _FUNC, _TYPE_TAG, _DECL_TAG,
                    _ARRAY, _FUNC_PROTO})  # fmt: skip
+#: Ref-pass kinds with one reference, in the third word.
+_REF1 = frozenset({_CONST, _VOLATILE, _RESTRICT, _PTR, _TYPEDEF, _FUNC, _TYPE_TAG, _DECL_TAG})
 #: Kinds is_equiv follows through their third word (DECL_TAG is not among them).
 _EQUIV_REF = frozenset({_CONST, _VOLATILE, _RESTRICT, _PTR, _TYPEDEF, _FUNC, _TYPE_TAG})
 #: Kinds is_equiv rejects as invalid input (void never gets that far).
@@ -351,53 +354,79 @@ class _Dedup:
 
     # --- strings --------------------------------------------------------------------
     def dedup_strings(self) -> StringTable:
+        """libbpf's ``btf_dedup_strings``: own strings rebuilt in first-reference order.
+
+        A string the base has becomes the base's offset; the others are laid out
+        anew, each once, without a leading NUL for split BTF.  The work is per
+        distinct offset and per distinct string, not per reference.
+        """
         btf = self.btf
         tab = btf.strings
         start = tab.start
         data = bytes(tab.data)
-        base_strs = self.index.strs if btf.base is not None else None
-        by_off: dict[int, bytes] = {}
-        pos = start
-        for piece in data.split(b"\0")[:-1]:
-            by_off[pos] = piece
-            pos += len(piece) + 1
+        pieces = data.split(b"\0")[:-1]
+        starts = accumulate(map((1).__add__, map(len, pieces)), initial=start)
+        by_off = dict(zip(starts, pieces, strict=False))
+        positions = self._string_positions()
+        words = self.words
+        values = list(map(words.__getitem__, positions))
+        # Offsets outside the own section (0, and the base's) stay as they are.
+        offsets = [off for off in dict.fromkeys(values) if off >= start and off]
+        texts = [by_off.get(off, b"") for off in offsets]
+        for i, text in enumerate(texts):
+            if not text and offsets[i] not in by_off:  # an offset into the middle of a string
+                local = offsets[i] - start
+                texts[i] = data[local : data.index(b"\0", local)]
+        # The first reference to a string is the first reference to any offset holding it.
         new: dict[bytes, int] = {}
         parts: list[bytes] = []
         size = 0
-        if base_strs is None:
+        if btf.base is None:
             new[b""] = 0
             parts.append(b"")
             size = 1
-        words, offs, kinds, vmask = self.words, self.offs, self.kinds, self.vmask
-        strs_of = self._str_layout()
-        for tid in self.own_ids():
-            w = offs[tid]
-            first, per = strs_of[kinds[tid]]
-            positions: Iterable[int] = (
-                (w, *range(w + first, w + first + (words[w + 1] & vmask) * per, per)) if per else (w,)
-            )
-            for p in positions:
-                off = words[p]
-                if off == 0 or off < start:
-                    continue
-                s = by_off.get(off)
-                if s is None:
-                    local = off - start
-                    s = data[local : data.index(b"\0", local)]
-                if base_strs is not None:
-                    b = base_strs.get(s)
-                    if b is not None:
-                        words[p] = b
-                        continue
-                n = new.get(s)
-                if n is None:
-                    n = new[s] = size
-                    parts.append(s)
-                    size += len(s) + 1
-                words[p] = start + n
+        base_strs = self.index.strs if btf.base is not None else {}
+        for text in dict.fromkeys(texts):
+            b = base_strs.get(text)
+            if b is not None:
+                new[text] = b
+            elif text not in new:
+                new[text] = start + size
+                parts.append(text)
+                size += len(text) + 1
+        if btf.base is None:
+            new[b""] = 0
+        trans = dict(zip(offsets, map(new.__getitem__, texts), strict=True))
+        for p, v in zip(positions, map(trans.get, values, values), strict=True):
+            words[p] = v
         out = StringTable(base=tab.base)
         out.data[:] = b"".join(p + b"\0" for p in parts)
         return out
+
+    def _string_positions(self) -> list[int]:
+        """Word positions of all own string offsets, in libbpf's visiting order.
+
+        libbpf visits types in ID order and, in each, the name and then the
+        element names; records lie in ID order in ``words``, so that order is
+        just ascending position.  The positions are gathered kind by kind with
+        C-level iteration and sorted.
+        """
+        words, vmask = self.words, self.vmask
+        own = self.offs[self.start_id :]
+        own_kinds = self.kinds[self.start_id :]
+        positions = list(own)
+        for k, (first, per) in enumerate(self._str_layout()):
+            if not per:
+                continue
+            group = list(compress(own, map(k.__eq__, own_kinds)))
+            if not group:
+                continue
+            starts = list(map(first.__add__, group))
+            vlens = map(vmask.__and__, map(words.__getitem__, map((1).__add__, group)))
+            stops = map(add, starts, map(per.__mul__, vlens))
+            positions.extend(chain.from_iterable(map(range, starts, stops, repeat(per))))
+        positions.sort()
+        return positions
 
     def _str_layout(self) -> list[tuple[int, int]]:
         """Per kind: first word of the element string fields and element stride (0: name only)."""
@@ -654,21 +683,33 @@ class _Dedup:
         type before its parameters); the first mismatch anywhere ends the walk.
         """
         kinds, hypot, resolve, expand = self.kinds, self.hypot, self.resolve, self._expand
+        words, offs, mp = self.words, self.offs, self.map
         stack = [(cand_id, canon_id)]
-        pop = stack.pop
+        pop, push = stack.pop, stack.append
         while stack:
             cand, canon = pop()
-            rc = resolve(canon)
-            if resolve(cand) == rc:
+            m = mp[canon]
+            rc = canon if m == canon or m > _MAX_ID else resolve(canon)
+            m = mp[cand]
+            if (cand if m == cand or m > _MAX_ID else resolve(cand)) == rc:
                 continue
-            if kinds[canon] == _FWD and kinds[rc] != _FWD:
+            kk = kinds[canon]
+            if kk == _FWD and kinds[rc] != _FWD:
                 canon = rc
+                kk = kinds[rc]
             h = hypot.get(canon)
             if h is not None:
                 if h == cand or self._identical_arrays(h, cand) or self._identical_structs(h, cand, 0):
                     continue
                 return False
             hypot[canon] = cand
+            if kk in _EQUIV_REF and kinds[cand] == kk:
+                # The common case, inline: same name and info, then follow the reference.
+                cw, kw = offs[cand], offs[canon]
+                if words[cw] != words[kw] or words[cw + 1] != words[kw + 1]:
+                    return False
+                push((words[cw + 2], words[kw + 2]))
+                continue
             nxt = expand(cand, canon)
             if nxt is None:
                 return False
@@ -753,9 +794,27 @@ class _Dedup:
         words, kinds, mp, table = self.words, self.kinds, self.map, self.table
         resolve, first, add = self.resolve, table.first, table.add
         positions, record = self._ref_positions, self._own_record
+        offs = self.offs
         for root in self.own_ids():
             if mp[root] != _UNPROCESSED:
                 continue
+            k = kinds[root]
+            if k in _REF1:
+                # The common case, inline: one reference, already canonical.
+                w = offs[root]
+                child = words[w + 2]
+                m = mp[child]
+                if m <= _MAX_ID:
+                    if m != child:
+                        words[w + 2] = resolve(child)
+                    key = words[w : w + (4 if k == _DECL_TAG else 3)].tobytes()
+                    new = first(key)
+                    if new:
+                        mp[root] = new
+                    else:
+                        mp[root] = root
+                        add(root, key)
+                    continue
             mp[root] = _IN_PROGRESS
             stack: list[tuple[int, list[int], int]] = [(root, positions(root), 0)]
             while stack:

@@ -278,6 +278,7 @@ class BTF:
         self._names: dict[str, list[int]] | None = None
         self._specs: dict[int, KindSpec] = KINDS
         self._own_strings = True
+        self._kind_groups: tuple[array[int], int, list[list[int]]] | None = None
         #: Whether the own strings are known to be unique and all in use, so that dedup
         #: keeps the string section as it is.  libbpf's rule: true for BTF built from
         #: scratch and after a dedup; parsed BTF has it only when its strings are trivial.
@@ -559,6 +560,27 @@ class BTF:
         raise BTFFormatError("type chain too long or cyclic", type_id=type_id)
 
     # --- growth (used by the builder and dedup) ----------------------------------------
+    def records_by_kind(self) -> list[list[int]]:
+        """First words of the own records, grouped by kind number (index = kind).
+
+        Whole-BTF passes (checks, dumps) work per kind with C-level gathering;
+        the grouping is kept from parsing and redone only after the records change.
+        """
+        cached = self._kind_groups
+        if cached is not None and cached[0] is self.words and cached[1] == len(self.offsets):
+            return cached[2]
+        fmt = self.info_format
+        groups: list[list[int]] = [[] for _ in range(fmt.kind_mask + 1)]
+        words = self.words
+        for w in self.offsets:
+            groups[fmt.kind(words[w + 1])].append(w)
+        self.keep_records_by_kind(groups)
+        return groups
+
+    def keep_records_by_kind(self, groups: list[list[int]]) -> None:
+        """Remember ``groups`` (as :meth:`records_by_kind` returns them) for the current records."""
+        self._kind_groups = (self.words, len(self.offsets), groups)
+
     def append_record(self, record: list[int] | array[int]) -> int:
         """Append one encoded record (host-order words) and return its new ID."""
         self.offsets.append(len(self.words))

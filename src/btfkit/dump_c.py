@@ -183,15 +183,14 @@ class _Dumper:
             offsets = [o + shift for o in part.offsets] if shift else part.offsets
             get = words.__getitem__
             info = list(map(get, map((1).__add__, offsets)))
-            kinds = list(map(fmt.kind_mask.__and__, map((24).__rrshift__, info)))
             self.woff.extend(offsets)
-            self.kind.extend(kinds)
+            self.kind.extend(map(fmt.kind_mask.__and__, map((24).__rrshift__, info)))
             self.vlen.extend(map(fmt.vlen_mask.__and__, info))
             self.kflag.extend(map((31).__rrshift__, info))
             self.name_off.extend(map(get, offsets))
             self.t2.extend(map(get, map((2).__add__, offsets)))
             self.strings.update(_string_map(part.strings))
-            self.referenced |= _referenced(part, kinds)
+            self.referenced |= _referenced(part)
         n = btf.type_count
         self.n = n
         for k in set(self.kind):
@@ -224,6 +223,7 @@ class _Dumper:
             self.decl_anon: list[str | None] = [None] * n
             self.pass_end = [-1] * n
             self.pass_end[0] = 0
+            self.packed = bytearray(n)
         else:
             self.order_state = base.order_state + bytes(extra)
             self.emit_state = base.emit_state + bytes(extra)
@@ -236,6 +236,7 @@ class _Dumper:
             self.decl_named = base.decl_named + [None] * extra
             self.decl_anon = base.decl_anon + [None] * extra
             self.pass_end = base.pass_end + [-1] * extra
+            self.packed = base.packed + bytes(extra)
         self.inline_defs = 0  # counts inline (anonymous) definitions written
         self.queue: list[int] = []
         self.out: list[str] = []
@@ -249,12 +250,10 @@ class _Dumper:
         """
         if btf.base is not self.btf or (btf.pointer_size or 8) != self.ptr_sz:
             return False
-        fmt = btf.info_format
-        kinds = [fmt.kind(btf.words[w + 1]) for w in btf.offsets]
         n, kind, name_off = self.n, self.kind, self.name_off
         return not any(
             tid < n and kind[tid] in (_ENUM, _ENUM64, _FWD) and not name_off[tid]
-            for tid in _referenced(btf, kinds) - self.referenced
+            for tid in _referenced(btf) - self.referenced
         )
 
     # --- names ---------------------------------------------------------------------
@@ -345,27 +344,18 @@ class _Dumper:
         return result
 
     def _composite_align(self, tid: int) -> int:
-        words = self.words
-        w = self.woff[tid] + 3
-        kflag = self.kflag[tid]
-        best = 1
-        for i in range(self.vlen[tid]):
-            a = self._align_of(words[w + 3 * i + 1])
-            if a <= 0:
-                return 0
-            best = max(best, a)
-            off = words[w + 3 * i + 2]
-            if (not kflag or not off >> 24) and off % (8 * a):
-                return 1
-        return 1 if self.t2[tid] % best else best
+        """A struct's or union's alignment; notes on the way whether it looks packed.
 
-    def _is_packed(self, tid: int) -> bool:
-        """Whether a struct's layout shows it was packed (libbpf's ``btf_is_struct_packed``)."""
+        libbpf asks two questions of the members (``btf__align_of`` and
+        ``btf_is_struct_packed``); one walk answers both.
+        """
         words = self.words
         w = self.woff[tid] + 3
         kflag = self.kflag[tid]
-        best = 1
         cache = self.align_cache
+        best = 1
+        align = -1  # settled early by a member without alignment (0) or a misplaced one (1)
+        packed = False
         for i in range(w, w + 3 * self.vlen[tid], 3):
             m = words[i + 1]
             a = cache[m]
@@ -373,9 +363,27 @@ class _Dumper:
                 a = self._align_of(m)
             off = words[i + 2]
             if a and (not kflag or not off >> 24) and off % (8 * a):
-                return True
-            best = max(best, a)
-        return self.t2[tid] % best != 0
+                packed = True
+                if align < 0:
+                    align = 1
+                break
+            if a <= 0 and align < 0:
+                align = 0
+            if a > best:
+                best = a
+        size = self.t2[tid]
+        if not packed:
+            packed = size % best != 0
+        if align < 0:
+            align = 1 if size % best else best
+        self.packed[tid] = packed
+        return align
+
+    def _is_packed(self, tid: int) -> bool:
+        """Whether a struct's layout shows it was packed (libbpf's ``btf_is_struct_packed``)."""
+        if self.align_cache[tid] < 0:
+            self._align_of(tid)
+        return bool(self.packed[tid])
 
     # --- ordering -------------------------------------------------------------------
     def _order_type(self, tid: int, through_ptr: bool) -> int:
@@ -506,11 +514,14 @@ class _Dumper:
                 out.append(self._typedef_def(tid, 0) + ";\n\n")
             estate[tid] = _EMITTED
         elif k == _FUNC_PROTO:
-            self._emit_type(self.t2[tid], cont_id)
-            words = self.words
+            words, pass_end = self.words, self.pass_end
             w = self.woff[tid] + 4
-            for p in words[w : w + 2 * self.vlen[tid] : 2]:
-                self._emit_type(p, cont_id)
+            for p in (self.t2[tid], *words[w : w + 2 * self.vlen[tid] : 2]):
+                end = pass_end[p]
+                if end < 0:
+                    end = self._pass_end(p)
+                if estate[end] != _EMITTED:
+                    self._emit_type(end, cont_id)
         elif k == _ENUM or k == _ENUM64:
             if not cont_id:
                 out.append(self._enum_def(tid, 0) + ";\n\n")
@@ -619,7 +630,7 @@ class _Dumper:
             append(" __attribute__((packed))")
         return "".join(parts)
 
-    def _bit_padding(
+    def _bit_padding(  # noqa: PLR0917 (the gap, its alignment and where to write, as in libbpf)
         self, parts: list[str], cur: int, nxt: int, next_align: int, in_bitfield: bool, nl_ind: str
     ) -> None:
         """Fill the bit gap ``cur``..``nxt`` with anonymous bitfields, as libbpf does.
@@ -857,18 +868,17 @@ class _Dumper:
         _emit_name(parts, fname, last_was_ptr)
 
 
-def _referenced(btf: BTF, kinds: Sequence[int]) -> set[int]:
-    """IDs referred to by ``btf``'s own types (of kinds ``kinds``).
+def _referenced(btf: BTF) -> set[int]:
+    """IDs referred to by ``btf``'s own types.
 
     A FUNC_PROTO's return type does not count, as in libbpf; only anonymous
     enums care (one nobody refers to is a top-level ``enum { ... };``).
     """
-    groups: dict[int, list[int]] = {}
-    for k, w in zip(kinds, btf.offsets, strict=False):
-        groups.setdefault(k, []).append(w)
     ref: set[int] = set()
     vmask = btf.info_format.vlen_mask
-    for k, group in groups.items():
+    for k, group in enumerate(btf.records_by_kind()):
+        if not group or k not in KINDS:
+            continue
         refs, _ = field_values(btf.words, group, KINDS[k], vmask)
         if k == _FUNC_PROTO:
             refs = refs[1:]

@@ -129,6 +129,7 @@ def parse(data: bytes | bytearray | memoryview, base: BTF | None = None) -> BTF:
     btf.words = words
     groups = _index(btf, hdr_len + type_off)
     _sanity_check(btf, groups, hdr_len + type_off)
+    btf.keep_records_by_kind(groups)
     return btf
 
 

@@ -10,6 +10,7 @@ BTF into an ELF file's ``.BTF`` section, atomically.
 
 from __future__ import annotations
 
+import gc
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -82,14 +83,22 @@ def encode(
     if not data.startswith(_ELF_MAGIC):
         raise ELFError(f"{name}: a compressed object; decompress it first")
     st = stats if stats is not None else EncodeStats()
-    btf = dwarf_to_btf(data, name, base, st)
-    st.types_before_dedup = len(btf)
-    t = time.perf_counter()
-    if index is None and base is not None:
-        index = BaseIndex(base)
-    if len(btf):
-        dedup(btf, index=index)
-    st.dedup_seconds += time.perf_counter() - t
+    # Encoding allocates hundreds of thousands of short-lived, acyclic objects; the cycle
+    # collector would walk them (and the base) again and again for nothing (~20% of the time).
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        btf = dwarf_to_btf(data, name, base, st)
+        st.types_before_dedup = len(btf)
+        t = time.perf_counter()
+        if index is None and base is not None:
+            index = BaseIndex(base)
+        if len(btf):
+            dedup(btf, index=index)
+        st.dedup_seconds += time.perf_counter() - t
+    finally:
+        if collecting:
+            gc.enable()
     if check_base:
         _check_base(btf, data, name)
     return btf

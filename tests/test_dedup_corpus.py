@@ -162,3 +162,26 @@ def test_cli_tree_with_compressed_modules(
     assert main(["dedup", "--report", "-B", str(corpus.vmlinux), *map(str, picked[:3]), "-j", "1"]) == 0
     report = capsys.readouterr().out
     assert "deduplicated alone" in report and picked[0].name.removesuffix(".ko") in report
+
+
+def test_cli_single_file_and_merge(
+    corpus: Corpus, base: btfkit.BTF, libbpf_base: int, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    paths = corpus.modules[5:8]
+    out = tmp_path / "one.btf"
+    assert main(["dedup", str(paths[0]), "-B", str(corpus.vmlinux), "-o", str(out)]) == 0
+    assert out.read_bytes() == _libbpf_dedup(_module_raw(paths[0]), libbpf_base)
+    merged = tmp_path / "merged.btf"
+    assert main(["merge", "-B", str(corpus.vmlinux), *map(str, paths), "-o", str(merged)]) == 0
+    modules = [btfkit.parse(_module_raw(p), base) for p in paths]
+    assert merged.read_bytes() == _libbpf_dedup(btfkit.to_bytes(concat(modules, base)), libbpf_base)
+    # Bad input: one error line, exit status 1, and the other modules still done.
+    bad = tmp_path / "mods" / "broken.ko"
+    bad.parent.mkdir()
+    bad.write_bytes(b"\x7fELF" + b"\0" * 60)
+    shutil.copy(paths[0], bad.parent / paths[0].name)
+    capsys.readouterr()
+    assert main(["dedup", "-B", str(corpus.vmlinux), str(bad.parent), "-o", str(tmp_path / "o"), "-j", "1"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("btfkit: error:") == 1 and "broken.ko" in err
+    assert (tmp_path / "o" / (paths[0].name.removesuffix(".ko") + ".btf")).exists()

@@ -683,9 +683,9 @@ class _Dedup:
         type before its parameters); the first mismatch anywhere ends the walk.
         """
         kinds, hypot, resolve, expand = self.kinds, self.hypot, self.resolve, self._expand
-        words, offs, mp = self.words, self.offs, self.map
+        words, offs, mp, vmask = self.words, self.offs, self.map, self.vmask
         stack = [(cand_id, canon_id)]
-        pop, push = stack.pop, stack.append
+        pop, push, extend = stack.pop, stack.append, stack.extend
         while stack:
             cand, canon = pop()
             m = mp[canon]
@@ -703,13 +703,24 @@ class _Dedup:
                     continue
                 return False
             hypot[canon] = cand
-            if kk in _EQUIV_REF and kinds[cand] == kk:
-                # The common case, inline: same name and info, then follow the reference.
+            if kinds[cand] == kk:
+                # The common cases, inline (the same checks as _expand).
                 cw, kw = offs[cand], offs[canon]
-                if words[cw] != words[kw] or words[cw + 1] != words[kw + 1]:
-                    return False
-                push((words[cw + 2], words[kw + 2]))
-                continue
+                if kk in _EQUIV_REF:
+                    if words[cw] != words[kw] or words[cw + 1] != words[kw + 1]:
+                        return False
+                    push((words[cw + 2], words[kw + 2]))
+                    continue
+                if kk in (_STRUCT, _UNION):
+                    n = 3 + (words[cw + 1] & vmask) * 3
+                    if (
+                        words[cw : cw + 3] != words[kw : kw + 3]
+                        or words[cw + 3 : cw + n : 3] != words[kw + 3 : kw + n : 3]
+                        or words[cw + 5 : cw + n : 3] != words[kw + 5 : kw + n : 3]
+                    ):
+                        return False
+                    extend(zip(reversed(words[cw + 4 : cw + n : 3]), reversed(words[kw + 4 : kw + n : 3]), strict=False))
+                    continue
             nxt = expand(cand, canon)
             if nxt is None:
                 return False
@@ -815,8 +826,27 @@ class _Dedup:
                         mp[root] = root
                         add(root, key)
                     continue
+            if k not in _REFS:
+                raise DedupError(f"type [{root}]: cannot deduplicate kind {k}")
+            pos = positions(root)
+            for p in pos:
+                child = words[p]
+                m = mp[child]
+                if m > _MAX_ID:
+                    break
+                if m != child:
+                    words[p] = resolve(child)
+            else:  # everything it refers to is canonical already: no walk needed
+                key = record(root).tobytes()
+                new = first(key)
+                if new:
+                    mp[root] = new
+                else:
+                    mp[root] = root
+                    add(root, key)
+                continue
             mp[root] = _IN_PROGRESS
-            stack: list[tuple[int, list[int], int]] = [(root, positions(root), 0)]
+            stack: list[tuple[int, list[int], int]] = [(root, pos, 0)]
             while stack:
                 tid, pos, i = stack[-1]
                 n = len(pos)

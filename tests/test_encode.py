@@ -135,14 +135,22 @@ def test_module_has_percpu_datasec(modules: dict[str, Path], corpus: Corpus,
     assert btf.find("encd_notrace", btfkit.Kind.FUNC)  # static and notrace, still a FUNC in 1.24
 
 
-@pytest.mark.parametrize("compiler", ["gcc", "clang"])
+COMPILERS = {"gcc": ["gcc"], "clang": ["clang"], "clang-bpf": ["clang", "-target", "bpf"],
+             "clang-bpfeb": ["clang", "-target", "bpfeb"]}  # fmt: skip
+
+
+@pytest.mark.parametrize("compiler", sorted(COMPILERS))
 @pytest.mark.parametrize("flags", [("-gdwarf-4", "-O0"), ("-gdwarf-4", "-O2"), ("-gdwarf-5", "-O0"),
                                    ("-gdwarf-5", "-O2")], ids="/".join)  # fmt: skip
 def test_object_matches_pahole(compiler: str, flags: tuple[str, ...], tmp_path: Path) -> None:
     """Every construct of enc_types.c; clang's DWARF 5 also brings string-index forms and
-    out-of-line instances that precede their abstract origin."""
+    out-of-line instances that precede their abstract origin; BPF targets (which refuse
+    varargs and TLS, so they compile enc_link_a.c) bring REL relocations, and bpfeb
+    big-endian DWARF and BTF."""
     obj = tmp_path / "enc_types.o"
-    checked([tool(compiler), "-g", *flags, "-c", str(DATA / "enc_types.c"), "-o", str(obj)])
+    cc, *target = COMPILERS[compiler]
+    src = DATA / ("enc_link_a.c" if target else "enc_types.c")
+    checked([tool(cc), *target, "-g", *flags, "-c", str(src), "-o", str(obj)])
     ref = pahole_detached(obj, tmp_path / "pahole.btf", None)
     mine = btfkit.to_bytes(encode(obj))
     (tmp_path / "btfkit.btf").write_bytes(mine)
@@ -203,15 +211,20 @@ def test_in_place_module(modules: dict[str, Path], corpus: Corpus, tmp_path: Pat
     assert r.returncode == 0 and r.stderr == "", r.stderr
 
 
-def test_in_place_object(tmp_path: Path) -> None:
+@pytest.mark.parametrize("compiler", ["gcc", "clang-bpfeb"])
+def test_in_place_object(compiler: str, tmp_path: Path) -> None:
+    """A userspace object (which must still link) and a big-endian 64-bit BPF object."""
     obj = tmp_path / "t.o"
-    checked([tool("gcc"), "-g", "-O2", "-c", str(DATA / "enc_types.c"), "-o", str(obj)])
+    cc, *target = COMPILERS[compiler]
+    src = DATA / ("enc_link_a.c" if target else "enc_types.c")
+    checked([tool(cc), *target, "-g", "-O2", "-c", str(src), "-o", str(obj)])
     checked([*BTFKIT, "encode", "--no-base", str(obj), "--in-place"])
     r = run(["readelf", "-a", "-W", str(obj)])
     assert r.returncode == 0 and r.stderr == "", r.stderr
     assert btf_sections(obj.read_bytes(), "t.o").btf == pahole_detached(obj, tmp_path / "p.btf", None)
-    # the object still links
-    checked([tool("gcc"), "-shared", str(obj), "-o", str(tmp_path / "t.so")])
+    assert bpftool_dump(obj, None) == bpftool_dump(tmp_path / "p.btf", None)
+    if not target:
+        checked([tool("gcc"), "-shared", str(obj), "-o", str(tmp_path / "t.so")])
 
 
 def test_kill_mid_write_leaves_original(modules: dict[str, Path], corpus: Corpus, tmp_path: Path) -> None:

@@ -442,3 +442,28 @@ def test_index_is_reusable_and_base_untouched() -> None:
     other = Builder(base=_built(_base_simple)).btf
     with pytest.raises(DedupError, match="different base"):
         dedup(other, index=index)
+
+
+def test_struct_containing_itself_by_value_is_an_error_not_a_crash() -> None:
+    # Malformed input that sends libbpf's identical-struct check into endless
+    # recursion (a stack overflow): btfkit reports it instead.  Canonical
+    # P { Q x; Q y; } with Q { Q m; }; candidate P { Q1 x; Q2 y; } with Q1, Q2 alike.
+    b = Builder()
+    b.add_struct("Q", 4, [("m", 1, 0)])  # 1
+    b.add_struct("P", 8, [("x", 1, 0), ("y", 1, 32)])  # 2
+    b.add_struct("P", 8, [("x", 4, 0), ("y", 5, 32)])  # 3
+    b.add_struct("Q", 4, [("m", 4, 0)])  # 4
+    b.add_struct("Q", 4, [("m", 5, 0)])  # 5
+    btf = btfkit.parse(btfkit.to_bytes(b.btf))
+    before = btfkit.to_bytes(btf)
+    with pytest.raises(DedupError, match="nested by value"):
+        dedup(btf)
+    assert btfkit.to_bytes(btf) == before
+
+
+def test_unknown_kind_is_an_error() -> None:
+    b = Builder()
+    b.add_int("int", 4, S)
+    b.btf.append_record([0, 20 << 24, 0])  # kind 20: nothing describes it
+    with pytest.raises(DedupError, match="kind 20"):
+        dedup(b.btf)

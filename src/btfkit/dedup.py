@@ -82,8 +82,6 @@ _FUNC, _FUNC_PROTO, _VAR, _DATASEC, _FLOAT, _DECL_TAG, _TYPE_TAG, _ENUM64 = (
                      Kind.TYPE_TAG, Kind.ENUM64)
 )  # fmt: skip
 
-#: Kinds the prim pass handles; their candidate key is the whole record (enums aside).
-_PRIMS = frozenset({_INT, _FWD, _FLOAT, _ENUM, _ENUM64})
 #: Kinds the ref pass handles; their candidate key is the whole record, references resolved.
 _REFS = frozenset({_CONST, _VOLATILE, _RESTRICT, _PTR, _TYPEDEF, _FUNC, _TYPE_TAG, _DECL_TAG,
                    _ARRAY, _FUNC_PROTO})  # fmt: skip
@@ -91,9 +89,9 @@ _REFS = frozenset({_CONST, _VOLATILE, _RESTRICT, _PTR, _TYPEDEF, _FUNC, _TYPE_TA
 _REF1 = frozenset({_CONST, _VOLATILE, _RESTRICT, _PTR, _TYPEDEF, _FUNC, _TYPE_TAG, _DECL_TAG})
 #: Kinds is_equiv follows through their third word (DECL_TAG is not among them).
 _EQUIV_REF = frozenset({_CONST, _VOLATILE, _RESTRICT, _PTR, _TYPEDEF, _FUNC, _TYPE_TAG})
-#: Kinds is_equiv rejects as invalid input (void never gets that far).
-_NOT_IN_GRAPHS = frozenset(range(32)) - {_INT, _PTR, _ARRAY, _STRUCT, _UNION, _ENUM, _FWD, _TYPEDEF,
-    _VOLATILE, _CONST, _RESTRICT, _FUNC, _FUNC_PROTO, _FLOAT, _TYPE_TAG, _ENUM64}  # fmt: skip
+#: Kinds is_equiv can compare (others are invalid input there; void never gets that far).
+_IN_GRAPHS = frozenset({_INT, _PTR, _ARRAY, _STRUCT, _UNION, _ENUM, _FWD, _TYPEDEF, _VOLATILE, _CONST,
+                        _RESTRICT, _FUNC, _FUNC_PROTO, _FLOAT, _TYPE_TAG, _ENUM64})  # fmt: skip
 #: Guard for the by-value identical-struct check (real kernels nest ~10 deep).
 _MAX_NESTING = 200
 
@@ -638,7 +636,7 @@ class _Dedup:
                 if fwd == real and canon < self.start_id:
                     self.adjust_canon = True
             return [] if fwd == real else None
-        if ck in _NOT_IN_GRAPHS:
+        if ck not in _IN_GRAPHS:
             raise DedupError(f"type [{cand}]: kind {ck} cannot take part in a type graph comparison")
         ci = words[cw + 1]
         if ci != words[kw + 1]:

@@ -150,6 +150,8 @@ def _cmd_dedup(args: argparse.Namespace) -> int:
 
     single = len(args.inputs) == 1 and not os.path.isdir(args.inputs[0])
     if single and not args.report:
+        if args.output is None:
+            raise BTFError("give the output file (-o OUT)")
         btf = _load(args.inputs[0], args.base)
         before, n_before = raw_size(btf), len(btf)
         dedup(btf)

@@ -158,39 +158,33 @@ class _Dumper:
             self.words = array("I")
             self.woff = [0]
             self.kind = [0]
-            self.vlen = [0]
-            self.kflag = [0]
-            self.name_off = [0]
-            self.t2 = [0]
             self.strings: dict[int, str] = {}
             self.referenced: set[int] = set()
         else:
             self.words = base.words + btf.words
             self.woff = base.woff.copy()
             self.kind = base.kind.copy()
-            self.vlen = base.vlen.copy()
-            self.kflag = base.kflag.copy()
-            self.name_off = base.name_off.copy()
-            self.t2 = base.t2.copy()
             self.strings = base.strings.copy()
             self.referenced = base.referenced.copy()
+        # Records are read in place: ``words[woff[tid]]`` is the name offset,
+        # ``+ 1`` the info word, ``+ 2`` the size or type.  Only the kind is
+        # gathered for every ID up front (most records are never looked at).
         words = self.words
         fmt = btf.info_format
+        self.vmask = fmt.vlen_mask
+        kmask = fmt.kind_mask
         for part in parts:
             shift = len(words) - len(part.words) if base is not None else len(words)
             if base is None:
                 words.extend(part.words)
             offsets = [o + shift for o in part.offsets] if shift else part.offsets
-            get = words.__getitem__
-            info = list(map(get, map((1).__add__, offsets)))
             self.woff.extend(offsets)
-            self.kind.extend(map(fmt.kind_mask.__and__, map((24).__rrshift__, info)))
-            self.vlen.extend(map(fmt.vlen_mask.__and__, info))
-            self.kflag.extend(map((31).__rrshift__, info))
-            self.name_off.extend(map(get, offsets))
-            self.t2.extend(map(get, map((2).__add__, offsets)))
+            self.kind.extend([(words[o + 1] >> 24) & kmask for o in offsets])
             self.strings.update(_string_map(part.strings))
             self.referenced |= _referenced(part)
+        if base is None:
+            self.woff[0] = len(words)  # void reads as an all-zero record
+            words.frombytes(bytes(12))
         n = btf.type_count
         self.n = n
         for k in set(self.kind):
@@ -250,9 +244,9 @@ class _Dumper:
         """
         if btf.base is not self.btf or (btf.pointer_size or 8) != self.ptr_sz:
             return False
-        n, kind, name_off = self.n, self.kind, self.name_off
+        n, kind, words, woff = self.n, self.kind, self.words, self.woff
         return not any(
-            tid < n and kind[tid] in (_ENUM, _ENUM64, _FWD) and not name_off[tid]
+            tid < n and kind[tid] in (_ENUM, _ENUM64, _FWD) and not words[woff[tid]]
             for tid in _referenced(btf) - self.referenced
         )
 
@@ -262,12 +256,12 @@ class _Dumper:
         got = self.names[tid]
         if got is not None:
             return got
-        off = self.name_off[tid]
+        off = self.words[self.woff[tid]]
         if not off:
             return ""
         name = self.name(off)
         k = self.kind[tid]
-        if k != _FWD and not (k == _ENUM and self.vlen[tid] == 0):
+        if k != _FWD and not (k == _ENUM and (self.words[self.woff[tid] + 1] & self.vmask) == 0):
             dup = table.get(name, 0) + 1
             table[name] = dup
             if dup > 1:
@@ -287,20 +281,20 @@ class _Dumper:
         cached = self.size_cache[tid]
         if cached != -2:
             return cached
-        kind, t2, words, woff = self.kind, self.t2, self.words, self.woff
+        kind, words, woff = self.kind, self.words, self.woff
         orig, nelems, size, cur = tid, 1, -1, tid
         for _ in range(32):
             if cur == 0:
                 break
             k = kind[cur]
             if k in _SIZED:
-                size = t2[cur]
+                size = words[woff[cur] + 2]
                 break
             if k == _PTR:
                 size = self.ptr_sz
                 break
             if k in _SIZE_THROUGH:
-                cur = t2[cur]
+                cur = words[woff[cur] + 2]
             elif k == _ARRAY:
                 w = woff[cur]
                 count = words[w + 5]
@@ -320,12 +314,12 @@ class _Dumper:
         cached = self.align_cache[tid]
         if cached >= 0:
             return cached
-        kind, t2 = self.kind, self.t2
+        kind, words, woff = self.kind, self.words, self.woff
         cur = tid
         for _ in range(_MAX_CHAIN):
             k = kind[cur] if cur else 0
             if k in _ALIGN_THROUGH:
-                cur = t2[cur]
+                cur = words[woff[cur] + 2]
             elif k == _ARRAY:
                 cur = self.words[self.woff[cur] + 3]
             else:
@@ -333,7 +327,7 @@ class _Dumper:
         else:
             raise BTFFormatError("modifier chain is cyclic", type_id=tid)
         if k == _INT or k == _ENUM or k == _ENUM64 or k == _FLOAT:
-            result = min(self.ptr_sz, t2[cur])
+            result = min(self.ptr_sz, words[woff[cur] + 2])
         elif k == _PTR:
             result = self.ptr_sz
         elif k == _STRUCT or k == _UNION:
@@ -351,12 +345,12 @@ class _Dumper:
         """
         words = self.words
         w = self.woff[tid] + 3
-        kflag = self.kflag[tid]
+        kflag = (self.words[self.woff[tid] + 1] >> 31)
         cache = self.align_cache
         best = 1
         align = -1  # settled early by a member without alignment (0) or a misplaced one (1)
         packed = False
-        for i in range(w, w + 3 * self.vlen[tid], 3):
+        for i in range(w, w + 3 * (self.words[self.woff[tid] + 1] & self.vmask), 3):
             m = words[i + 1]
             a = cache[m]
             if a < 0:
@@ -369,9 +363,8 @@ class _Dumper:
                 break
             if a <= 0 and align < 0:
                 align = 0
-            if a > best:
-                best = a
-        size = self.t2[tid]
+            best = max(best, a)
+        size = self.words[self.woff[tid] + 2]
         if not packed:
             packed = size % best != 0
         if align < 0:
@@ -388,19 +381,20 @@ class _Dumper:
     # --- ordering -------------------------------------------------------------------
     def _order_type(self, tid: int, through_ptr: bool) -> int:
         """Queue what ``tid`` needs defined; 1 for a strong link, 0 for a weak one."""
-        state, kind = self.order_state, self.kind
+        state = self.order_state
         st = state[tid]
         if st == _ORDERED:
             return 1
+        kind, words, woff = self.kind, self.words, self.woff
         k = kind[tid]
         # Modifiers and arrays only lead on to another type (arrays embed it).
         hops = 0
         while k in _MODS or k == _ARRAY:
             if k == _ARRAY:
-                tid = self.words[self.woff[tid] + 3]
+                tid = words[woff[tid] + 3]
                 through_ptr = False
             else:
-                tid = self.t2[tid]
+                tid = words[woff[tid] + 2]
             st = state[tid]
             if st == _ORDERED:
                 return 1
@@ -408,22 +402,21 @@ class _Dumper:
             hops += 1
             if hops > _MAX_CHAIN:
                 raise BTFFormatError("modifier chain is cyclic", type_id=tid)
+        w = woff[tid]
         if st == _ORDERING:
-            if (k == _STRUCT or k == _UNION) and through_ptr and self.name_off[tid]:
+            if (k == _STRUCT or k == _UNION) and through_ptr and words[w]:
                 return 0
             raise BTFFormatError("unsatisfiable type cycle", type_id=tid)
         if k == _PTR:
-            strong = self._order_type(self.t2[tid], True)
+            strong = self._order_type(words[w + 2], True)
             state[tid] = _ORDERED
             return strong
         if k == _STRUCT or k == _UNION:
-            named = self.name_off[tid]
+            named = words[w]
             if through_ptr and named:
                 return 0
             state[tid] = _ORDERING
-            words = self.words
-            w = self.woff[tid] + 4
-            for m in words[w : w + 3 * self.vlen[tid] : 3]:
+            for m in words[w + 4 : w + 4 + 3 * (words[w + 1] & self.vmask) : 3]:
                 if state[m] != _ORDERED:
                     self._order_type(m, False)
             if named:
@@ -431,7 +424,7 @@ class _Dumper:
             state[tid] = _ORDERED
             return 1
         if k == _TYPEDEF:
-            target = self.t2[tid]
+            target = words[w + 2]
             strong = 1 if state[target] == _ORDERED else self._order_type(target, through_ptr)
             if through_ptr and not strong:
                 return 0
@@ -439,11 +432,9 @@ class _Dumper:
             state[tid] = _ORDERED
             return 1
         if k == _FUNC_PROTO:
-            ret = self.t2[tid]
+            ret = words[w + 2]
             strong = 1 if state[ret] == _ORDERED else self._order_type(ret, through_ptr)
-            words = self.words
-            w = self.woff[tid] + 4
-            for p in words[w : w + 2 * self.vlen[tid] : 2]:
+            for p in words[w + 4 : w + 4 + 2 * (words[w + 1] & self.vmask) : 2]:
                 if state[p] == _ORDERED or self._order_type(p, through_ptr):
                     strong = 1
             return strong
@@ -451,7 +442,7 @@ class _Dumper:
             state[tid] = _ORDERED
             return 0
         if k == _ENUM or k == _ENUM64 or k == _FWD:
-            if self.name_off[tid] or tid not in self.referenced:
+            if words[w] or tid not in self.referenced:
                 self.queue.append(tid)
             state[tid] = _ORDERED
             return 1
@@ -477,7 +468,7 @@ class _Dumper:
             if k == _STRUCT or k == _UNION:
                 # A struct naming itself needs no forward declaration; an anonymous
                 # struct in a loop cannot have one.
-                if tid == cont_id or not self.name_off[tid]:
+                if tid == cont_id or not self.words[self.woff[tid]]:
                     return
                 out.append(self._struct_fwd(tid) + ";\n\n")
                 self.fwd_emitted[tid] = 1
@@ -486,14 +477,15 @@ class _Dumper:
                     out.append(self._typedef_def(tid, 0) + ";\n\n")
                 self.fwd_emitted[tid] = 1
             return
+        words = self.words
+        w = self.woff[tid]
         if k == _STRUCT or k == _UNION:
             estate[tid] = _EMITTING
-            named = self.name_off[tid]
+            named = words[w]
             if not cont_id or not named:
                 inner = tid if named else cont_id
-                words, pass_end = self.words, self.pass_end
-                w = self.woff[tid] + 4
-                for m in words[w : w + 3 * self.vlen[tid] : 3]:
+                pass_end = self.pass_end
+                for m in words[w + 4 : w + 4 + 3 * (words[w + 1] & self.vmask) : 3]:
                     end = pass_end[m]
                     if end < 0:
                         end = self._pass_end(m)
@@ -509,14 +501,13 @@ class _Dumper:
                 estate[tid] = 0
         elif k == _TYPEDEF:
             estate[tid] = _EMITTING
-            self._emit_type(self.t2[tid], tid)
+            self._emit_type(words[w + 2], tid)
             if not self.fwd_emitted[tid] and not self._blacklisted(tid):
                 out.append(self._typedef_def(tid, 0) + ";\n\n")
             estate[tid] = _EMITTED
         elif k == _FUNC_PROTO:
-            words, pass_end = self.words, self.pass_end
-            w = self.woff[tid] + 4
-            for p in (self.t2[tid], *words[w : w + 2 * self.vlen[tid] : 2]):
+            pass_end = self.pass_end
+            for p in (words[w + 2], *words[w + 4 : w + 4 + 2 * (words[w + 1] & self.vmask) : 2]):
                 end = pass_end[p]
                 if end < 0:
                     end = self._pass_end(p)
@@ -537,14 +528,14 @@ class _Dumper:
 
     def _pass_end(self, tid: int) -> int:
         """The type a chain of pointers, modifiers and arrays from ``tid`` ends at."""
-        kind, t2 = self.kind, self.t2
+        kind, words, woff = self.kind, self.words, self.woff
         cur = tid
         for _ in range(_MAX_CHAIN):
             k = kind[cur]
             if k == _PTR or k in _MODS:
-                cur = t2[cur]
+                cur = words[woff[cur] + 2]
             elif k == _ARRAY:
-                cur = self.words[self.woff[cur] + 3]
+                cur = words[woff[cur] + 3]
             else:
                 self.pass_end[tid] = cur
                 return cur
@@ -552,19 +543,19 @@ class _Dumper:
 
     def _blacklisted(self, tid: int) -> bool:
         # __builtin_va_list is the compiler's own; redefining it breaks other compilers.
-        off = self.name_off[tid]
+        off = self.words[self.woff[tid]]
         return bool(off) and self.name(off) == "__builtin_va_list"
 
     def _struct_fwd(self, tid: int) -> str:
         head = "struct" if self.kind[tid] == _STRUCT else "union"
-        return f"{head} {self._type_name(tid)}" if self.name_off[tid] else head
+        return f"{head} {self._type_name(tid)}" if self.words[self.woff[tid]] else head
 
     def _fwd_def(self, tid: int) -> str:
-        return f"{'union' if self.kflag[tid] else 'struct'} {self._type_name(tid)}"
+        return f"{'union' if (self.words[self.woff[tid] + 1] >> 31) else 'struct'} {self._type_name(tid)}"
 
     def _typedef_def(self, tid: int, lvl: int) -> str:
         name = self._ident_name(tid)
-        target = self.t2[tid]
+        target = self.words[self.woff[tid] + 2]
         # Old GCC describes __gnuc_va_list as a typedef of void; write what it means.
         if target == 0 and name == "__gnuc_va_list":
             return "typedef __builtin_va_list __gnuc_va_list"
@@ -574,9 +565,9 @@ class _Dumper:
         is_struct = self.kind[tid] == _STRUCT
         words = self.words
         w = self.woff[tid] + 3
-        vlen = self.vlen[tid]
-        size = self.t2[tid]
-        kflag = self.kflag[tid]
+        vlen = (self.words[self.woff[tid] + 1] & self.vmask)
+        size = self.words[self.woff[tid] + 2]
+        kflag = (self.words[self.woff[tid] + 1] >> 31)
         packed = is_struct and self._is_packed(tid)
         # The member loop is the hottest code of a dump: caches are read inline.
         strings_get, name = self.strings.get, self.name
@@ -672,13 +663,13 @@ class _Dumper:
 
     def _enum_def(self, tid: int, lvl: int) -> str:
         name = self._type_name(tid)
-        head = f"enum {name}" if self.name_off[tid] else "enum"
-        vlen = self.vlen[tid]
+        head = f"enum {name}" if self.words[self.woff[tid]] else "enum"
+        vlen = (self.words[self.woff[tid] + 1] & self.vmask)
         if not vlen:
             return head
         words = self.words
         w = self.woff[tid] + 3
-        signed = self.kflag[tid]
+        signed = (self.words[self.woff[tid] + 1] >> 31)
         is64 = self.kind[tid] == _ENUM64
         step = 3 if is64 else 2
         get = self.name
@@ -732,7 +723,7 @@ class _Dumper:
         return text
 
     def _decl_uncached(self, tid: int, fname: str, lvl: int) -> str:
-        kind, t2 = self.kind, self.t2
+        kind, words, woff = self.kind, self.words, self.woff
         stack = []
         for _ in range(_MAX_CHAIN):
             stack.append(tid)
@@ -740,7 +731,7 @@ class _Dumper:
                 break
             k = kind[tid]
             if k in _CHAIN_NEXT:
-                tid = t2[tid]
+                tid = words[woff[tid] + 2]
             elif k == _ARRAY:
                 tid = self.words[self.woff[tid] + 3]
             else:
@@ -792,14 +783,14 @@ class _Dumper:
                 append(self._ident_name(tid))
             elif k == _STRUCT or k == _UNION:
                 self._emit_mods(decls, parts)
-                if self.name_off[tid]:
+                if self.words[self.woff[tid]]:
                     append(self._struct_fwd(tid))
                 else:
                     self.inline_defs += 1
                     append(self._struct_def(tid, lvl))
             elif k == _INT or k == _FLOAT:
                 self._emit_mods(decls, parts)
-                append(self.name(self.name_off[tid]))
+                append(self.name(self.words[self.woff[tid]]))
             elif k == _CONST:
                 append(" const")
             elif k == _VOLATILE:
@@ -808,7 +799,7 @@ class _Dumper:
                 append(" restrict")
             elif k == _ENUM or k == _ENUM64:
                 self._emit_mods(decls, parts)
-                if self.name_off[tid]:
+                if self.words[self.woff[tid]]:
                     append("enum " + self._type_name(tid))
                 else:
                     self.inline_defs += 1
@@ -818,7 +809,7 @@ class _Dumper:
                 append(self._fwd_def(tid))
             elif k == _TYPE_TAG:
                 self._emit_mods(decls, parts)
-                append(f' __attribute__((btf_type_tag("{self.name(self.name_off[tid])}")))')
+                append(f' __attribute__((btf_type_tag("{self.name(self.words[self.woff[tid]])}")))')
             elif k == _ARRAY:
                 self._drop_mods(decls)
                 nelems = self.words[self.woff[tid] + 5]
@@ -845,7 +836,7 @@ class _Dumper:
                 else:
                     _emit_name(parts, fname, last_was_ptr)
                 append("(")
-                vlen = self.vlen[tid]
+                vlen = (self.words[self.woff[tid] + 1] & self.vmask)
                 words = self.words
                 w = self.woff[tid] + 3
                 if vlen == 0 or (vlen == 1 and words[w + 1] == 0):
@@ -975,7 +966,11 @@ _NOTHING_TO_ORDER = frozenset({_INT, _FLOAT, _FUNC, _VAR, _DATASEC, _DECL_TAG})
 # --- sorting (newer bpftool's default order) -------------------------------------------------
 def _sort_key_fn(d: _Dumper) -> list[tuple[int, str, str, int, int]]:
     """Per-ID sort keys: (rank, sort name, own name, hash, ID), as bpftool 7.5+ orders types."""
-    kind, name_off, t2, words, woff, vlen = d.kind, d.name_off, d.t2, d.words, d.woff, d.vlen
+    kind, words, woff = d.kind, d.words, d.woff
+    name_off = [words[w] for w in woff]
+    t2 = [words[w + 2] for w in woff]
+    vlen = [words[w + 1] & d.vmask for w in woff]
+    name_off[0] = t2[0] = vlen[0] = 0  # void
     name = d.name
     through = frozenset({_TYPE_TAG, _CONST, _PTR, _VOLATILE, _RESTRICT, _TYPEDEF, _DECL_TAG})
 

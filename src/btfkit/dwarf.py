@@ -343,11 +343,12 @@ class _Encoder:
                     # DWARF 4 counts from the storage unit's most significant bit
                     unit = _udata(m, AT_BYTE_SIZE) or self._type_size(cu, m)
                     bit_offset += unit * 8 - _udata(m, AT_BIT_OFFSET) - bit_size
+            # libbpf's btf__add_field rules: 24-bit offsets only for bitfields
             if bit_size or bit_offset & 7:
                 bitfields = True
-                if bit_size > 255:
-                    raise BuildError(f"member at DIE {m.offset:#x}: bitfield of {bit_size} bits")
-            if not 0 <= bit_offset <= 0xFFFFFF or (is_union and bit_offset):
+                if not 0 < bit_size <= 255 or bit_offset > 0xFFFFFF:
+                    raise BuildError(f"bitfield at DIE {m.offset:#x}: {bit_size} bits at bit {bit_offset}")
+            if bit_offset > 0xFFFFFFFF or (is_union and bit_offset):
                 raise BuildError(f"member at DIE {m.offset:#x}: bit offset {bit_offset} cannot be encoded")
             mtype = self._tid(cu, off, m) or off  # pahole adds the CU's offset to a void member type too
             rec += (self._str(_name(m)), mtype, bit_offset | (bit_size << 24))

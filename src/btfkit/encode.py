@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .btf import BTF, ByteOrder
+from .btf import BTF, ByteOrder, Type
 from .build import Builder
 from .dedup import BaseIndex, dedup
 from .dwarf import DwarfStats, dwarf_to_btf
@@ -49,16 +49,28 @@ def _read(source: str | Path | bytes, what: str) -> tuple[bytes, str]:
         return f.read(), str(source)
 
 
+def _layout(t: Type) -> tuple[int, list[tuple[str, int, int]]]:
+    return t.size, [(m.name, m.bit_offset, m.bitfield_size) for m in t.members]
+
+
 def _check_base(btf: BTF, data: bytes, name: str) -> None:
-    """A kernel module's ``struct module`` must deduplicate into the base: else the base is another kernel's."""
+    """Refuse a kernel module built for another kernel than the base.
+
+    Built for the base's kernel, a module's ``struct module`` usually deduplicates into the
+    base's; when it does not (some type deeper in its graph differs, as happens for a few
+    in-tree modules too), it must at least have the base's size and member layout.
+    """
     if btf.base is None or _THIS_MODULE.encode() not in data:
         return
-    for t in btf.types():
-        if t.kind == Kind.STRUCT and t.name == "module":
-            raise BTFError(
-                f"{name}: the base does not match this module: its struct module (size {t.size}) "
-                "is not the base's; was the module built for another kernel?"
-            )
+    own = next((t for t in btf.types() if t.kind == Kind.STRUCT and t.name == "module"), None)
+    if own is None:
+        return
+    theirs = [t for t in btf.base.find_all("module", Kind.STRUCT) if _layout(t) == _layout(own)]
+    if not theirs:
+        raise BTFError(
+            f"{name}: the base does not match this module: its struct module (size {own.size}, "
+            f"{own.vlen} members) is laid out differently; was it built for another kernel?"
+        )
 
 
 def encode(

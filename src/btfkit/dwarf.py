@@ -13,7 +13,7 @@ into BTF compilation unit by compilation unit, in exactly the order pahole
   previous CU's (``type_id_off``).  Multi-dimensional arrays become one
   ARRAY of all the elements; floats are INTs (pahole's default without
   ``--btf_gen_floats``); enums wider than 32 bits are ENUM64, signed when
-  an enumerator is negative; struct declarations are FWDs.
+  their underlying type is; struct declarations are FWDs.
 * Array index type: the CU's first base type named ``int``; when the first
   CUs have none, an ``unsigned int`` named ``__ARRAY_SIZE_TYPE__`` is added
   after the CU's types (and serves every later CU too).
@@ -298,7 +298,7 @@ class _Encoder:
                 nelems = (nelems * n) & 0xFFFFFFFF
             self.add([0, _ARRAY_INFO, 0, ref, self.array_index_id, nelems])
         elif tag == _ENUMERATION:
-            self._enum(die)
+            self._enum(cu, die)
         else:  # subroutine type
             self._proto(cu, off, die, ref)
 
@@ -367,7 +367,7 @@ class _Encoder:
             target = _ref(t, AT_TYPE)
         return 0
 
-    def _enum(self, die: Die) -> None:
+    def _enum(self, cu: _CU, die: Die) -> None:
         name = _name(die)
         size = _udata(die, AT_BYTE_SIZE) or 4
         if size not in (1, 2, 4, 8):
@@ -382,13 +382,18 @@ class _Encoder:
             if not ename:
                 raise BuildError(f"enumerator at DIE {e.offset:#x} has no name")
             values.append((self._str(ename), v - (1 << 64) if v >> 63 else v))
-        signed = any(v < 0 for _, v in values)
         if size > 4:
+            # ENUM64 is signed when its underlying type (DW_AT_type) is a signed base type,
+            # whatever the values (pahole 1.24); ENUM's kind_flag is libbpf's: a negative value.
+            target = _ref(die, AT_TYPE)
+            underlying = cu.by_offset.get(target) if target is not None else None
+            signed = underlying is not None and _udata(underlying, AT_ENCODING) in _SIGNED_ATE
             for n, v in values:
                 u = v & _U64
                 rec += (n, u & 0xFFFFFFFF, u >> 32)
             rec[1] = make_info(Kind.ENUM64, self._vlen(len(values), die), signed)
         else:
+            signed = any(v < 0 for _, v in values)
             for n, v in values:
                 if not -(1 << 31) <= v < (1 << 32):
                     # libbpf refuses it, so pahole 1.24 fails on such an enum too

@@ -9,6 +9,8 @@ enum color { RED, GREEN = 5, BLUE = -3 };
 enum big { BIG_LOW = 1, BIG_HIGH = 0x123456789ULL };
 enum neg64 { N64_MIN = -0x7fffffffffffffffLL - 1, N64_ONE = 1 };
 enum small_enum { SMALL_A = 1 } __attribute__((packed));
+/* unsigned, with a value whose top bit is set (wireguard's enum limits): ENUM64 unsigned */
+enum u64_top { U64_TOP = 0xffffffffffffe03eULL, U64_ONE = 1 };
 enum fwd_enum;
 
 struct fwd_only;
@@ -57,6 +59,7 @@ struct outer {
 	enum big bigv;
 	enum neg64 n64;
 	enum small_enum se;
+	enum u64_top top;
 	enum fwd_enum *fe;
 	size_t sz;
 	char flex[];

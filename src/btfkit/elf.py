@@ -136,11 +136,61 @@ def unwrap(data: bytes | bytearray | memoryview, name: str) -> bytes | bytearray
     return data
 
 
+_WANTED = (BTF_SECTION.encode(), BTF_BASE_SECTION.encode(), BTF_EXT_SECTION.encode())
+_SHT_NOBITS = 8
+_SHF_COMPRESSED = 0x800
+
+
+def _plain_sections(data: bytes | bytearray | memoryview) -> BTFSections | None:
+    """The BTF sections of a well-formed ELF read straight from its section table.
+
+    A fast path for the common case (thousands of modules in a tree): anything
+    unusual (compressed sections, extended section numbering, a table or a
+    section outside the file, no ``.BTF``) gives None, and pyelftools, with its
+    error reporting, takes over.
+    """
+    if len(data) < 64 or data[4] not in (1, 2) or data[5] not in (1, 2):
+        return None
+    is64 = data[4] == 2
+    end = "<" if data[5] == 1 else ">"
+    if is64:
+        shoff, = struct.unpack_from(end + "Q", data, 0x28)
+        entsize, shnum, shstrndx = struct.unpack_from(end + "3H", data, 0x3A)
+        fmt = struct.Struct(end + "IIQQQQ")  # name, type, flags, addr, offset, size
+    else:
+        shoff, = struct.unpack_from(end + "I", data, 0x20)
+        entsize, shnum, shstrndx = struct.unpack_from(end + "3H", data, 0x2E)
+        fmt = struct.Struct(end + "IIIIII")
+    if entsize < fmt.size or not shnum > 0 or shstrndx >= shnum or shoff + shnum * entsize > len(data):
+        return None
+    headers = [fmt.unpack_from(data, shoff + i * entsize) for i in range(shnum)]
+    _n, _t, _f, _a, str_off, str_size = headers[shstrndx]
+    if str_off + str_size > len(data):
+        return None
+    names = bytes(data[str_off : str_off + str_size])
+    found: dict[bytes, bytes] = {}
+    for sh_name, sh_type, sh_flags, _addr, offset, size in headers:
+        stop = names.find(b"\0", sh_name)
+        if stop < 0:
+            return None
+        sec_name = names[sh_name:stop]
+        if sec_name in _WANTED:
+            if sh_type == _SHT_NOBITS or sh_flags & _SHF_COMPRESSED or offset + size > len(data):
+                return None
+            found[sec_name] = bytes(data[offset : offset + size])
+    if _WANTED[0] not in found:
+        return None
+    return BTFSections(found[_WANTED[0]], found.get(_WANTED[1]), found.get(_WANTED[2]), 8 if is64 else 4)
+
+
 def btf_sections(data: bytes | bytearray | memoryview, name: str) -> BTFSections:
     """Extract ``.BTF`` (required), ``.BTF.base`` and ``.BTF.ext`` from an ELF or its wrapping."""
     data = unwrap(data, name)
     if bytes(data[:4]) != _ELF_MAGIC:
         raise ELFError(f"{name}: neither raw BTF, ELF, a compressed module nor a bzImage")
+    plain = _plain_sections(data)
+    if plain is not None:
+        return plain
     from elftools.common.exceptions import ELFError as _PyELFError  # noqa: PLC0415 (see above)
     from elftools.elf.elffile import ELFFile  # noqa: PLC0415
 

@@ -92,9 +92,20 @@ def _mutate(data: st.DataObject, seeds: list[bytes]) -> bytes:
 
 
 def _read_all(btf: btfkit.BTF) -> None:
-    """Everything a caller may do with parsed BTF: views, validation, a round trip."""
+    """Everything a caller may do with parsed BTF: views, validation, a round trip.
+
+    Names and IDs are checked on first need (``check_references``); before that, or
+    when the check fails, views may raise, but only a BTFError.
+    """
+    try:
+        btf.check_references()
+    except BTFError:
+        for t in btf.types():
+            with suppress(BTFError):
+                _ = (t.name, t.kind, t.refs(), [btf.kind_of(r) for r in t.refs()])
+        return
     for t in btf.types():
-        _ = (t.name, t.kind, t.refs())
+        _ = (t.name, t.kind, t.refs(), [btf.kind_of(r) for r in t.refs()])
     with suppress(BTFError):
         validate(btf)
     again = btfkit.parse(btfkit.to_bytes(btf), btf.base)

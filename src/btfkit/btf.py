@@ -16,10 +16,12 @@ from __future__ import annotations
 
 import sys
 from array import array
+from bisect import bisect_right
 from collections.abc import Iterator
+from functools import partial
 from typing import Literal, NamedTuple
 
-from .errors import BTFFormatError, NotFoundError, TypeIDError
+from .errors import BTFFormatError, BTFStringError, NotFoundError, TypeIDError
 from .kinds import (
     CLASSIC_INFO,
     KINDS,
@@ -29,6 +31,7 @@ from .kinds import (
     Kind,
     KindSpec,
     Linkage,
+    field_values,
 )
 from .strings import StringTable
 
@@ -42,6 +45,9 @@ _LONG_NAMES = frozenset(
     }
 )  # fmt: skip
 _MAX_RESOLVE_DEPTH = 32
+
+
+_max0 = partial(max, default=0)  # the largest value of a column, 0 for an empty one
 
 
 class Member(NamedTuple):
@@ -283,6 +289,9 @@ class BTF:
         #: keeps the string section as it is.  libbpf's rule: true for BTF built from
         #: scratch and after a dedup; parsed BTF has it only when its strings are trivial.
         self.strs_deduped = True
+        #: Byte offset of the type section in the blob it was read from (for error messages).
+        self.types_offset = 0
+        self._references_checked = False
 
     # --- numbering ---------------------------------------------------------
     @property
@@ -581,9 +590,74 @@ class BTF:
         """Remember ``groups`` (as :meth:`records_by_kind` returns them) for the current records."""
         self._kind_groups = (self.words, len(self.offsets), groups)
 
+    # --- integrity -------------------------------------------------------------------
+    def check_references(self) -> None:
+        """libbpf's open-time checks: every name and type ID points inside the BTF (or its
+        base) and every FUNC points to a FUNC_PROTO.
+
+        Runs once per BTF (bases first) and is skipped for records already checked;
+        algorithms that index records by ID (dedup, C dump, copying) call it before
+        they start.  Raises :class:`BTFFormatError` naming the type and offset.
+        """
+        if self.base is not None:
+            self.base.check_references()
+        if self._references_checked:
+            return
+        words = self.words
+        str_end = self.strings.end
+        type_count = self.type_count
+        get = words.__getitem__
+        groups = self.records_by_kind()
+        vmask = self.info_format.vlen_mask
+        funcs = groups[Kind.FUNC] if len(groups) > Kind.FUNC else []
+        targets = list(map(get, map((2).__add__, funcs)))
+        for kind, group in enumerate(groups):
+            if not group:
+                continue
+            refs, strs = field_values(words, group, self.spec(kind), vmask)
+            if kind == Kind.FUNC:
+                refs = [targets]  # already gathered for the FUNC_PROTO check below
+            if max(map(_max0, strs)) >= str_end or max(map(_max0, refs), default=0) >= type_count:
+                self._report_bad_field(group)
+        start = self.start_id
+        unique = set(targets)
+        if not (unique and min(unique) >= start and set(
+            map(self.offsets.__getitem__, map((-start).__add__, unique))
+        ) <= set(groups[Kind.FUNC_PROTO])):
+            # Some target is a base type or not a FUNC_PROTO record: look one by one.
+            for w, target in zip(funcs, targets, strict=True):
+                if target == 0 or self.kind_of(target) != Kind.FUNC_PROTO:
+                    raise BTFFormatError(
+                        f"FUNC refers to type {target}, which is not a FUNC_PROTO",
+                        offset=self.types_offset + 4 * w,
+                        type_id=self._owner(w),
+                    )
+        self._references_checked = True
+
+    def _report_bad_field(self, group: list[int]) -> None:
+        """Raise for the first out-of-range name or type ID among ``group``'s records."""
+        words = self.words
+        for w in group:
+            for p in self.str_positions(words, w):
+                if words[p] >= self.strings.end:
+                    raise BTFStringError(f"string offset {words[p]} out of range",
+                                         offset=self.types_offset + 4 * p, type_id=self._owner(w))  # fmt: skip
+            for p in self.ref_positions(words, w):
+                if words[p] >= self.type_count:
+                    raise BTFFormatError(
+                        f"reference to type ID {words[p]} beyond the last ID {self.type_count - 1}",
+                        offset=self.types_offset + 4 * p,
+                        type_id=self._owner(w),
+                    )
+
+    def _owner(self, pos: int) -> int:
+        """The ID of the own type whose record holds word ``pos``."""
+        return self.start_id + bisect_right(self.offsets, pos) - 1
+
     def append_record(self, record: list[int] | array[int]) -> int:
         """Append one encoded record (host-order words) and return its new ID."""
         self.offsets.append(len(self.words))
         self.words.extend(record)
         self._names = None
+        self._references_checked = False
         return self.start_id + len(self.offsets) - 1

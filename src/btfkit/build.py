@@ -243,6 +243,7 @@ class Builder:
 
     # --- copying ------------------------------------------------------------------------
     def _copy(self, src: BTF, type_id: int, shift: int, strs: dict[int, int]) -> int:
+        src.check_references()
         owner, w = src.locate(type_id)
         words = owner.words
         n = owner.record_words(words[w + 1])

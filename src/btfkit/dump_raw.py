@@ -296,6 +296,7 @@ def _render(
 
 def records(btf: BTF, style: Style, root_ids: Sequence[int] | None = None) -> list[bytes]:
     """Formatted records of ``btf``'s own types, or of ``root_ids`` (own or base) in that order."""
+    btf.check_references()  # bpftool cannot open BTF with dangling names or IDs either
     names = name_map(btf.strings, style.escape)
     if root_ids is None:
         ids = range(btf.start_id, btf.type_count)

@@ -15,8 +15,6 @@ from __future__ import annotations
 import struct
 import sys
 from array import array
-from bisect import bisect_right
-from functools import partial
 from pathlib import Path
 
 from . import elf
@@ -27,8 +25,6 @@ from .kinds import (
     HEADER_LEN_LAYOUT,
     MAGIC,
     WIDE_INFO,
-    Kind,
-    field_values,
 )
 
 SYSFS_DIR = Path("/sys/kernel/btf")
@@ -58,7 +54,11 @@ def parse(data: bytes | bytearray | memoryview, base: BTF | None = None) -> BTF:
     """Parse raw BTF bytes (either byte order), split on top of ``base`` if given.
 
     Raises :class:`~btfkit.errors.BTFFormatError` (or a subclass) naming the
-    offset or type ID of the first problem found.
+    offset or type ID of the first problem found in the header, the string
+    section or the records' layout.  Whether names and type IDs point inside the
+    BTF (libbpf's open-time check) is verified once, on first need, by
+    :meth:`BTF.check_references`; look-ups on a dangling ID raise
+    :class:`~btfkit.errors.TypeIDError` meanwhile.
     """
     data = memoryview(data).cast("B")
     order = _byteorder(data)
@@ -127,9 +127,8 @@ def parse(data: bytes | bytearray | memoryview, base: BTF | None = None) -> BTF:
     if order != sys.byteorder:
         words.byteswap()
     btf.words = words
-    groups = _index(btf, hdr_len + type_off)
-    _sanity_check(btf, groups, hdr_len + type_off)
-    btf.keep_records_by_kind(groups)
+    btf.types_offset = hdr_len + type_off
+    btf.keep_records_by_kind(_index(btf, hdr_len + type_off))
     return btf
 
 
@@ -192,69 +191,6 @@ def _index(btf: BTF, at: int) -> list[list[int]]:
         )
     btf.offsets = offsets
     return groups
-
-
-def _sanity_check(btf: BTF, groups: list[list[int]], at: int) -> None:
-    """libbpf's parse-time checks: names and referenced IDs exist, FUNC points to a FUNC_PROTO.
-
-    The checks run per kind over C-level iterators (see :func:`field_values`):
-    a per-record Python loop would cost more than the whole parse.
-    """
-    words = btf.words
-    str_end = btf.strings.end
-    type_count = btf.type_count
-    get = words.__getitem__
-    fmt = btf.info_format
-    funcs = groups[Kind.FUNC]
-    targets = list(map(get, map((2).__add__, funcs)))
-    for kind, group in enumerate(groups):
-        if not group:
-            continue
-        refs, strs = field_values(words, group, btf.spec(kind), fmt.vlen_mask)
-        if kind == Kind.FUNC:
-            refs = [targets]  # the same values, already gathered for the FUNC_PROTO check below
-        if max(map(_max0, strs)) >= str_end or max(map(_max0, refs), default=0) >= type_count:
-            _report_bad_field(btf, group, at)
-    start = btf.start_id
-    unique = set(targets)
-    if unique and min(unique) >= start:
-        # All targets are own types: their records must all be FUNC_PROTO records.
-        records = set(map(btf.offsets.__getitem__, map((-start).__add__, unique)))
-        if records <= set(groups[Kind.FUNC_PROTO]):
-            return
-    for w, target in zip(funcs, targets, strict=True):
-        if target == 0 or btf.kind_of(target) != Kind.FUNC_PROTO:
-            raise BTFFormatError(
-                f"FUNC refers to type {target}, which is not a FUNC_PROTO",
-                offset=at + 4 * w,
-                type_id=_owner(btf, w),
-            )
-
-
-_max0 = partial(max, default=0)  # the largest value of a column, 0 for an empty one
-
-
-def _report_bad_field(btf: BTF, group: list[int], at: int) -> None:
-    """Find and report the first out-of-range name or type ID among ``group``'s records."""
-    words = btf.words
-    for w in group:
-        for p in btf.str_positions(words, w):
-            if words[p] >= btf.strings.end:
-                raise BTFStringError(
-                    f"string offset {words[p]} out of range", offset=at + 4 * p, type_id=_owner(btf, w)
-                )
-        for p in btf.ref_positions(words, w):
-            if words[p] >= btf.type_count:
-                raise BTFFormatError(
-                    f"reference to type ID {words[p]} beyond the last ID {btf.type_count - 1}",
-                    offset=at + 4 * p,
-                    type_id=_owner(btf, w),
-                )
-
-
-def _owner(btf: BTF, pos: int) -> int:
-    """The ID of the own type whose record holds word ``pos``."""
-    return btf.start_id + bisect_right(btf.offsets, pos) - 1
 
 
 def load(source: str | Path | bytes | bytearray | memoryview, base: BTF | None = None) -> BTF:

@@ -89,6 +89,7 @@ def validate(btf: BTF) -> None:
     the result is cached for as long as the base does not grow).  Raises
     :class:`~btfkit.errors.BTFValidationError` at the first broken rule.
     """
+    btf.check_references()
     _Verifier(btf).run()
 
 

@@ -76,8 +76,8 @@ def _dump_c(btf: BTF, out: IO[bytes], args: argparse.Namespace) -> None:
     from .dump_c import iter_c  # noqa: PLC0415
 
     roots = [*(args.root_id or ()), *(args.type or ())]
-    for piece in iter_c(btf, sort=args.sort, roots=roots):
-        out.write(piece.encode("utf-8", "surrogateescape"))
+    # One encode and one write: far cheaper than one per piece.
+    out.write("".join(iter_c(btf, sort=args.sort, roots=roots)).encode("utf-8", "surrogateescape"))
 
 
 #: ``btfkit dump --format NAME``: writes the dump of a BTF to a binary stream.

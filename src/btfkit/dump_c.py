@@ -58,14 +58,16 @@ from __future__ import annotations
 import gc
 import weakref
 from array import array
+from bisect import bisect_left
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from itertools import accumulate
 from typing import TextIO
 
 from .btf import BTF
 from .errors import BTFError, BTFFormatError, NotFoundError
-from .kinds import KINDS, Kind, field_values
+from .kinds import KINDS, Kind
 from .strings import StringTable
 
 __all__ = ["EPILOGUE", "PREAMBLE", "dump_c", "iter_c", "merge_modules", "write_c"]
@@ -159,12 +161,14 @@ class _Dumper:
             self.woff = [0]
             self.kind = [0]
             self.strings: dict[int, str] = {}
-            self.referenced: set[int] = set()
+            self.candidates: set[int] = set()  # anonymous enums and forward declarations
+            self.referenced: set[int] = set()  # ... that some type refers to
         else:
             self.words = base.words + btf.words
             self.woff = base.woff.copy()
             self.kind = base.kind.copy()
             self.strings = base.strings.copy()
+            self.candidates = base.candidates.copy()
             self.referenced = base.referenced.copy()
         # Records are read in place: ``words[woff[tid]]`` is the name offset,
         # ``+ 1`` the info word, ``+ 2`` the size or type.  Only the kind is
@@ -181,7 +185,8 @@ class _Dumper:
             self.woff.extend(offsets)
             self.kind.extend([(words[o + 1] >> 24) & kmask for o in offsets])
             self.strings.update(_string_map(part.strings))
-            self.referenced |= _referenced(part)
+            self.candidates |= _anonymous_enums(part)
+            self.referenced |= _referenced(part, self.candidates)
         if base is None:
             self.woff[0] = len(words)  # void reads as an all-zero record
             words.frombytes(bytes(12))
@@ -244,11 +249,7 @@ class _Dumper:
         """
         if btf.base is not self.btf or (btf.pointer_size or 8) != self.ptr_sz:
             return False
-        n, kind, words, woff = self.n, self.kind, self.words, self.woff
-        return not any(
-            tid < n and kind[tid] in (_ENUM, _ENUM64, _FWD) and not words[woff[tid]]
-            for tid in _referenced(btf) - self.referenced
-        )
+        return not _referenced(btf, self.candidates - self.referenced)
 
     # --- names ---------------------------------------------------------------------
     def _resolve_name(self, tid: int, table: dict[str, int]) -> str:
@@ -859,23 +860,50 @@ class _Dumper:
         _emit_name(parts, fname, last_was_ptr)
 
 
-def _referenced(btf: BTF) -> set[int]:
-    """IDs referred to by ``btf``'s own types.
+def _anonymous_enums(btf: BTF) -> set[int]:
+    """IDs of ``btf``'s own anonymous ENUM, ENUM64 and FWD types."""
+    groups = btf.records_by_kind()
+    words, offsets, start = btf.words, btf.offsets, btf.start_id
+    return {
+        start + bisect_left(offsets, w)
+        for k in (_ENUM, _ENUM64, _FWD)
+        if k < len(groups)
+        for w in groups[k]
+        if not words[w]
+    }
 
-    A FUNC_PROTO's return type does not count, as in libbpf; only anonymous
-    enums care (one nobody refers to is a top-level ``enum { ... };``).
+
+def _referenced(btf: BTF, candidates: set[int]) -> set[int]:
+    """Those of ``candidates`` that ``btf``'s own types refer to.
+
+    A FUNC_PROTO's return type does not count, as in libbpf.  Only anonymous
+    enums care: one nobody refers to is a top-level ``enum { ... };``.
     """
-    ref: set[int] = set()
-    vmask = btf.info_format.vlen_mask
+    found: set[int] = set()
+    if not candidates:
+        return found
+    words, vmask = btf.words, btf.info_format.vlen_mask
     for k, group in enumerate(btf.records_by_kind()):
-        if not group or k not in KINDS:
+        spec = KINDS.get(k)
+        if not group or spec is None:
             continue
-        refs, _ = field_values(btf.words, group, KINDS[k], vmask)
-        if k == _FUNC_PROTO:
-            refs = refs[1:]
-        for values in refs:
-            ref.update(values)
-    return ref
+        if spec.type_ref and k != _FUNC_PROTO:
+            found |= candidates.intersection([words[w + 2] for w in group])
+        for i in spec.extra_refs:
+            found |= candidates.intersection([words[w + 3 + i] for w in group])
+        if spec.elem_refs:
+            # Gather each record's element words with one slice per field.
+            step, first = spec.elem_words, 3 + spec.extra_words
+            column = array("I")
+            extend = column.extend
+            for i in spec.elem_refs:
+                for w in group:
+                    vlen = words[w + 1] & vmask
+                    if vlen:
+                        start = w + first + i
+                        extend(words[start : start + step * vlen : step])
+            found |= candidates.intersection(column)
+    return found
 
 
 def _string_map(strings: StringTable) -> dict[int, str]:
@@ -927,7 +955,8 @@ def _dump_base(base: BTF) -> _BaseDump:
     if got is not None and got.key == _base_key(base):
         return got
     d = _Dumper(base)
-    _dump_range(d, range(1, d.n))
+    with _gc_paused():
+        _dump_range(d, range(1, d.n))
     got = _BaseDump(_base_key(base), d, d.out)
     d.out = []
     _BASE_DUMPS[base] = got
@@ -939,8 +968,6 @@ def _dump_range(d: _Dumper, ids: Iterable[int]) -> None:
     state, kind, queue = d.order_state, d.kind, d.queue
     order, emit = d._order_type, d._emit_type
     tid = 0
-    paused = gc.isenabled()
-    gc.disable()  # the dump allocates many small objects and frees none of them
     try:
         for tid in ids:
             if state[tid] == _ORDERED:
@@ -954,9 +981,6 @@ def _dump_range(d: _Dumper, ids: Iterable[int]) -> None:
                 emit(q, 0)
     except RecursionError:
         raise BTFFormatError("type graph too deep or cyclic to write as C", type_id=tid) from None
-    finally:
-        if paused:
-            gc.enable()
 
 
 # Kinds that, as roots, only get marked ordered: they define nothing.
@@ -1068,29 +1092,48 @@ def _root_ids(btf: BTF, roots: Sequence[int | str]) -> list[int]:
 def iter_c(
     btf: BTF, *, sort: bool = False, roots: Sequence[int | str] | None = None
 ) -> Iterator[str]:
-    """Yield the C header for ``btf`` in pieces (see :func:`dump_c`)."""
+    """Yield the C header for ``btf`` in pieces (see :func:`dump_c`).
+
+    The pieces are worked out before the first one is yielded.
+    """
+    with _gc_paused():
+        head, d, ids = _prepare(btf, sort, roots)
+        _dump_range(d, ids)
     yield PREAMBLE
-    if roots:
-        d = _Dumper(btf)
-        ids: Iterable[int] = _root_ids(btf, roots)
-    elif sort:
-        d = _Dumper(btf)
-        ids = [key[-1] for key in sorted(_sort_key_fn(d))]
-    elif btf.base is not None:
-        base = _dump_base(btf.base)
-        if base.state.carries_over(btf):
-            yield from base.text
-            d = _Dumper(btf, base.state)
-            ids = range(btf.start_id, d.n)
-        else:
-            d = _Dumper(btf)
-            ids = range(1, d.n)
-    else:
-        d = _Dumper(btf)
-        ids = range(1, d.n)
-    _dump_range(d, ids)
+    yield from head
     yield from d.out
     yield EPILOGUE
+
+
+def _prepare(
+    btf: BTF, sort: bool, roots: Sequence[int | str] | None
+) -> tuple[list[str], _Dumper, Iterable[int]]:
+    """Text already known, the dumper and the IDs to dump with it."""
+    if roots:
+        d = _Dumper(btf)
+        return [], d, _root_ids(btf, roots)
+    if sort:
+        d = _Dumper(btf)
+        return [], d, [key[-1] for key in sorted(_sort_key_fn(d))]
+    if btf.base is not None:
+        base = _dump_base(btf.base)
+        if base.state.carries_over(btf):
+            return base.text, _Dumper(btf, base.state), range(btf.start_id, btf.type_count)
+    d = _Dumper(btf)
+    return [], d, range(1, d.n)
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    # A dump allocates hundreds of thousands of small objects and frees none:
+    # the cycle collector would scan them again and again for nothing.
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def dump_c(btf: BTF, *, sort: bool = False, roots: Sequence[int | str] | None = None) -> str:

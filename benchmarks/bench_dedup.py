@@ -16,6 +16,8 @@ from __future__ import annotations
 import argparse
 import ctypes
 import os
+import resource
+import subprocess
 import sys
 import tempfile
 import time
@@ -27,24 +29,41 @@ from btfkit.elf import btf_sections
 from btfkit.merge import concat, standalone
 from btfkit.modtree import dedup_modules, find_modules
 
-from .common import CORPUS, PYTHON, best_of, peak_rss_mb, report
+from .common import CORPUS, PYTHON, best_of, report
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from tests import libbpf_oracle  # noqa: E402 - the oracle lives with the tests
+from tests import libbpf_oracle
+
+
+def _children_cpu() -> float:
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
+
+
+def _peak_rss_mb(code: str) -> float:
+    """Peak RSS (VmHWM, MiB) of a fresh Python process running ``code``.
+
+    Read from /proc, which starts afresh at exec: ``ru_maxrss`` would also count
+    the memory of this (forking) process.
+    """
+    probe = "\nprint([l.split()[1] for l in open('/proc/self/status') if l.startswith('VmHWM')][0])"
+    out = subprocess.run([PYTHON, "-c", code + probe], check=True, capture_output=True, text=True)
+    return int(out.stdout.split()[-1]) / 1024
 
 
 def bench_tree(limit: int | None) -> None:
     modules = find_modules([CORPUS / "modules"])[:limit]
     with tempfile.TemporaryDirectory(dir="/dev/shm") as ours_dir, tempfile.TemporaryDirectory(dir="/dev/shm") as lib_dir:
-        t = time.perf_counter()
+        t, c, cc = time.perf_counter(), time.process_time(), _children_cpu()
         base = btfkit.load(CORPUS / "vmlinux")
         results = dedup_modules(base, modules, ours_dir)
         ours = time.perf_counter() - t
+        ours_cpu = time.process_time() - c + _children_cpu() - cc
         assert not [r for r in results if r.error]
 
         lib = libbpf_oracle.lib
         assert lib is not None
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         lbase = lib.btf__parse_split(str(CORPUS / "vmlinux").encode(), None)
         for path, name in modules:
             btf = lib.btf__parse_split(str(path).encode(), lbase)
@@ -55,9 +74,12 @@ def bench_tree(limit: int | None) -> None:
             lib.btf__free(btf)
         lib.btf__free(lbase)
         theirs = time.perf_counter() - t
+        theirs_cpu = time.process_time() - c
         same = sum((Path(ours_dir) / n).read_bytes() == (Path(lib_dir) / n).read_bytes() for _, n in modules)
     print(f"module tree: {len(modules)} modules, {os.cpu_count()} CPUs, identical outputs: {same}/{len(modules)}")
     report("module tree vs vmlinux (wall)", ours, theirs, "libbpf", 0.3)
+    report("module tree vs vmlinux (CPU time)", ours_cpu, theirs_cpu, "libbpf")
+    print("  (wall time needs both CPUs free; CPU time / 2 is the wall time on an idle 2-CPU machine)")
 
 
 def bench_vmlinux() -> None:
@@ -84,8 +106,8 @@ def bench_large(count: int) -> None:
         code_ours = f"import btfkit\nfrom btfkit.dedup import dedup\ndedup(btfkit.parse(open({f.name!r}, 'rb').read()))"
         code_lib = (f"import sys; sys.path.insert(0, {str(Path(__file__).resolve().parent.parent)!r})\n"
                     f"from tests import libbpf_oracle\nlibbpf_oracle.dedup(open({f.name!r}, 'rb').read())")  # fmt: skip
-        base_rss = peak_rss_mb("import btfkit")
-        rss_ours, rss_lib = peak_rss_mb(code_ours), peak_rss_mb(code_lib)
+        base_rss = _peak_rss_mb("import btfkit")
+        rss_ours, rss_lib = _peak_rss_mb(code_ours), _peak_rss_mb(code_lib)
     print(f"large input: {len(picked)} standalone modules concatenated, {n_types} types, {len(raw)} bytes")
     report("large undeduplicated input", ours, theirs, "libbpf", 10)
     print(f"  peak RSS: btfkit {rss_ours:.0f} MiB, libbpf {rss_lib:.0f} MiB (python alone {base_rss:.0f} MiB)")

@@ -24,6 +24,7 @@ from elftools.elf.elffile import ELFFile
 import btfkit
 from btfkit.dedup import BaseIndex
 from btfkit.elf import btf_sections
+from btfkit.elfedit import set_section
 from btfkit.encode import encode, link
 
 from . import libbpf_oracle
@@ -450,3 +451,27 @@ def test_in_tree_modules_match_pahole(corpus: Corpus, base_index: BaseIndex, tmp
         if btfkit.to_bytes(encode(ko, corpus.base, index=base_index)) != ref:
             mismatched.append(ko.name)
     assert not mismatched, f"{len(mismatched)} of {len(sample)} differ from pahole: {mismatched}"
+
+
+@pytest.mark.parametrize("compiler", ["gcc", "clang-bpfeb"])
+def test_set_section_on_damaged_elf(compiler: str, tmp_path: Path) -> None:
+    """Truncated or scribbled-on ELF files (without, and big-endian with, a .BTF section):
+    set_section raises ELFError or returns an ELF image, nothing else."""
+    obj = tmp_path / "t.o"
+    cc, *target = COMPILERS[compiler]
+    checked([tool(cc), *target, "-g", "-c", str(DATA / "enc_link_a.c"), "-o", str(obj)])
+    data = obj.read_bytes()
+    rng = random.Random(7)
+    candidates = [data[:cut] for cut in range(0, len(data), 97)]
+    for _ in range(300):
+        buf = bytearray(data)
+        for _ in range(4):
+            buf[rng.randrange(64)] = rng.randrange(256)  # the ELF header
+            buf[rng.randrange(len(buf))] = rng.randrange(256)
+        candidates.append(bytes(buf))
+    for cand in candidates:
+        try:
+            out = set_section(cand, ".BTF", b"\x9f\xeb\x01\x00")
+        except btfkit.ELFError:
+            continue
+        assert out[:4] == b"\x7fELF"

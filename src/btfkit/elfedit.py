@@ -22,6 +22,7 @@ __all__ = ["set_section"]
 _SHT_PROGBITS = 1
 _SHT_NOBITS = 8
 _SHN_LORESERVE = 0xFF00
+_MAX_ALIGN = 1 << 16  # beyond this, the header is more likely corrupt than demanding
 
 
 @dataclass
@@ -94,6 +95,8 @@ def set_section(data: bytes | bytearray, section: str, contents: bytes, *, name:
     if lay.phdr_end:
         pf = struct.Struct(lay.end + ("IIQQQQQQ" if lay.is64 else "IIIIIIII"))
         phoff, phentsize, phnum = f[5], f[9], f[10]
+        if phentsize != pf.size or lay.phdr_end > len(data):
+            raise ELFError(f"{name}: truncated or malformed program header table")
         for i in range(phnum):
             p = pf.unpack_from(data, phoff + i * phentsize)
             off, filesz = (p[2], p[5]) if lay.is64 else (p[1], p[4])
@@ -111,6 +114,8 @@ def set_section(data: bytes | bytearray, section: str, contents: bytes, *, name:
         return at
 
     if target is not None:
+        if headers[target][8] > _MAX_ALIGN:
+            raise ELFError(f"{name}: section {section} claims an alignment of {headers[target][8]}")
         headers[target][4] = place(contents, max(headers[target][8], 1))
         headers[target][5] = len(contents)
     else:

@@ -40,9 +40,11 @@ import io
 import re
 import struct
 import time
+import zlib
 from dataclasses import dataclass, field
 from typing import Literal
 
+import zstandard
 from elftools.common.exceptions import ELFError as _PyELFError
 from elftools.common.exceptions import ELFParseError as _PyELFParseError
 from elftools.elf.elffile import ELFFile
@@ -558,8 +560,9 @@ def _cstr(data: bytes | bytearray, base: int, size: int, off: int) -> str:
     return bytes(data[base + off : end if end >= 0 else base + size]).decode("utf-8", "surrogateescape")
 
 
-def _relocate_debug_sections(elf: ELFFile, data: bytearray, name: str) -> None:
-    """Apply the relocations of an ``ET_REL`` object's ``.debug_*`` sections to ``data``, in place.
+def _relocate_debug_sections(elf: ELFFile, data: bytes, sections: dict[int, bytearray], name: str) -> None:
+    """Apply the relocations of an ``ET_REL`` object's debug sections (``sections``, by
+    section index, already decompressed) to them, in place.
 
     pyelftools can do this too, but one relocation at a time through its
     structure parser (most of the read time for a module) and without the TLS
@@ -574,16 +577,17 @@ def _relocate_debug_sections(elf: ELFFile, data: bytearray, name: str) -> None:
         sh_type = sec.header["sh_type"]
         if sh_type not in ("SHT_RELA", "SHT_REL"):
             continue
-        target = elf.get_section(sec["sh_info"])
-        if not target.name.startswith(".debug_"):
+        buf = sections.get(int(sec["sh_info"]))
+        if buf is None:
             continue
+        target = elf.get_section(sec["sh_info"])
         link = int(sec["sh_link"])
         if link not in symtabs:
             symtabs[link] = [s.value for s in _read_symtab(elf, data, link)]
         values = symtabs[link]
         rela = sh_type == "SHT_RELA"
         fmt = end + ("QQq" if rela else "QQ") if is64 else end + ("IIi" if rela else "II")
-        base, limit = int(target["sh_offset"]), int(target["sh_size"])
+        limit = len(buf)
         off, size = int(sec["sh_offset"]), int(sec["sh_size"])
         nvalues = len(values)
         for entry in struct.iter_unpack(fmt, data[off : off + size]):
@@ -597,14 +601,38 @@ def _relocate_debug_sections(elf: ELFFile, data: bytearray, name: str) -> None:
             width, pcrel = recipe
             if r_offset + width > limit or sym >= nvalues:
                 raise ELFError(f"{name}: relocation at {r_offset:#x} outside {target.name}")
-            at = base + r_offset
             packer = put64 if width == 8 else put32
-            addend = entry[2] if rela else packer.unpack_from(data, at)[0]
+            addend = entry[2] if rela else packer.unpack_from(buf, r_offset)[0]
             value = values[sym] + addend - (r_offset if pcrel else 0)
-            packer.pack_into(data, at, value & (0xFFFFFFFFFFFFFFFF if width == 8 else 0xFFFFFFFF))
+            packer.pack_into(buf, r_offset, value & (0xFFFFFFFFFFFFFFFF if width == 8 else 0xFFFFFFFF))
 
 
 _MACHINES = {"EM_X86_64": 62, "EM_AARCH64": 183, "EM_BPF": 247}
+_SHF_COMPRESSED = 0x800
+_ELFCOMPRESS_ZLIB, _ELFCOMPRESS_ZSTD = 1, 2
+
+
+def _decompress(raw: bytes, elf: ELFFile, what: str) -> bytes:
+    """The contents of an ``SHF_COMPRESSED`` section (``gcc -gz``): zlib or zstd after a header."""
+    end = "<" if elf.little_endian else ">"
+    if elf.elfclass == 64:
+        ch_type, _reserved, ch_size, _align = struct.unpack_from(end + "IIQQ", raw)
+        body = raw[24:]
+    else:
+        ch_type, ch_size, _align = struct.unpack_from(end + "III", raw)
+        body = raw[12:]
+    try:
+        if ch_type == _ELFCOMPRESS_ZLIB:
+            out = zlib.decompress(body)
+        elif ch_type == _ELFCOMPRESS_ZSTD:
+            out = zstandard.ZstdDecompressor().decompress(body, max_output_size=ch_size)
+        else:
+            raise ELFError(f"{what}: unknown compression type {ch_type}")
+    except (zlib.error, zstandard.ZstdError) as exc:
+        raise ELFError(f"{what}: corrupt compressed section: {exc}") from exc
+    if len(out) != ch_size:
+        raise ELFError(f"{what}: decompressed to {len(out)} bytes, not {ch_size}")
+    return out
 
 
 def _symbols(elf: ELFFile, data: bytes | bytearray) -> _Symbols:
@@ -646,21 +674,25 @@ def dwarf_to_btf(
     st = stats if stats is not None else DwarfStats()
     try:
         t0 = time.perf_counter()
-        image = bytearray(data)
+        image = bytes(data)
         elf = ELFFile(io.BytesIO(image))
         if elf.get_section_by_name(".debug_info") is None:
             raise ELFError(f"{name}: no DWARF (.debug_info) to encode")
-        if elf["e_type"] == "ET_REL":
-            _relocate_debug_sections(elf, image, name)
+        by_index: dict[int, bytearray] = {}
         sections: dict[str, bytes] = {}
-        for sec in elf.iter_sections():
+        for i, sec in enumerate(elf.iter_sections()):
             if sec.name.startswith(".debug_") and sec["sh_type"] != "SHT_NOBITS":
-                if sec["sh_flags"] & 0x800:  # SHF_COMPRESSED
-                    raise ELFError(f"{name}: compressed DWARF section {sec.name} is not supported")
                 off, size = int(sec["sh_offset"]), int(sec["sh_size"])
                 if off + size > len(image):
                     raise ELFError(f"{name}: section {sec.name} lies outside the file")
-                sections[sec.name] = bytes(image[off : off + size])
+                raw = image[off : off + size]
+                if sec["sh_flags"] & _SHF_COMPRESSED:
+                    raw = _decompress(raw, elf, f"{name}: {sec.name}")
+                by_index[i] = bytearray(raw)
+        if elf["e_type"] == "ET_REL":
+            _relocate_debug_sections(elf, image, by_index, name)
+        for i, buf in by_index.items():
+            sections[elf.get_section(i).name] = bytes(buf)
         symbols = _symbols(elf, image)
         little = bool(elf.little_endian)
         builder = Builder(base=base, byteorder="little" if little else "big")

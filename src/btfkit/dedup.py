@@ -58,8 +58,9 @@ fallback is 1.1's nested arrays-and-structs check, and ``resolve_fwds`` exists.
 from __future__ import annotations
 
 from array import array
+from bisect import bisect_left
 from itertools import accumulate, chain, compress, repeat
-from operator import add
+from operator import add, sub
 
 from .btf import BTF
 from .errors import BTFFormatError, DedupError
@@ -899,34 +900,65 @@ class _Dedup:
 
     # --- compaction and remapping ---------------------------------------------------------------
     def compact_and_remap(self) -> tuple[array[int], array[int]]:
-        words, offs, mp, resolve = self.words, self.offs, self.map, self.resolve
-        start = self.start_id
-        keep = [tid for tid in self.own_ids() if mp[tid] == tid]
-        new_of = {tid: i for i, tid in enumerate(keep, start)}
+        """libbpf's compaction and remapping: canonical own types in their order, IDs rewritten.
+
+        Records are copied in contiguous runs; reference fields are gathered
+        kind by kind and only those whose value changes are written.
+        """
+        words, offs, mp, kinds = self.words, self.offs, self.map, self.kinds
+        start, nr = self.start_id, self.nr
+        own = range(start, start + nr)
+        keep = list(compress(own, map(int.__eq__, map(mp.__getitem__, own), own)))
         offs.append(len(words))  # a sentinel end for the last record
         try:
-            out = array("I")
-            out_offs = array("I")
-            for tid in keep:
-                out_offs.append(len(out))
-                out.extend(words[offs[tid] : offs[tid + 1]])
+            starts = [offs[t] for t in keep]
+            ends = [offs[t + 1] for t in keep]
         finally:
             offs.pop()
+        out = array("I")
+        cuts = [i for i, (a, b) in enumerate(zip(starts[1:], ends, strict=False), 1) if a != b]
+        for first_i, stop_i in zip([0, *cuts], [*cuts, len(keep)], strict=True):
+            if first_i < stop_i:
+                out.extend(words[starts[first_i] : ends[stop_i - 1]])
+        out_offs = array("I", accumulate(map(sub, ends, starts), initial=0))
+        del out_offs[-1:]
+        if len(keep) == nr and not self.touched:
+            return out, out_offs  # nothing merged: every reference stays as it is
+        # Reference fields of the kept records, by kind (the order does not matter here).
+        vmask = self.vmask
+        keep_kinds = [kinds[t] for t in keep]
         pos: list[int] = []
-        for tid, o in zip(keep, out_offs, strict=True):
-            d = o - offs[tid]
-            pos.extend(p + d for p in self._ref_positions(tid))
-        cache: dict[int, int] = {}
-        for p in pos:
-            old = out[p]
-            new = cache.get(old)
-            if new is None:
-                r = resolve(old)
-                new = r if r < start else new_of.get(r, _UNPROCESSED)
-                if new > _MAX_ID:
+        for k, (fixed, first, per, elem) in enumerate(self._layout):
+            if not fixed and not elem:
+                continue
+            group = list(compress(out_offs, map(k.__eq__, keep_kinds)))
+            if not group:
+                continue
+            for f in fixed:
+                pos.extend(map(f.__add__, group))
+            if elem:
+                vlens = list(map(vmask.__and__, map(out.__getitem__, map((1).__add__, group))))
+                for e in elem:
+                    firsts = list(map((first + e).__add__, group))
+                    stops = map(add, firsts, map(per.__mul__, vlens))
+                    pos.extend(chain.from_iterable(map(range, firsts, stops, repeat(per))))
+        values = list(map(out.__getitem__, pos))
+        trans: dict[int, int] = {}
+        resolve = self.resolve
+        for old in set(values):
+            r = resolve(old)
+            new = r
+            if r >= start:
+                i = bisect_left(keep, r)
+                if i == len(keep) or keep[i] != r:
                     raise DedupError(f"reference to type {old}, which has no canonical type")
-                cache[old] = new
-            out[p] = new
+                new = start + i
+            if new != old:
+                trans[old] = new
+        if trans:
+            for p, old in zip(pos, values, strict=True):
+                if old in trans:
+                    out[p] = trans[old]
         return out, out_offs
 
 

@@ -29,7 +29,7 @@ gets its forward declaration (``struct A;``) just in time; a struct that
 refers to itself needs none.  Typedefs are written before they are needed even
 when their target is not complete yet.
 
-Declarations (``_emit_type_decl``) turn a chain of BTF types back into C
+Declarations (``_decl`` and ``_emit_type_chain``) turn a chain of BTF types back into C
 syntax: the chain is pushed on a stack down to its base type, then written
 from the base type outwards, which puts ``const`` after ``*``, parenthesizes
 pointers to arrays and functions, and writes anonymous structs, unions and
@@ -46,8 +46,15 @@ Enumerators are counted each time their enum is written.
 Struct layout is reproduced rather than trusted: gaps become anonymous
 bitfields (``long: 64;``, ``int: 0;`` to force alignment), and a struct whose
 members are not naturally aligned, or whose size is not a multiple of its
-alignment, gets ``__attribute__((packed))``.  (libbpf 1.1 writes enums without
-size attributes; later versions add ``mode(byte)``/``mode(word)``.)
+alignment, gets ``__attribute__((packed))``.  (libbpf 1.1 writes neither
+``aligned`` attributes nor enum size attributes; later versions add
+``__attribute__((aligned(N)))`` and ``mode(byte)``/``mode(word)``.)
+
+A module's header starts with all of vmlinux.  The dump of a base, and the
+dump state after it, are kept per base BTF object, so every further module
+over the same base only costs its own types (unless one of them refers to an
+anonymous base enum that the base left unreferenced, which changes the base's
+part; then everything is dumped afresh).
 """
 
 # Hot paths compare kinds with chained == against module constants: faster than
@@ -114,11 +121,8 @@ _ENUM64 = Kind.ENUM64.value
 _COMPOSITE = frozenset({_STRUCT, _UNION})
 _ENUMS = frozenset({_ENUM, _ENUM64})
 _MODS = frozenset({_VOLATILE, _CONST, _RESTRICT, _TYPE_TAG})
-# Kinds a declaration chain passes through, and kinds that end it.
+# Kinds a declaration chain passes through (the others end it).
 _CHAIN_NEXT = frozenset({_PTR, _VOLATILE, _CONST, _RESTRICT, _FUNC_PROTO, _TYPE_TAG})
-_CHAIN_END = frozenset(
-    {_INT, _ENUM, _ENUM64, _FWD, _STRUCT, _UNION, _TYPEDEF, _FLOAT}
-)
 _SIZED = frozenset({_INT, _STRUCT, _UNION, _ENUM, _ENUM64, _DATASEC, _FLOAT})
 _SIZE_THROUGH = frozenset({_TYPEDEF, _VOLATILE, _CONST, _RESTRICT, _VAR, _DECL_TAG, _TYPE_TAG})
 _ALIGN_THROUGH = frozenset({_TYPEDEF, _VOLATILE, _CONST, _RESTRICT, _TYPE_TAG})

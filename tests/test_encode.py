@@ -490,3 +490,17 @@ def test_compressed_debug_sections(method: str, modules: dict[str, Path], corpus
         assert ELFFile(f).get_section_by_name(".debug_info")["sh_flags"] & 0x800  # SHF_COMPRESSED
     ref = pahole_detached(modules["enc_mod_decl"], tmp_path / "pahole.btf", corpus.vmlinux)
     assert btfkit.to_bytes(encode(ko, corpus.base, index=base_index)) == ref
+
+
+@pytest.mark.parametrize("flags", [("-gdwarf-4", "-O0"), ("-gdwarf-5", "-O0"), ("-gdwarf-5", "-O2")],
+                         ids="/".join)  # fmt: skip
+def test_clang_annotations_match_pahole(flags: tuple[str, ...], tmp_path: Path) -> None:
+    """btf_type_tag and btf_decl_tag (clang's DW_TAG_LLVM_annotation): TYPE_TAG and DECL_TAG
+    where pahole 1.24 puts them."""
+    obj = tmp_path / "enc_tags.o"
+    checked([tool("clang"), "-g", *flags, "-c", str(DATA / "enc_tags.c"), "-o", str(obj)])
+    ref = pahole_detached(obj, tmp_path / "pahole.btf", None)
+    btf = encode(obj)
+    assert btfkit.to_bytes(btf) == ref
+    kinds = {t.kind for t in btf.types()}
+    assert {btfkit.Kind.TYPE_TAG, btfkit.Kind.DECL_TAG} <= kinds

@@ -29,9 +29,11 @@ into BTF compilation unit by compilation unit, in exactly the order pahole
   among the object's sized ``STT_OBJECT`` symbols there) become VARs; one
   DATASEC ``.data..percpu`` listing them by offset closes the BTF.
 
-Type tags, declaration tags and floats-as-FLOAT are not produced: pahole 1.24
-only makes them from clang's annotations or on request, and GCC 12 (Debian's
-kernel compiler) emits no annotations.
+clang's annotations (``DW_TAG_LLVM_annotation``) become tags: a pointer's
+``btf_type_tag`` annotations are tabled just before it, as a chain from the pointer to the
+pointee; ``btf_decl_tag`` annotations of structs, unions, typedefs and their members
+follow the CU's types, those of a function and its parameters its FUNC, those
+of a per-CPU variable its VAR.
 """
 
 from __future__ import annotations
@@ -88,12 +90,15 @@ _ARRAY, _CLASS, _ENUMERATION, _FORMAL_PARAMETER, _MEMBER = 0x01, 0x02, 0x04, 0x0
 _POINTER, _STRUCTURE, _SUBROUTINE, _TYPEDEF, _UNION, _UNSPECIFIED_PARAMETERS = 0x0F, 0x13, 0x15, 0x16, 0x17, 0x18
 _INHERITANCE, _SUBRANGE, _BASE, _CONST = 0x1C, 0x21, 0x24, 0x26
 _ENUMERATOR, _SUBPROGRAM, _VARIABLE, _VOLATILE, _RESTRICT = 0x28, 0x2E, 0x34, 0x35, 0x37
+_ANNOTATION = 0x6000  # DW_TAG_LLVM_annotation: clang's btf_type_tag / btf_decl_tag
 # The tags pahole tables as types (its tag__is_tag_type), C subset.
 _TYPE_TAGS = frozenset({_BASE, _POINTER, _CONST, _VOLATILE, _RESTRICT, _TYPEDEF, _STRUCTURE, _UNION,
                         _CLASS, _ENUMERATION, _ARRAY, _SUBROUTINE})  # fmt: skip
 _COMPOSITES = frozenset({_STRUCTURE, _UNION, _CLASS})
 _MEMBER_TAGS = frozenset({_MEMBER, _INHERITANCE})
-_PARAM_TAGS = frozenset({_FORMAL_PARAMETER, _UNSPECIFIED_PARAMETERS})
+_PARAM_TAGS = frozenset({_FORMAL_PARAMETER, _UNSPECIFIED_PARAMETERS, _ANNOTATION})
+_TYPE_TAG_INFO, _DECL_TAG_INFO = make_info(Kind.TYPE_TAG), make_info(Kind.DECL_TAG)
+_DECL_TAGGED = frozenset({_STRUCTURE, _UNION, _TYPEDEF})
 _PTR_INFO, _TYPEDEF_INFO, _CONST_INFO = make_info(Kind.PTR), make_info(Kind.TYPEDEF), make_info(Kind.CONST)
 _VOLATILE_INFO, _RESTRICT_INFO = make_info(Kind.VOLATILE), make_info(Kind.RESTRICT)
 _ARRAY_INFO, _INT_INFO = make_info(Kind.ARRAY), make_info(Kind.INT)
@@ -132,11 +137,19 @@ class _CU:
     functions: list[Die] = field(default_factory=list)
     variables: list[Die] = field(default_factory=list)
     by_offset: dict[int, Die] = field(default_factory=dict)
+    type_tags: dict[int, list[Die]] = field(default_factory=dict)  # pointer offset -> its tags
 
 
 def _name(die: Die) -> str | None:
     v = die.attrs.get(AT_NAME)
     return v if isinstance(v, str) else None
+
+
+def _annotation(die: Die) -> str:
+    v = die.attrs.get(AT_CONST_VALUE)
+    if not isinstance(v, str) or not v:
+        raise BuildError(f"annotation at DIE {die.offset:#x} has no string value")
+    return v
 
 
 def _udata(die: Die, attr: int) -> int:
@@ -218,8 +231,18 @@ class _Encoder:
             if tag in _COMPOSITES:
                 # types nested in a struct are tabled before it
                 for child in die.children:
-                    if child.tag not in _MEMBER_TAGS:
+                    if child.tag not in _MEMBER_TAGS and child.tag != _ANNOTATION:
                         self._process(cu, child, top_level=False)
+            elif tag == _POINTER and die.children:
+                # a pointer's type tags are types of their own, tabled before it; the
+                # pointer points to the last, each tag to the one before, the first to the
+                # pointee
+                tags = [a for a in die.children if a.tag == _ANNOTATION and _name(a) == "btf_type_tag"]
+                for a in tags:
+                    cu.types.append(a)
+                    cu.ids[a.offset] = len(cu.types)
+                if tags:
+                    cu.type_tags[die.offset] = tags
             cu.types.append(die)
             cu.ids[die.offset] = len(cu.types)
         elif tag == _SUBPROGRAM:
@@ -260,6 +283,9 @@ class _Encoder:
         if self.need_index_type and not self.has_index_type:
             b.add_int("__ARRAY_SIZE_TYPE__", 4)
             self.has_index_type = True
+        for i, die in enumerate(cu.types, 1):
+            if die.tag in _DECL_TAGGED:
+                self._decl_tags(off + i, die, _MEMBER)
         for fn in cu.functions:
             self._encode_function(cu, off, fn)
         if self.syms.percpu_size is not None:
@@ -272,7 +298,10 @@ class _Encoder:
         tag = die.tag
         ref = self._tid(cu, off, die)
         if tag == _POINTER:
-            self.add([0, _PTR_INFO, ref])
+            tags = cu.type_tags.get(die.offset)
+            self.add([0, _PTR_INFO, off + cu.ids[tags[-1].offset] if tags else ref])
+        elif tag == _ANNOTATION:  # a pointer's type tag (see _process)
+            self._type_tag(cu, off, die)
         elif tag == _TYPEDEF:
             self.add([self._str(_name(die)), _TYPEDEF_INFO, ref])
         elif tag == _CONST:
@@ -303,6 +332,28 @@ class _Encoder:
             self._enum(cu, die)
         else:  # subroutine type
             self._proto(cu, off, die, ref)
+
+    def _type_tag(self, cu: _CU, off: int, die: Die) -> None:
+        small = cu.ids[die.offset]
+        prev = cu.types[small - 2] if small >= 2 else None
+        if prev is not None and prev.tag == _ANNOTATION:
+            target = off + small - 1  # the tag before, on the same pointer
+        else:
+            pointer = next(p for p, tags in cu.type_tags.items() if tags[0] is die)
+            target = self._tid(cu, off, cu.by_offset[pointer])
+        self.add([self._str(_annotation(die)), _TYPE_TAG_INFO, target])
+
+    def _decl_tags(self, tid: int, die: Die, element: int) -> None:
+        """DECL_TAGs for ``die`` (component -1) and its ``element`` children (their index)."""
+        index = -1
+        for child in die.children:
+            if child.tag == element:
+                index += 1
+                for a in child.children:
+                    if a.tag == _ANNOTATION and _name(a) == "btf_decl_tag":
+                        self.add([self._str(_annotation(a)), _DECL_TAG_INFO, tid, index & 0xFFFFFFFF])
+            elif child.tag == _ANNOTATION and _name(child) == "btf_decl_tag":
+                self.add([self._str(_annotation(child)), _DECL_TAG_INFO, tid, 0xFFFFFFFF])
 
     def _base_type(self, die: Die) -> None:
         enc = _udata(die, AT_ENCODING)
@@ -476,7 +527,8 @@ class _Encoder:
         elif not _flag(die, AT_EXTERNAL) or name is None:
             return
         proto = self._proto(cu, off, die, self._tid(cu, off, self._origin(cu, die)), params)
-        self.add([self._str(name), make_info(Kind.FUNC, int(Linkage.STATIC)), proto])
+        fid = self.add([self._str(name), make_info(Kind.FUNC, int(Linkage.STATIC)), proto])
+        self._decl_tags(fid, die, _FORMAL_PARAMETER)
 
     def _location_addr(self, cu: _CU, die: Die) -> int | None:
         """The address of a variable whose location is ``DW_OP_addr``."""
@@ -507,6 +559,7 @@ class _Encoder:
             raise BuildError(f"per-CPU variable {sym_name!r} at DIE {die.offset:#x} has void type")
         linkage = Linkage.GLOBAL if _flag(var, AT_EXTERNAL) else Linkage.STATIC
         vid = self.b.add_var(sym_name, vtype, linkage)
+        self._decl_tags(vid, die, -1)
         self.percpu_vars.append((vid, addr or 0, size))
 
     def finish(self) -> None:

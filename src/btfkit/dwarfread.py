@@ -130,9 +130,9 @@ def _sleb(data: bytes, pos: int) -> tuple[int, int]:
 
 # Tags whose attributes encoding never looks at (their children are still read).
 _OPAQUE_TAGS = frozenset({0x0A, 0x0B, 0x1D, 0x48, 0x49, 0x4109, 0x410A})  # labels, blocks, call sites
-# Type DIEs, and what a function keeps of its children besides them (formal and ... parameters).
+# Type DIEs, and what a function keeps of its children besides them (parameters, annotations).
 _TYPE_TAGS = frozenset({0x01, 0x02, 0x04, 0x0F, 0x13, 0x15, 0x16, 0x17, 0x24, 0x26, 0x35, 0x37})
-_PARAM_TAGS = frozenset({0x05, 0x18})
+_PARAM_TAGS = frozenset({0x05, 0x18, 0x6000})  # and clang's DW_TAG_LLVM_annotation (decl tags)
 _SUBPROGRAM = 0x2E
 # What a DIE's children are: all kept, a function's (parameters and types kept, the rest of
 # the body dropped, with the types found inside it lifted to the function), or dropped.

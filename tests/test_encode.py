@@ -504,3 +504,15 @@ def test_clang_annotations_match_pahole(flags: tuple[str, ...], tmp_path: Path) 
     assert btfkit.to_bytes(btf) == ref
     kinds = {t.kind for t in btf.types()}
     assert {btfkit.Kind.TYPE_TAG, btfkit.Kind.DECL_TAG} <= kinds
+
+
+@pytest.mark.parametrize("compiler", ["gcc", "clang"])
+@pytest.mark.parametrize("dwarf", ["-gdwarf-4", "-gdwarf-5"])
+def test_percpu_variables_match_pahole(compiler: str, dwarf: str, tmp_path: Path) -> None:
+    obj = tmp_path / "enc_percpu.o"
+    checked([tool(compiler), "-g", dwarf, "-O2", "-c", str(DATA / "enc_percpu.c"), "-o", str(obj)])
+    ref = pahole_detached(obj, tmp_path / "pahole.btf", None)
+    btf = encode(obj)
+    assert btfkit.to_bytes(btf) == ref
+    (sec,) = [t for t in btf.types() if t.kind == btfkit.Kind.DATASEC]
+    assert {btf.name_of(v.type_id) for v in sec.vars} == {"pc_one", "pc_three"}

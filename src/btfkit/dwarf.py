@@ -104,7 +104,7 @@ _VOLATILE_INFO, _RESTRICT_INFO = make_info(Kind.VOLATILE), make_info(Kind.RESTRI
 _ARRAY_INFO, _INT_INFO = make_info(Kind.ARRAY), make_info(Kind.INT)
 _SIGNED_ATE = (0x05, 0x06)  # DW_ATE_signed, DW_ATE_signed_char
 _ATE_BOOLEAN = 0x02
-_DW_OP_ADDR = 0x03
+_DW_OP_ADDR, _DW_OP_ADDRX, _DW_OP_GNU_ADDR_INDEX = 0x03, 0xA1, 0xFB
 _DW_OP_PLUS_UCONST = 0x23
 
 
@@ -188,11 +188,13 @@ def _member_offset(die: Die) -> int:
 class _Encoder:
     """Feeds one object's CUs to a Builder in pahole 1.24's order."""
 
-    def __init__(self, builder: Builder, symbols: _Symbols, stats: DwarfStats, little: bool):
+    def __init__(self, builder: Builder, symbols: _Symbols, stats: DwarfStats, little: bool,
+                 debug_addr: bytes = b""):  # fmt: skip
         self.b = builder
         self.syms = symbols
         self.stats = stats
         self.order: Literal["little", "big"] = "little" if little else "big"
+        self.debug_addr = debug_addr
         self.has_index_type = False
         self.need_index_type = False
         self.array_index_id = 0
@@ -531,12 +533,25 @@ class _Encoder:
         self._decl_tags(fid, die, _FORMAL_PARAMETER)
 
     def _location_addr(self, cu: _CU, die: Die) -> int | None:
-        """The address of a variable whose location is ``DW_OP_addr``."""
+        """The address of a variable located by ``DW_OP_addr`` (or, from clang's DWARF 5,
+        ``DW_OP_addrx``: an index into the unit's slice of ``.debug_addr``)."""
         v = die.attrs.get(AT_LOCATION)
         size = cu.unit.address_size
-        if not isinstance(v, bytes) or len(v) < 1 + size or v[0] != _DW_OP_ADDR:
+        if not isinstance(v, bytes) or not v:
             return None
-        return int.from_bytes(v[1 : 1 + size], self.order)
+        if v[0] == _DW_OP_ADDR and len(v) >= 1 + size:
+            return int.from_bytes(v[1 : 1 + size], self.order)
+        if v[0] in (_DW_OP_ADDRX, _DW_OP_GNU_ADDR_INDEX):
+            index = shift = 0
+            for b in v[1:]:
+                index |= (b & 0x7F) << shift
+                shift += 7
+                if not b & 0x80:
+                    break
+            at = cu.unit.addr_base + index * size
+            if at + size <= len(self.debug_addr):
+                return int.from_bytes(self.debug_addr[at : at + size], self.order)
+        return None
 
     def _encode_variable(self, cu: _CU, off: int, die: Die) -> None:
         spec_off = _ref(die, AT_SPECIFICATION)
@@ -750,7 +765,7 @@ def dwarf_to_btf(
         little = bool(elf.little_endian)
         builder = Builder(base=base, byteorder="little" if little else "big")
         builder.btf.pointer_size = 8 if elf.elfclass == 64 else 4
-        enc = _Encoder(builder, symbols, st, little)
+        enc = _Encoder(builder, symbols, st, little, sections.get(".debug_addr", b""))
         units = iter_units(sections, little)
         st.read_seconds += time.perf_counter() - t0
         while True:

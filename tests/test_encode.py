@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 from elftools.elf.elffile import ELFFile
+from elftools.elf.sections import SymbolTableSection
 
 import btfkit
 from btfkit.dedup import BaseIndex
@@ -487,7 +488,8 @@ def test_compressed_debug_sections(method: str, modules: dict[str, Path], corpus
     r = run([tool("objcopy"), f"--compress-debug-sections={method}", str(modules["enc_mod_decl"]), str(ko)])
     require(r.returncode == 0, f"objcopy cannot compress with {method}: {r.stderr.strip()}")
     with open(ko, "rb") as f:
-        assert ELFFile(f).get_section_by_name(".debug_info")["sh_flags"] & 0x800  # SHF_COMPRESSED
+        info = ELFFile(f).get_section_by_name(".debug_info")
+        assert info is not None and info["sh_flags"] & 0x800  # SHF_COMPRESSED
     ref = pahole_detached(modules["enc_mod_decl"], tmp_path / "pahole.btf", corpus.vmlinux)
     assert btfkit.to_bytes(encode(ko, corpus.base, index=base_index)) == ref
 
@@ -518,7 +520,9 @@ def test_percpu_variables_match_pahole(compiler: str, dwarf: str, tmp_path: Path
     with open(obj, "rb") as f:  # every sized object symbol of the section is a VAR
         elf = ELFFile(f)
         index = next(i for i, s in enumerate(elf.iter_sections()) if s.name == ".data..percpu")
-        symbols = {s.name for s in elf.get_section_by_name(".symtab").iter_symbols()
+        symtab = elf.get_section_by_name(".symtab")
+        assert isinstance(symtab, SymbolTableSection)
+        symbols = {s.name for s in symtab.iter_symbols()
                    if s["st_shndx"] == index and s["st_info"]["type"] == "STT_OBJECT" and s["st_size"]}  # fmt: skip
     assert {btf.name_of(v.type_id) for v in sec.vars} == symbols
     assert {"pc_one", "pc_three"} <= symbols

@@ -138,6 +138,7 @@ class _CU:
     variables: list[Die] = field(default_factory=list)
     by_offset: dict[int, Die] = field(default_factory=dict)
     type_tags: dict[int, list[Die]] = field(default_factory=dict)  # pointer offset -> its tags
+    tagged: dict[int, Die] = field(default_factory=dict)  # first tag's offset -> its pointer
 
 
 def _name(die: Die) -> str | None:
@@ -245,6 +246,7 @@ class _Encoder:
                     cu.ids[a.offset] = len(cu.types)
                 if tags:
                     cu.type_tags[die.offset] = tags
+                    cu.tagged[tags[0].offset] = die
             cu.types.append(die)
             cu.ids[die.offset] = len(cu.types)
         elif tag == _SUBPROGRAM:
@@ -340,9 +342,8 @@ class _Encoder:
         prev = cu.types[small - 2] if small >= 2 else None
         if prev is not None and prev.tag == _ANNOTATION:
             target = off + small - 1  # the tag before, on the same pointer
-        else:
-            pointer = next(p for p, tags in cu.type_tags.items() if tags[0] is die)
-            target = self._tid(cu, off, cu.by_offset[pointer])
+        else:  # the first tag: to the pointee, its parent pointer's DW_AT_type
+            target = self._tid(cu, off, cu.tagged[die.offset])
         self.add([self._str(_annotation(die)), _TYPE_TAG_INFO, target])
 
     def _decl_tags(self, tid: int, die: Die, element: int) -> None:

@@ -53,6 +53,15 @@ result; it is accepted for API compatibility.
 **Versions.**  The reference is libbpf 1.1.2 (Debian 12): TYPEDEF is
 deduplicated in the ref pass, enums hash by name only, the identical-type
 fallback is 1.1's nested arrays-and-structs check, and ``resolve_fwds`` exists.
+
+**Where btfkit differs on purpose.**  Errors leave the BTF as it was (libbpf
+leaves it half rewritten).  Input that would make libbpf recurse without end
+(a struct containing itself by value, met by the identical-struct check) or
+loop through reference types is a :class:`~btfkit.errors.DedupError`.
+``.BTF.ext`` is not rewritten alongside (libbpf's ``btf_ext`` option).  The
+walks are iterative, so deep graphs cannot exhaust a stack.  Base chains
+(split on split) and the 24-bit-vlen format are handled, which libbpf 1.1
+cannot parse.
 """
 
 from __future__ import annotations

@@ -157,7 +157,11 @@ class _Table:
 
     def first(self, key: object) -> int:
         """The first candidate under ``key``, 0 if none."""
-        ents = self._all(key)
+        ents = self.entries.get(key)
+        if self.below is not None:
+            below = self.below.get(key)
+            if below is not None:
+                ents = below + ents if ents else below
         if not ents:
             return 0
         if len(ents) > 1:
@@ -771,8 +775,10 @@ class _Dedup:
         """Record what a successful walk found: resolved forwards, and structs mapped ahead of time."""
         kinds, mp, resolve, adjust, set_map = self.kinds, self.map, self.resolve, self.adjust_canon, self.set_map
         for canon, targ in self.hypot.items():
-            t = resolve(targ)
-            c = resolve(canon)
+            m = mp[targ]
+            t = targ if m == targ or m > _MAX_ID else resolve(targ)
+            m = mp[canon]
+            c = canon if m == canon or m > _MAX_ID else resolve(canon)
             tk, ck = kinds[t], kinds[c]
             if tk != _FWD and ck == _FWD:
                 set_map(c, t)

@@ -467,3 +467,21 @@ def test_unknown_kind_is_an_error() -> None:
     b.btf.append_record([0, 20 << 24, 0])  # kind 20: nothing describes it
     with pytest.raises(DedupError, match="kind 20"):
         dedup(b.btf)
+
+
+def test_names_pointing_into_the_middle_of_strings() -> None:
+    # Offsets into a string's tail are valid BTF (the tail is a string too).
+    b = Builder()
+    i = b.add_int("unsigned_int", 4)
+    j = b.add_int("int", 4, S)
+    b.add_typedef("x_int", j)
+    b.add_struct("s", 8, [("a", i, 0), ("b", j, 32)])
+    btf = b.btf
+    tail = btf.strings.find("unsigned_int")
+    assert tail is not None
+    btf.words[btf.offsets[1]] = tail + len("unsigned_")  # the second INT's name: "int" inside it
+    btf.words[btf.offsets[2]] = btf.strings.find("x_int") or 0
+    raw = btfkit.to_bytes(btf)
+    ours = btfkit.parse(raw)
+    dedup(ours)
+    assert btfkit.to_bytes(ours) == libbpf_oracle.dedup(raw)

@@ -70,6 +70,7 @@ from array import array
 from bisect import bisect_left
 from itertools import accumulate, chain, compress, repeat
 from operator import add, sub
+from typing import cast
 
 from .btf import BTF
 from .errors import BTFFormatError, DedupError
@@ -384,11 +385,12 @@ class _Dedup:
         values = list(map(words.__getitem__, positions))
         # Offsets outside the own section (0, and the base's) stay as they are.
         offsets = [off for off in dict.fromkeys(values) if off >= start and off]
-        texts = [by_off.get(off, b"") for off in offsets]
-        for i, text in enumerate(texts):
-            if not text and offsets[i] not in by_off:  # an offset into the middle of a string
-                local = offsets[i] - start
-                texts[i] = data[local : data.index(b"\0", local)]
+        found: list[bytes | None] = list(map(by_off.get, offsets))
+        if None in found:  # offsets into the middle of a string
+            for i, off in enumerate(offsets):
+                if found[i] is None:
+                    found[i] = data[off - start : data.index(b"\0", off - start)]
+        texts = cast("list[bytes]", found)
         # The first reference to a string is the first reference to any offset holding it.
         new: dict[bytes, int] = {}
         parts: list[bytes] = []

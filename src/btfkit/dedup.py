@@ -318,14 +318,15 @@ class _Dedup:
         words, offs, kinds, mp = index.words, index.offs, index.kinds, index.map
         self.base_words = shift = len(words)
         words.extend(btf.words)
-        own_offs = [o + shift for o in btf.offsets]
+        own_offs = list(map(shift.__add__, btf.offsets))
         offs.extend(own_offs)
-        own_kinds = [(words[o + 1] >> 24) & kmask for o in own_offs]
+        own_kinds = list(map(kmask.__and__, map((24).__rrshift__, map(words.__getitem__, map((1).__add__, own_offs)))))
         kinds.extend(own_kinds)
-        mp.extend(
-            tid if k in (_VAR, _DATASEC) else _UNPROCESSED
-            for tid, k in enumerate(own_kinds, start)
-        )
+        # VAR and DATASEC are canonical from the start; the rest is unprocessed.
+        mp.extend([_UNPROCESSED] * len(own_offs))
+        own = range(start, start + len(own_offs))
+        for tid in compress(own, map({_VAR, _DATASEC}.__contains__, own_kinds)):
+            mp[tid] = tid
         self.words, self.offs, self.kinds, self.map = words, offs, kinds, mp
         self.nr = len(own_offs)
         # Base entries of map that this dedup changes (base FWDs and enum forwards).

@@ -485,3 +485,27 @@ def test_names_pointing_into_the_middle_of_strings() -> None:
     ours = btfkit.parse(raw)
     dedup(ours)
     assert btfkit.to_bytes(ours) == libbpf_oracle.dedup(raw)
+
+
+def test_index_reuse_after_base_forwards_were_redirected() -> None:
+    # A split struct completes a base FWD: the dedup points the base FWD at it (for
+    # the split's references), which must not leak into the next dedup on the index.
+    b = Builder()
+    i = b.add_int("int", 4, S)
+    f = b.add_fwd("node")
+    b.add_struct("holder", 8, [("p", b.add_ptr(f), 0)])
+    base_raw = btfkit.to_bytes(b.btf)
+    base = btfkit.parse(base_raw)
+    index = BaseIndex(base)
+
+    s = Builder(base=base)
+    fwd = s.add_fwd("node")
+    node = s.add_struct("node", 16, [("v", i, 0), ("next", s.add_ptr(fwd), 64)])
+    s.add_struct("holder", 8, [("p", s.add_ptr(node), 0)])
+    raw = btfkit.to_bytes(s.btf)
+    expected = libbpf_oracle.dedup(raw, base_raw)
+    for _ in range(2):
+        ours = btfkit.parse(raw, base)
+        dedup(ours, index=index)
+        assert btfkit.to_bytes(ours) == expected
+    assert index.map == list(range(base.type_count))

@@ -137,8 +137,13 @@ def test_module_has_percpu_datasec(modules: dict[str, Path], corpus: Corpus,
     assert btf.find("encd_notrace", btfkit.Kind.FUNC)  # static and notrace, still a FUNC in 1.24
 
 
-COMPILERS = {"gcc": ["gcc"], "clang": ["clang"], "clang-bpf": ["clang", "-target", "bpf"],
-             "clang-bpfeb": ["clang", "-target", "bpfeb"]}  # fmt: skip
+COMPILERS = {
+    "gcc": ["gcc"], "clang": ["clang"], "clang-bpf": ["clang", "-target", "bpf"],
+    "clang-bpfeb": ["clang", "-target", "bpfeb"], "gcc-m32": ["gcc", "-m32"],
+    # other machines' relocations (ARM and i386 REL, RISC-V's ADD/SUB pairs, s390x big-endian)
+    **{f"clang-{t}": ["clang", "-target", f"{t}-linux-gnu"] for t in ("aarch64", "i386", "riscv64", "s390x")},
+    "clang-arm": ["clang", "-target", "arm-linux-gnueabi"],
+}  # fmt: skip
 
 
 @pytest.mark.parametrize("compiler", sorted(COMPILERS))
@@ -146,9 +151,9 @@ COMPILERS = {"gcc": ["gcc"], "clang": ["clang"], "clang-bpf": ["clang", "-target
                                    ("-gdwarf-5", "-O2")], ids="/".join)  # fmt: skip
 def test_object_matches_pahole(compiler: str, flags: tuple[str, ...], tmp_path: Path) -> None:
     """Every construct of enc_types.c; clang's DWARF 5 also brings string-index forms and
-    out-of-line instances that precede their abstract origin; BPF targets (which refuse
-    varargs and TLS, so they compile enc_link_a.c) bring REL relocations, and bpfeb
-    big-endian DWARF and BTF."""
+    out-of-line instances that precede their abstract origin.  Other targets (compiling
+    enc_link_a.c, which needs no libc, varargs, TLS nor __int128) bring their relocation
+    types, REL as well as RELA, 32-bit ELF, and big-endian DWARF and BTF."""
     obj = tmp_path / "enc_types.o"
     cc, *target = COMPILERS[compiler]
     src = DATA / ("enc_link_a.c" if target else "enc_types.c")

@@ -585,14 +585,28 @@ class _Encoder:
                                sorted(self.percpu_vars, key=lambda v: v[1]))  # fmt: skip
 
 
-# Relocation types that write "symbol + addend" (absolute) into debug sections, with
-# their width, per ELF machine; PC-relative ones subtract the place, at section address 0.
-_RELOCS: dict[int, dict[int, tuple[int, bool]]] = {
-    62: {1: (8, False), 10: (4, False), 11: (4, False), 2: (4, True), 24: (8, True),
-         17: (8, False), 21: (4, False)},  # x86_64 (DTPOFF for TLS variables)
-    183: {257: (8, False), 258: (4, False), 261: (8, True), 260: (4, True)},  # AArch64
-    247: {2: (8, False), 3: (4, False), 4: (4, False)},  # BPF (REL, addend in place)
+# How relocations patch debug sections, per ELF machine: (width in bytes, operation), the
+# operation being symbol + addend (ABS), that minus the place (PCREL; debug sections sit at
+# address 0), or adding to / subtracting from what is there (RISC-V's label differences).
+_ABS, _PCREL, _ADD, _SUB = 0, 1, 2, 3
+_RELOCS: dict[int, dict[int, tuple[int, int]]] = {
+    62: {1: (8, _ABS), 10: (4, _ABS), 11: (4, _ABS), 2: (4, _PCREL), 24: (8, _PCREL),
+         17: (8, _ABS), 21: (4, _ABS)},  # x86_64 (DTPOFF64/32 for TLS variables)
+    3: {1: (4, _ABS), 2: (4, _PCREL), 32: (4, _ABS)},  # i386 (TLS_LDO_32)
+    183: {257: (8, _ABS), 258: (4, _ABS), 259: (2, _ABS), 260: (8, _PCREL), 261: (4, _PCREL),
+          262: (2, _PCREL)},  # AArch64
+    40: {2: (4, _ABS), 3: (4, _PCREL), 106: (4, _ABS)},  # ARM (TLS_LDO32)
+    22: {4: (4, _ABS), 22: (8, _ABS), 5: (4, _PCREL), 23: (8, _PCREL)},  # s390x
+    243: {1: (4, _ABS), 2: (8, _ABS), 33: (1, _ADD), 34: (2, _ADD), 35: (4, _ADD), 36: (8, _ADD),
+          37: (1, _SUB), 38: (2, _SUB), 39: (4, _SUB), 40: (8, _SUB)},  # RISC-V
+    21: {1: (4, _ABS), 38: (8, _ABS), 26: (4, _PCREL), 44: (8, _PCREL)},  # PowerPC64
+    247: {2: (8, _ABS), 3: (4, _ABS), 4: (4, _ABS)},  # BPF (REL, addend in place)
 }  # fmt: skip
+_MACHINES = {"EM_X86_64": 62, "EM_386": 3, "EM_AARCH64": 183, "EM_ARM": 40, "EM_S390": 22,
+             "EM_RISCV": 243, "EM_PPC64": 21, "EM_BPF": 247}  # fmt: skip
+# The debug sections the DIE reader uses (the others are neither decompressed nor relocated).
+_READ_SECTIONS = frozenset({".debug_info", ".debug_abbrev", ".debug_str", ".debug_line_str",
+                            ".debug_str_offsets", ".debug_addr"})  # fmt: skip
 _SHT_SYMTAB, _SHT_RELA, _SHT_REL = 2, 4, 9
 
 
@@ -641,7 +655,7 @@ def _relocate_debug_sections(elf: ELFFile, data: bytes, sections: dict[int, byte
     end = "<" if elf.little_endian else ">"
     is64 = elf.elfclass == 64
     symtabs: dict[int, list[int]] = {}
-    put64, put32 = struct.Struct(end + "Q"), struct.Struct(end + "I")
+    packers = {n: struct.Struct(end + c) for n, c in ((1, "B"), (2, "H"), (4, "I"), (8, "Q"))}
     for sec in elf.iter_sections():
         sh_type = sec.header["sh_type"]
         if sh_type not in ("SHT_RELA", "SHT_REL"):
@@ -667,16 +681,21 @@ def _relocate_debug_sections(elf: ELFFile, data: bytes, sections: dict[int, byte
                 if rtype == 0:
                     continue
                 raise ELFError(f"{name}: unsupported relocation type {rtype} in {sec.name}")
-            width, pcrel = recipe
+            width, op = recipe
             if r_offset + width > limit or sym >= nvalues:
                 raise ELFError(f"{name}: relocation at {r_offset:#x} outside {target.name}")
-            packer = put64 if width == 8 else put32
-            addend = entry[2] if rela else packer.unpack_from(buf, r_offset)[0]
-            value = values[sym] + addend - (r_offset if pcrel else 0)
-            packer.pack_into(buf, r_offset, value & (0xFFFFFFFFFFFFFFFF if width == 8 else 0xFFFFFFFF))
+            packer = packers[width]
+            here = packer.unpack_from(buf, r_offset)[0]
+            value = values[sym] + (entry[2] if rela else here)
+            if op == _PCREL:
+                value -= r_offset
+            elif op == _ADD:
+                value = here + values[sym] + (entry[2] if rela else 0)
+            elif op == _SUB:
+                value = here - values[sym] - (entry[2] if rela else 0)
+            packer.pack_into(buf, r_offset, value & ((1 << (8 * width)) - 1))
 
 
-_MACHINES = {"EM_X86_64": 62, "EM_AARCH64": 183, "EM_BPF": 247}
 _SHF_COMPRESSED = 0x800
 _ELFCOMPRESS_ZLIB, _ELFCOMPRESS_ZSTD = 1, 2
 
@@ -750,7 +769,7 @@ def dwarf_to_btf(
         by_index: dict[int, bytearray] = {}
         sections: dict[str, bytes] = {}
         for i, sec in enumerate(elf.iter_sections()):
-            if sec.name.startswith(".debug_") and sec["sh_type"] != "SHT_NOBITS":
+            if sec.name in _READ_SECTIONS and sec["sh_type"] != "SHT_NOBITS":
                 off, size = int(sec["sh_offset"]), int(sec["sh_size"])
                 if off + size > len(image):
                     raise ELFError(f"{name}: section {sec.name} lies outside the file")

@@ -18,7 +18,7 @@ Attribute values: constants as ints (``DW_FORM_sdata`` and
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 
 from .errors import ELFError
@@ -71,14 +71,19 @@ _LEB_FORMS = frozenset({_UDATA, _SDATA, _REF_UDATA, _STRX, _ADDRX, _LOCLISTX, _R
                         _GNU_ADDR_INDEX, _GNU_STR_INDEX})  # fmt: skip
 
 
-@dataclass(eq=False)
 class Die:
     """One debugging information entry: its offset, tag, kept attributes and children."""
 
-    offset: int
-    tag: int
-    attrs: dict[int, object]
-    children: list[Die] = field(default_factory=list)
+    __slots__ = ("attrs", "children", "offset", "tag")
+
+    def __init__(self, offset: int, tag: int, attrs: dict[int, object]):
+        self.offset = offset
+        self.tag = tag
+        self.attrs = attrs
+        self.children: list[Die] = []
+
+    def __repr__(self) -> str:
+        return f"Die({self.offset:#x}, tag={self.tag:#x}, attrs={self.attrs!r}, {len(self.children)} children)"
 
 
 @dataclass
@@ -94,7 +99,7 @@ class Unit:
 
 
 class _Abbrev:
-    __slots__ = ("children", "plan", "skip_plan", "tag")
+    __slots__ = ("children", "plan", "skip_fixed", "skip_plan", "tag")
 
     def __init__(self, tag: int, children: bool, plan: list[tuple[int, int, int]],
                  skip_plan: list[tuple[int, int, int]] | None = None):  # fmt: skip
@@ -102,6 +107,9 @@ class _Abbrev:
         self.children = children
         self.plan = plan  # (attribute, form, implicit constant); attribute -1: skip
         self.skip_plan = skip_plan if skip_plan is not None else plan  # the same, keeping nothing
+        # the size of all the attributes, when it does not vary
+        fixed = all(step[0] == _SKIP for step in self.skip_plan)
+        self.skip_fixed = sum(step[1] for step in self.skip_plan) if fixed else -1
 
 
 def _uleb(data: bytes, pos: int) -> tuple[int, int]:
@@ -137,7 +145,10 @@ _SUBPROGRAM = 0x2E
 # What a DIE's children are: all kept, a function's (parameters and types kept, the rest of
 # the body dropped, with the types found inside it lifted to the function), or dropped.
 _KEEP_ALL, _FUNCTION, _DROPPED = 0, 1, 2
-_SKIP = -2  # plan step: skip a fixed number of bytes (in the form slot)
+# Plan steps are (attribute, form, implicit constant) for the general case, attribute -1
+# to step over a value of variable size, or (op, ...) for these frequent cases:
+_SKIP = -2  # (_SKIP, n, 0): step over n bytes (unkept attributes of fixed size, merged)
+_OP_STRP, _OP_BYTE, _OP_UINT, _OP_REF, _OP_TRUE, _OP_CONST = -3, -4, -5, -6, -7, -8
 
 
 def _compile(raw: dict[int, _Abbrev], offset_size: int, address_size: int, ref_addr_size: int) -> dict[int, _Abbrev]:
@@ -159,8 +170,22 @@ def _compile(raw: dict[int, _Abbrev], offset_size: int, address_size: int, ref_a
                         plan[-1] = (_SKIP, plan[-1][1] + size, 0)
                     elif size:
                         plan.append((_SKIP, size, 0))
+                elif not keep:
+                    plan.append((-1, form, implicit))
+                elif form == _STRP:  # the common kept forms get a step of their own
+                    plan.append((_OP_STRP, attr, offset_size))
+                elif form == _DATA1:
+                    plan.append((_OP_BYTE, attr, 0))
+                elif form in (_DATA2, _DATA4, _DATA8, _SEC_OFFSET):
+                    plan.append((_OP_UINT, attr, size if size is not None else 0))
+                elif form in (_REF1, _REF2, _REF4, _REF8) and attr in _REF_ATTRS:
+                    plan.append((_OP_REF, attr, size if size is not None else 0))
+                elif form == _FLAG_PRESENT:
+                    plan.append((_OP_TRUE, attr, 0))
+                elif form == _IMPLICIT_CONST:
+                    plan.append((_OP_CONST, attr, implicit))
                 else:
-                    plan.append((attr if keep else -1, form, implicit))
+                    plan.append((attr, form, implicit))
             plans.append(plan)
         out[code] = _Abbrev(ab.tag, ab.children, plans[0], plans[1])
     return out
@@ -328,15 +353,35 @@ class _Reader:
                 ):
                     # Function bodies: locals, blocks, inlined calls and call sites hold
                     # nothing BTF needs but the types defined inside them.
-                    for attr, plan_form, _implicit in ab.skip_plan:
-                        p = p + plan_form if attr == _SKIP else self._skip(plan_form, p, die_off, sizes)
+                    if ab.skip_fixed >= 0:
+                        p += ab.skip_fixed
+                    else:
+                        for attr, plan_form, _implicit in ab.skip_plan:
+                            p = p + plan_form if attr == _SKIP else self._skip(plan_form, p, die_off, sizes)
                     if ab.children:
                         stack.append((parent, _DROPPED))
                     continue
             attrs: dict[int, object] = {}
             for attr, plan_form, implicit in ab.plan:
-                if attr == _SKIP:
-                    p += plan_form
+                if attr < -1:  # one of the specialised steps
+                    if attr == _SKIP:
+                        p += plan_form
+                    elif attr == _OP_STRP:
+                        attrs[plan_form] = self._str_at(0, from_bytes(info[p : p + implicit], order))
+                        p += implicit
+                    elif attr == _OP_REF:
+                        attrs[plan_form] = cu + from_bytes(info[p : p + implicit], order)
+                        p += implicit
+                    elif attr == _OP_BYTE:
+                        attrs[plan_form] = info[p]
+                        p += 1
+                    elif attr == _OP_TRUE:
+                        attrs[plan_form] = True
+                    elif attr == _OP_CONST:
+                        attrs[plan_form] = implicit
+                    else:  # _OP_UINT
+                        attrs[plan_form] = from_bytes(info[p : p + implicit], order)
+                        p += implicit
                     continue
                 form = plan_form
                 if form == _INDIRECT:

@@ -386,15 +386,18 @@ class _Encoder:
         rec = [self._str(name), 0, _udata(die, AT_BYTE_SIZE) & 0xFFFFFFFF]
         bitfields = False
         n = 0
+        ids, strs, add_str = cu.ids, self.strs, self._str
         for m in die.children:
             if m.tag != _MEMBER:
                 continue
             attrs = m.attrs
-            bit_size = _udata(m, AT_BIT_SIZE)
+            v = attrs.get(AT_BIT_SIZE)
+            bit_size = v & _U64 if type(v) is int else 0
             if AT_DATA_BIT_OFFSET in attrs:
                 bit_offset = _udata(m, AT_DATA_BIT_OFFSET)
             else:
-                bit_offset = _member_offset(m) * 8
+                v = attrs.get(AT_DATA_MEMBER_LOCATION)
+                bit_offset = (v if type(v) is int else _member_offset(m)) * 8
                 if bit_size and AT_BIT_OFFSET in attrs:
                     # DWARF 4 counts from the storage unit's most significant bit
                     unit = _udata(m, AT_BYTE_SIZE) or self._type_size(cu, m)
@@ -404,10 +407,14 @@ class _Encoder:
                 bitfields = True
                 if not 0 < bit_size <= 255 or bit_offset > 0xFFFFFF:
                     raise BuildError(f"bitfield at DIE {m.offset:#x}: {bit_size} bits at bit {bit_offset}")
-            if bit_offset > 0xFFFFFFFF or (is_union and bit_offset):
+            if not 0 <= bit_offset <= 0xFFFFFFFF or (is_union and bit_offset):
                 raise BuildError(f"member at DIE {m.offset:#x}: bit offset {bit_offset} cannot be encoded")
-            mtype = self._tid(cu, off, m) or off  # pahole adds the CU's offset to a void member type too
-            rec += (self._str(_name(m)), mtype, bit_offset | (bit_size << 24))
+            target = attrs.get(AT_TYPE)
+            small = ids.get(target) if type(target) is int else None
+            mtype = off + small if small is not None else off  # pahole adds off to a void type too
+            v = attrs.get(AT_NAME)
+            name_off = (strs.get(v) or add_str(v)) if type(v) is str and v else 0
+            rec += (name_off, mtype, bit_offset | (bit_size << 24))
             n += 1
         rec[1] = make_info(Kind.UNION if is_union else Kind.STRUCT, self._vlen(n, die), bitfields)
         self.add(rec)

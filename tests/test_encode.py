@@ -444,18 +444,23 @@ def test_in_tree_modules_match_pahole(corpus: Corpus, base_index: BaseIndex, tmp
         r = run(["apt-get", "download", DBG_PACKAGE], cwd=DEB_CACHE)
         require(r.returncode == 0, f"apt-get download {DBG_PACKAGE} failed: {r.stderr.strip()[-200:]}")
         debs = sorted(DEB_CACHE.glob(f"{DBG_PACKAGE}_*.deb"))
+    tree = tmp_path / "dbg"
+    tree.mkdir()
     tar = subprocess.Popen(["dpkg-deb", "--fsys-tarfile", str(debs[-1])], stdout=subprocess.PIPE)
-    checked(["tar", "-x", "-C", str(tmp_path), "--wildcards", "*/kernel/net/*", "*/kernel/fs/*",
-             "*/kernel/drivers/net/*"], stdin=tar.stdout)  # fmt: skip
-    assert tar.wait() == 0
-    kos = sorted(tmp_path.rglob("*.ko"))
-    assert len(kos) > 400
-    sample = kos[::DBG_SAMPLE_EVERY]
-    mismatched = []
-    for ko in sample:
-        ref = pahole_detached(ko, tmp_path / f"{ko.stem}.btf", corpus.vmlinux)
-        if btfkit.to_bytes(encode(ko, corpus.base, index=base_index)) != ref:
-            mismatched.append(ko.name)
+    try:
+        checked(["tar", "-x", "-C", str(tree), "--wildcards", "*/kernel/net/*", "*/kernel/fs/*",
+                 "*/kernel/drivers/net/*"], stdin=tar.stdout)  # fmt: skip
+        assert tar.wait() == 0
+        kos = sorted(tree.rglob("*.ko"))
+        assert len(kos) > 400
+        sample = kos[::DBG_SAMPLE_EVERY]
+        mismatched = []
+        for ko in sample:
+            ref = pahole_detached(ko, tmp_path / f"{ko.stem}.btf", corpus.vmlinux)
+            if btfkit.to_bytes(encode(ko, corpus.base, index=base_index)) != ref:
+                mismatched.append(ko.name)
+    finally:
+        shutil.rmtree(tree)  # about 1 GB
     assert not mismatched, f"{len(mismatched)} of {len(sample)} differ from pahole: {mismatched}"
 
 

@@ -48,11 +48,11 @@ def checked(cmd: list[str], **kw: object) -> str:
     return r.stdout
 
 
-def pahole_detached(obj: Path, out: Path, base: Path | None) -> bytes:
+def pahole_detached(obj: Path, out: Path, base: Path | None, *options: str) -> bytes:
     """pahole 1.24's BTF for ``obj`` (which it may touch, so it gets a copy)."""
     copy = out.with_suffix(".pahole" + obj.suffix)
     shutil.copy(obj, copy)
-    cmd = [tool("pahole"), "-J"] + (["--btf_base", str(base)] if base else [])
+    cmd = [tool("pahole"), "-J", *options] + (["--btf_base", str(base)] if base else [])
     checked([*cmd, "--btf_encode_detached", str(out), str(copy)])
     return out.read_bytes()
 
@@ -536,3 +536,26 @@ def test_percpu_variables_match_pahole(compiler: str, dwarf: str, tmp_path: Path
                    if s["st_shndx"] == index and s["st_info"]["type"] == "STT_OBJECT" and s["st_size"]}  # fmt: skip
     assert {btf.name_of(v.type_id) for v in sec.vars} == symbols
     assert {"pc_one", "pc_three"} <= symbols
+
+
+@pytest.mark.parametrize("compiler", ["gcc", "clang"])
+def test_gen_floats_matches_pahole(compiler: str, tmp_path: Path) -> None:
+    """--btf_gen_floats (kernel builds pass it): float, double and long double as FLOAT."""
+    obj = tmp_path / "enc_types.o"
+    checked([tool(compiler), "-g", "-O2", "-c", str(DATA / "enc_types.c"), "-o", str(obj)])
+    ref = pahole_detached(obj, tmp_path / "pahole.btf", None, "--btf_gen_floats")
+    out = tmp_path / "btfkit.btf"
+    checked([*BTFKIT, "encode", "--no-base", "--btf_gen_floats", str(obj), "-o", str(out)])
+    assert out.read_bytes() == ref
+    assert {t.name for t in btfkit.load(out).types() if t.kind == btfkit.Kind.FLOAT} >= {"float", "double"}
+
+
+def test_gen_floats_refuses_complex(tmp_path: Path) -> None:
+    """pahole 1.24 gives up on complex floats with --btf_gen_floats; so does btfkit, in one line."""
+    src = tmp_path / "c.c"
+    src.write_text("_Complex double z;\n")
+    obj = tmp_path / "c.o"
+    checked([tool("gcc"), "-g", "-c", str(src), "-o", str(obj)])
+    r = run([tool("pahole"), "-J", "--btf_gen_floats", "--btf_encode_detached", str(tmp_path / "p.btf"), str(obj)])
+    assert r.returncode != 0
+    assert "complex" in _bad(["encode", "--no-base", "--btf_gen_floats", str(obj), "-o", str(tmp_path / "b")])

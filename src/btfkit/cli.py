@@ -122,7 +122,8 @@ def _cmd_encode(args: argparse.Namespace) -> int:
     base = load(base_path) if base_path else None
     index = BaseIndex(base) if base is not None else None  # prepared once for all the objects
     for path in args.files:
-        btf = encode(path, base, index=index, name=path, check_base=not args.no_base_check)
+        btf = encode(path, base, index=index, name=path, check_base=not args.no_base_check,
+                     gen_floats=args.btf_gen_floats)  # fmt: skip
         if args.in_place:
             write_section(path, btf)
         else:
@@ -234,6 +235,8 @@ def _parser() -> argparse.ArgumentParser:
     enc.add_argument("-B", "--base", help=f"base BTF to split on (any readable form; default {_SYS_VMLINUX} "
                      "when it exists)")  # fmt: skip
     enc.add_argument("--no-base", action="store_true", help="standalone BTF, even if the default base exists")
+    enc.add_argument("--btf_gen_floats", "--btf-gen-floats", action="store_true",
+                     help="floats as FLOAT, not INT (pahole's option, which kernel builds use)")  # fmt: skip
     enc.add_argument("--no-base-check", action="store_true",
                      help="accept a module whose struct module is not the base's")  # fmt: skip
     out = enc.add_mutually_exclusive_group()

@@ -12,7 +12,7 @@ into BTF compilation unit by compilation unit, in exactly the order pahole
   types are emitted in that order, one BTF type each, at IDs following the
   previous CU's (``type_id_off``).  Multi-dimensional arrays become one
   ARRAY of all the elements; floats are INTs (pahole's default without
-  ``--btf_gen_floats``); enums wider than 32 bits are ENUM64, signed when
+  ``--btf_gen_floats``, which ``gen_floats`` mirrors); enums wider than 32 bits are ENUM64, signed when
   their underlying type is; struct declarations are FWDs.
 * Array index type: the CU's first base type named ``int``; when the first
   CUs have none, an ``unsigned int`` named ``__ARRAY_SIZE_TYPE__`` is added
@@ -103,7 +103,9 @@ _PTR_INFO, _TYPEDEF_INFO, _CONST_INFO = make_info(Kind.PTR), make_info(Kind.TYPE
 _VOLATILE_INFO, _RESTRICT_INFO = make_info(Kind.VOLATILE), make_info(Kind.RESTRICT)
 _ARRAY_INFO, _INT_INFO = make_info(Kind.ARRAY), make_info(Kind.INT)
 _SIGNED_ATE = (0x05, 0x06)  # DW_ATE_signed, DW_ATE_signed_char
-_ATE_BOOLEAN = 0x02
+_ATE_BOOLEAN, _ATE_FLOAT = 0x02, 0x04
+_COMPLEX_ATE = (0x03, 0x09)  # DW_ATE_complex_float, DW_ATE_imaginary_float
+_FLOAT_INFO = make_info(Kind.FLOAT)
 _DW_OP_ADDR, _DW_OP_ADDRX, _DW_OP_GNU_ADDR_INDEX = 0x03, 0xA1, 0xFB
 _DW_OP_PLUS_UCONST = 0x23
 
@@ -189,13 +191,14 @@ def _member_offset(die: Die) -> int:
 class _Encoder:
     """Feeds one object's CUs to a Builder in pahole 1.24's order."""
 
-    def __init__(self, builder: Builder, symbols: _Symbols, stats: DwarfStats, little: bool,
-                 debug_addr: bytes = b""):  # fmt: skip
+    def __init__(self, builder: Builder, symbols: _Symbols, stats: DwarfStats, little: bool,  # noqa: PLR0917
+                 debug_addr: bytes = b"", gen_floats: bool = False):  # fmt: skip
         self.b = builder
         self.syms = symbols
         self.stats = stats
         self.order: Literal["little", "big"] = "little" if little else "big"
         self.debug_addr = debug_addr
+        self.gen_floats = gen_floats
         self.has_index_type = False
         self.need_index_type = False
         self.array_index_id = 0
@@ -362,6 +365,14 @@ class _Encoder:
         enc = _udata(die, AT_ENCODING)
         size = _udata(die, AT_BYTE_SIZE)
         name = _name(die) or ""
+        if self.gen_floats and enc == _ATE_FLOAT:
+            if size not in (2, 4, 8, 12, 16) or not name:
+                raise BuildError(f"DIE {die.offset:#x}: float {name!r} of {size} bytes cannot be encoded")
+            self.add([self._str(name), _FLOAT_INFO, size])
+            return
+        if self.gen_floats and enc in _COMPLEX_ATE:
+            raise BuildError(f"DIE {die.offset:#x}: complex and imaginary float types ({name}) are not "
+                             "supported with floats as FLOAT (as pahole)")  # fmt: skip
         if enc in _SIGNED_ATE:
             encoding = IntEncoding.SIGNED
         elif enc == _ATE_BOOLEAN:
@@ -760,10 +771,13 @@ def dwarf_to_btf(
     name: str,
     base: BTF | None = None,
     stats: DwarfStats | None = None,
+    *,
+    gen_floats: bool = False,
 ) -> BTF:
     """Encode the DWARF of an ELF object as pahole 1.24 does, without deduplication.
 
-    The result is split on ``base`` when given.  Raises :class:`~btfkit.errors.ELFError`
+    The result is split on ``base`` when given.  ``gen_floats`` makes floating-point base
+    types FLOATs instead of INTs (pahole's ``--btf_gen_floats``, which kernel builds pass).  Raises :class:`~btfkit.errors.ELFError`
     when the object is not a readable ELF or carries no DWARF.
     """
     st = stats if stats is not None else DwarfStats()
@@ -792,7 +806,7 @@ def dwarf_to_btf(
         little = bool(elf.little_endian)
         builder = Builder(base=base, byteorder="little" if little else "big")
         builder.btf.pointer_size = 8 if elf.elfclass == 64 else 4
-        enc = _Encoder(builder, symbols, st, little, sections.get(".debug_addr", b""))
+        enc = _Encoder(builder, symbols, st, little, sections.get(".debug_addr", b""), gen_floats)
         units = iter_units(sections, little)
         st.read_seconds += time.perf_counter() - t0
         while True:

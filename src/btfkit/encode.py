@@ -80,14 +80,16 @@ def encode(
     index: BaseIndex | None = None,
     stats: EncodeStats | None = None,
     check_base: bool = True,
+    gen_floats: bool = False,
     name: str = "object",
 ) -> BTF:
     """The deduplicated BTF of an ELF object's DWARF, split on ``base`` when given.
 
     ``index`` (a :class:`~btfkit.dedup.BaseIndex` of ``base``) saves re-indexing the
     base when encoding many objects.  With ``check_base``, a kernel module whose
-    ``struct module`` does not deduplicate into the base is rejected: the base is
-    then not the kernel the module was built for.
+    ``struct module`` is laid out differently from the base's is rejected: the base
+    is then not the kernel the module was built for.  ``gen_floats`` is pahole's
+    ``--btf_gen_floats`` (floats as FLOAT, as kernel builds ask for).
     """
     data, name = _read(source, name)
     if bytes(unwrap(data, name)[:4]) != _ELF_MAGIC:
@@ -100,7 +102,7 @@ def encode(
     collecting = gc.isenabled()
     gc.disable()
     try:
-        btf = dwarf_to_btf(data, name, base, st)
+        btf = dwarf_to_btf(data, name, base, st, gen_floats=gen_floats)
         st.types_before_dedup = len(btf)
         t = time.perf_counter()
         if index is None and base is not None:

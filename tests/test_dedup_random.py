@@ -9,6 +9,7 @@ pointers, and the odd array or struct a compiler emits twice in one CU.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -249,3 +250,66 @@ def test_compilation_units_split(base_recipe: Any, recipe: Any) -> None:
         recipe(b)
 
     assert_same_as_libbpf(both, base_recipe)
+
+
+# --- robustness ------------------------------------------------------------------------------------
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(type_graphs(), st.lists(st.tuples(st.integers(0, 10_000), st.integers(0, 2**32 - 1)), min_size=1, max_size=4))
+def test_damaged_input_is_an_error_never_a_crash(graph: Graph, damage: list[tuple[int, int]]) -> None:
+    # Words of the type section overwritten: whatever the reader accepts, dedup either
+    # handles or rejects with a BTFError (no other exception, no hang).
+    btf = graph.build()
+    words = btf.words
+    for where, value in damage:
+        # Small values make plausible type IDs and kinds; large ones anything else.
+        words[where % len(words)] = value % (btf.type_count + 2) if value & 1 else value
+    try:
+        parsed = btfkit.parse(btfkit.to_bytes(btf))
+    except btfkit.BTFError:
+        return
+    try:
+        dedup(parsed)
+    except btfkit.BTFError:  # DedupError, or the reference checks libbpf makes on open
+        return
+    btfkit.parse(btfkit.to_bytes(parsed))  # the result reads back
+
+
+def _libbpf_in_child(raw: bytes) -> bytes | None:
+    """libbpf's dedup of ``raw`` in a forked child (damaged input can crash libbpf 1.1,
+    which checks no references when it opens BTF); None if it failed or crashed."""
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        os.close(r)
+        try:
+            os.write(w, b"K" + libbpf_oracle.dedup(raw))
+        except BaseException:
+            os.write(w, b"E")
+        os._exit(0)
+    os.close(w)
+    chunks = []
+    while chunk := os.read(r, 1 << 20):
+        chunks.append(chunk)
+    os.close(r)
+    _, status = os.waitpid(pid, 0)
+    data = b"".join(chunks)
+    return data[1:] if status == 0 and data[:1] == b"K" else None
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(type_graphs(), st.lists(st.tuples(st.integers(0, 10_000), st.integers(0, 2**32 - 1)), min_size=1, max_size=3))
+def test_damaged_input_same_as_libbpf_where_both_succeed(graph: Graph, damage: list[tuple[int, int]]) -> None:
+    btf = graph.build()
+    for where, value in damage:
+        btf.words[where % len(btf.words)] = value % (btf.type_count + 2) if value & 1 else value
+    raw = btfkit.to_bytes(btf)
+    try:
+        ours = btfkit.parse(raw)
+        dedup(ours)
+    except btfkit.BTFError:
+        return  # btfkit refuses dangling names or IDs, which libbpf 1.1 lets through
+    theirs = _libbpf_in_child(raw)
+    if theirs is not None:
+        assert btfkit.to_bytes(ours) == theirs

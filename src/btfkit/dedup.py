@@ -242,6 +242,7 @@ class BaseIndex:
     """
 
     def __init__(self, base: BTF):
+        base.check_references()
         self.base = base
         self.start_id = base.type_count
         words = array("I", [0, 0, 0])
@@ -991,6 +992,7 @@ def dedup(btf: BTF, *, force_collisions: bool = False, index: BaseIndex | None =
     unchanged.
     """
     del force_collisions
+    btf.check_references()  # libbpf refuses dangling names and IDs when it opens BTF
     if index is None:
         index = BaseIndex(btf.base if btf.base is not None else BTF())
     elif index.base is not btf.base:

@@ -465,7 +465,7 @@ def test_unknown_kind_is_an_error() -> None:
     b = Builder()
     b.add_int("int", 4, S)
     b.btf.append_record([0, 20 << 24, 0])  # kind 20: nothing describes it
-    with pytest.raises(DedupError, match="kind 20"):
+    with pytest.raises(btfkit.BTFError, match="kind 20"):
         dedup(b.btf)
 
 

@@ -1100,6 +1100,7 @@ def iter_c(
 
     The pieces are worked out before the first one is yielded.
     """
+    btf.check_references()  # bpftool cannot open BTF with dangling names or IDs
     with _gc_paused():
         head, d, ids = _prepare(btf, sort, roots)
         _dump_range(d, ids)

@@ -32,6 +32,7 @@ def concat(btfs: Sequence[BTF], base: BTF | None = None) -> BTF:
     for src in btfs:
         if src.base is not None and src.base is not base:
             raise BuildError("cannot concatenate a split BTF whose base is not the target base")
+        src.check_references()
         if src.info_format != out.info_format:
             raise BuildError("cannot concatenate BTFs with different info formats")
         id_shift = out.type_count - src.start_id

@@ -357,7 +357,7 @@ class BTF:
         """Word positions holding type IDs in the record at ``w``."""
         info = words[w + 1]
         spec = self.spec(self.info_format.kind(info))
-        out = [w + 2] if spec.type_ref else []
+        out = [w + 2] if spec.type_ref or spec.iter_ref else []
         base = w + 3
         out.extend(base + i for i in spec.extra_refs)
         if spec.elem_refs:

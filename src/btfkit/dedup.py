@@ -209,7 +209,7 @@ def _ref_layout(btf: BTF) -> list[_RefLayout]:
         except BTFFormatError:
             out.append(((), 0, 0, ()))
             continue
-        fixed = ((2,) if s.type_ref else ()) + tuple(3 + r for r in s.extra_refs)
+        fixed = ((2,) if s.type_ref or s.iter_ref else ()) + tuple(3 + r for r in s.extra_refs)
         out.append((fixed, 3 + s.extra_words, s.elem_words, s.elem_refs))
     return out
 

@@ -120,6 +120,9 @@ class KindSpec:
     names: Names = Names.NONE
     kflag_ok: bool = False  # the kernel allows kind_flag to be set
     has_vlen: bool = False  # vlen counts elements (FUNC keeps its linkage there instead)
+    # libbpf's field iterator also visits FWD's unused third word as a type ID: checks and
+    # remapping treat it as one too, so that odd input (a non-zero word) ends as in libbpf.
+    iter_ref: bool = False
     # Facts used by the kernel-style validation (btfkit.validate):
     elem_names: Names = Names.NONE  # rule for element names (members, enumerators, params)
     vlen_max: int = 0  # largest vlen the kernel accepts (FUNC: its highest linkage)
@@ -156,8 +159,8 @@ KINDS: Final[dict[int, KindSpec]] = {
         _spec(Kind.ENUM, type_ref=False, extra_words=0, elem_words=2, elem_strs=(0,),
               names=Names.OPTIONAL, kflag_ok=True, has_vlen=True, elem_names=Names.IDENT,
               vlen_max=_ELEMS, size_values=frozenset({1, 2, 4, 8}), sized=True),
-        _spec(Kind.FWD, type_ref=False, extra_words=0, names=Names.IDENT, kflag_ok=True,
-              size_values=frozenset({0}), sizeless=True),
+        _spec(Kind.FWD, type_ref=False, iter_ref=True, extra_words=0, names=Names.IDENT,
+              kflag_ok=True, size_values=frozenset({0}), sizeless=True),
         _spec(Kind.TYPEDEF, type_ref=True, extra_words=0, names=Names.IDENT, role=_MOD),
         _spec(Kind.VOLATILE, type_ref=True, extra_words=0, role=_MOD),
         _spec(Kind.CONST, type_ref=True, extra_words=0, role=_MOD),
@@ -234,7 +237,7 @@ def field_values(
     get = words.__getitem__
     refs: list[Iterable[int]] = []
     strs: list[Iterable[int]] = [map(get, group)]
-    if spec.type_ref:
+    if spec.type_ref or spec.iter_ref:
         refs.append(map(get, map((2).__add__, group)))
     refs.extend(map(get, map((3 + i).__add__, group)) for i in spec.extra_refs)
     if spec.has_vlen and (spec.elem_refs or spec.elem_strs):

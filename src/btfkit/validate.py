@@ -538,6 +538,13 @@ class _Verifier:
             self.fail(tid, f"refers to type {nxt}, which {why}", w + 2)
         return nxt, k
 
+    def _push_pending(self, nxt: int, k: int) -> bool:
+        """Push ``nxt`` (of kind ``k``) when it still needs resolving; then the caller waits for it."""
+        if not self._sink(k) and not self._done(nxt):
+            self._push(nxt)
+            return True
+        return False
+
     def _pointer_behind(self, nxt: int, k: int) -> bool:
         """Push the pointer a resolved modifier stopped at, if that pointer is still open."""
         if _MOD[k]:
@@ -551,16 +558,14 @@ class _Verifier:
     def _resolve_modifier(self, v: list[int]) -> None:
         tid = v[0]
         nxt, k = self._target(tid)
-        if not self._sink(k) and not self._done(nxt):
-            self._push(nxt)
+        if self._push_pending(nxt, k):
             return
         self._pop(self._sized_or_pointee(tid, nxt), 0)
 
     def _resolve_ptr(self, v: list[int]) -> None:
         tid = v[0]
         nxt, k = self._target(tid)
-        if not self._sink(k) and not self._done(nxt):
-            self._push(nxt)
+        if self._push_pending(nxt, k):
             return
         if self._pointer_behind(nxt, k):
             return
@@ -580,8 +585,7 @@ class _Verifier:
     def _resolve_var(self, v: list[int]) -> None:
         tid = v[0]
         nxt, k = self._target(tid)
-        if not self._sink(k) and not self._done(nxt):
-            self._push(nxt)
+        if self._push_pending(nxt, k):
             return
         if self._pointer_behind(nxt, k):
             return
@@ -752,8 +756,7 @@ class _Verifier:
             self.fail(
                 tid, f"DECL_TAG on type {nxt}, not a FUNC, STRUCT, UNION, VAR or TYPEDEF", w + 2
             )
-        if not self._sink(k) and not self._done(nxt):
-            self._push(nxt)
+        if self._push_pending(nxt, k):
             return
         idx = words[w + 3]
         if idx != _U32:

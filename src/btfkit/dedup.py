@@ -68,9 +68,9 @@ from __future__ import annotations
 
 from array import array
 from bisect import bisect_left
-from itertools import accumulate, chain, compress, repeat
+from collections import deque
+from itertools import accumulate, chain, compress, count, repeat
 from operator import add, sub
-from typing import cast
 
 from .btf import BTF
 from .errors import BTFFormatError, DedupError
@@ -379,42 +379,46 @@ class _Dedup:
         tab = btf.strings
         start = tab.start
         data = bytes(tab.data)
-        pieces = data.split(b"\0")[:-1]
-        starts = accumulate(map((1).__add__, map(len, pieces)), initial=start)
-        by_off = dict(zip(starts, pieces, strict=False))
         positions = self._string_positions()
         words = self.words
         values = list(map(words.__getitem__, positions))
-        # Offsets outside the own section (0, and the base's) stay as they are.
-        offsets = [off for off in dict.fromkeys(values) if off >= start and off]
-        found: list[bytes | None] = list(map(by_off.get, offsets))
-        if None in found:  # offsets into the middle of a string
-            for i, off in enumerate(offsets):
-                if found[i] is None:
-                    found[i] = data[off - start : data.index(b"\0", off - start)]
-        texts = cast("list[bytes]", found)
+        if start:  # offsets below the own section (the base's) stay as they are
+            own = list(map(start.__le__, values))
+            positions = list(compress(positions, own))
+            values = list(map(start.__rsub__, compress(values, own)))
+        # Number each distinct text (from 1), and file each string's number at its
+        # offset: an array indexed by offset is far cheaper than a dict of offsets.
+        pieces = data.split(b"\0")[:-1]
+        numbers = dict(zip(dict.fromkeys(pieces), count(1)))
+        at = array("I", bytes(4 * (len(data) + 1)))
+        deque(map(at.__setitem__, accumulate(map((1).__add__, map(len, pieces)), initial=0), map(numbers.__getitem__, pieces)), maxlen=0)
+        del pieces
+        ids = list(map(at.__getitem__, values))
+        if 0 in ids:  # offsets into the middle of a string
+            for off in set(compress(values, map((0).__eq__, ids))):
+                text = data[off : data.index(b"\0", off)]
+                at[off] = numbers.setdefault(text, len(numbers) + 1)
+            ids = list(map(at.__getitem__, values))
+        del at
+        texts = list(numbers)
         # The first reference to a string is the first reference to any offset holding it.
-        new: dict[bytes, int] = {}
+        new_off = [0] * (len(texts) + 1)
         parts: list[bytes] = []
         size = 0
         if btf.base is None:
-            new[b""] = 0
             parts.append(b"")
             size = 1
         base_strs = self.index.strs if btf.base is not None else {}
-        for text in dict.fromkeys(texts):
+        for n in dict.fromkeys(ids):
+            text = texts[n - 1]
             b = base_strs.get(text)
             if b is not None:
-                new[text] = b
-            elif text not in new:
-                new[text] = start + size
+                new_off[n] = b
+            elif text:
+                new_off[n] = start + size
                 parts.append(text)
                 size += len(text) + 1
-        if btf.base is None:
-            new[b""] = 0
-        trans = dict(zip(offsets, map(new.__getitem__, texts), strict=True))
-        for p, v in zip(positions, map(trans.get, values, values), strict=True):
-            words[p] = v
+        deque(map(words.__setitem__, positions, map(new_off.__getitem__, ids)), maxlen=0)
         out = StringTable(base=tab.base)
         out.data[:] = b"".join(p + b"\0" for p in parts)
         return out

@@ -66,10 +66,9 @@ import gc
 import weakref
 from array import array
 from bisect import bisect_left
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from itertools import accumulate
 from typing import TextIO
 
 from .btf import BTF
@@ -164,14 +163,12 @@ class _Dumper:
             self.words = array("I")
             self.woff = [0]
             self.kind = [0]
-            self.strings: dict[int, str] = {}
             self.candidates: set[int] = set()  # anonymous enums and forward declarations
             self.referenced: set[int] = set()  # ... that some type refers to
         else:
             self.words = base.words + btf.words
             self.woff = base.woff.copy()
             self.kind = base.kind.copy()
-            self.strings = base.strings.copy()
             self.candidates = base.candidates.copy()
             self.referenced = base.referenced.copy()
         # Records are read in place: ``words[woff[tid]]`` is the name offset,
@@ -188,7 +185,6 @@ class _Dumper:
             offsets = [o + shift for o in part.offsets] if shift else part.offsets
             self.woff.extend(offsets)
             self.kind.extend([(words[o + 1] >> 24) & kmask for o in offsets])
-            self.strings.update(_string_map(part.strings))
             self.candidates |= _anonymous_enums(part)
             self.referenced |= _referenced(part, self.candidates)
         if base is None:
@@ -199,13 +195,7 @@ class _Dumper:
         for k in set(self.kind):
             if k and k not in KINDS:
                 raise BTFFormatError(f"cannot write kind {k} as C", type_id=self.kind.index(k))
-        fast, slow = self.strings.get, btf.strings.get
-
-        def name(off: int) -> str:
-            got = fast(off)
-            return got if got is not None else slow(off)
-
-        self.name = name
+        self.name: Callable[[int], str] = _namer(btf.strings, base.name if base is not None else None)
         self.ptr_sz = btf.pointer_size or 8
 
         extra = n - (base.n if base is not None else 0)
@@ -575,7 +565,7 @@ class _Dumper:
         kflag = (self.words[self.woff[tid] + 1] >> 31)
         packed = is_struct and self._is_packed(tid)
         # The member loop is the hottest code of a dump: caches are read inline.
-        strings_get, name = self.strings.get, self.name
+        name = self.name
         decl_named, decl_anon, decl = self.decl_named, self.decl_anon, self._decl
         size_cache, resolve_size = self.size_cache, self._resolve_size
         nl_ind = "\n" + _PFX[lvl + 1 if lvl < 13 else 13]
@@ -594,7 +584,7 @@ class _Dumper:
                 m_align = 1 if packed else self._align_of(m_type)
                 self._bit_padding(parts, off, m_off, m_align, prev_bitfield and m_sz != 0, nl_ind)
             noff = words[i]
-            fname = (strings_get(noff) or name(noff)) if noff else ""
+            fname = name(noff) if noff else ""
             if fname:
                 cached = decl_named[m_type]
                 if cached is not None:
@@ -910,18 +900,29 @@ def _referenced(btf: BTF, candidates: set[int]) -> set[int]:
     return found
 
 
-def _string_map(strings: StringTable) -> dict[int, str]:
-    """Every string of ``strings``' own section by global offset (empty if not ASCII).
+def _namer(strings: StringTable, lower: Callable[[int], str] | None = None) -> Callable[[int], str]:
+    """A fast ``strings.get``: the string at a global offset, read from the decoded section.
 
-    Decoding the section in one go is much faster than string by string;
-    offsets into the middle of a string are left to ``StringTable.get``.
+    Slicing one decoded copy of the section costs less than building a map of
+    every string up front; sections that are not plain ASCII (or do not end in
+    NUL) are left to ``StringTable.get``.  ``lower`` reads the base's offsets.
     """
     data = bytes(strings.data)
-    if not data.isascii():
-        return {}
-    pieces = data.decode("ascii").split("\0")
-    offsets = accumulate(map((1).__add__, map(len, pieces)), initial=strings.start)
-    return dict(zip(offsets, pieces, strict=False))
+    if not data.isascii() or not data.endswith(b"\0"):
+        return strings.get
+    if lower is None:
+        lower = _namer(strings.base) if strings.base is not None else strings.get
+    text = data.decode("ascii")
+    start = strings.start
+    find = text.find
+
+    def name(off: int) -> str:
+        i = off - start
+        if i < 0:
+            return lower(off)
+        return text[i : find("\0", i)]
+
+    return name
 
 
 def _emit_name(parts: list[str], fname: str, last_was_ptr: bool) -> None:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import sys
 from array import array
 from bisect import bisect_right
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from functools import partial
 from typing import Literal, NamedTuple
 
@@ -36,6 +36,8 @@ from .kinds import (
 from .strings import StringTable
 
 ByteOrder = Literal["little", "big"]
+#: What :func:`~btfkit.kinds.field_values` returns for one kind's records: (type-ID fields, string fields).
+FieldSource = Callable[[int, list[int]], tuple[list[Iterable[int]], list[Iterable[int]]]]
 
 _LONG_NAMES = frozenset(
     {
@@ -591,13 +593,16 @@ class BTF:
         self._kind_groups = (self.words, len(self.offsets), groups)
 
     # --- integrity -------------------------------------------------------------------
-    def check_references(self) -> None:
+    def check_references(self, fields: FieldSource | None = None) -> None:
         """libbpf's open-time checks: every name and type ID points inside the BTF (or its
         base) and every FUNC points to a FUNC_PROTO.
 
         Runs once per BTF (bases first) and is skipped for records already checked;
         algorithms that index records by ID (dedup, C dump, copying) call it before
         they start.  Raises :class:`BTFFormatError` naming the type and offset.
+        ``fields(kind, group)``, if given, stands in for :func:`field_values` on a
+        group of :meth:`records_by_kind`: a caller that gathers the records' element
+        words anyway (the raw dump) shares them instead of having them gathered twice.
         """
         if self.base is not None:
             self.base.check_references()
@@ -606,17 +611,20 @@ class BTF:
         words = self.words
         str_end = self.strings.end
         type_count = self.type_count
-        get = words.__getitem__
         groups = self.records_by_kind()
         vmask = self.info_format.vlen_mask
         funcs = groups[Kind.FUNC] if len(groups) > Kind.FUNC else []
-        targets = list(map(get, map((2).__add__, funcs)))
+        targets: list[int] = []
         for kind, group in enumerate(groups):
             if not group:
                 continue
-            refs, strs = field_values(words, group, self.spec(kind), vmask)
+            if fields is None:
+                refs, strs = field_values(words, group, self.spec(kind), vmask)
+            else:
+                refs, strs = fields(kind, group)
             if kind == Kind.FUNC:
-                refs = [targets]  # already gathered for the FUNC_PROTO check below
+                targets = list(refs[0])  # the type words, also wanted by the FUNC_PROTO check below
+                refs = [targets]
             if max(map(_max0, strs)) >= str_end or max(map(_max0, refs), default=0) >= type_count:
                 self._report_bad_field(group)
         start = self.start_id

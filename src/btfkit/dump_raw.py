@@ -20,18 +20,19 @@ machinery with other templates.
 
 from __future__ import annotations
 
+import gc
 from array import array
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
-from itertools import accumulate, groupby, islice, repeat
+from itertools import accumulate, compress, groupby, islice, repeat
 from operator import add
 from typing import IO
 
 from .btf import BTF
 from .errors import BTFStringError, TypeIDError
-from .kinds import KINDS, Kind
+from .kinds import KINDS, Kind, KindSpec, field_values, gather_elems
 from .strings import StringTable
 
 __all__ = [
@@ -122,24 +123,48 @@ class Group:
     kind: int
     kflag: bool
     vlen_mask: int
+    spec: KindSpec
+    _cols: dict[int, list[int]] = field(default_factory=dict)
 
     def col(self, j: int) -> list[int]:
-        """Word ``j`` of every record."""
-        return list(map(self.words.__getitem__, map(j.__add__, self.ws)))
+        """Word ``j`` of every record (gathered once: the check and the lines share it)."""
+        cols = self._cols
+        if j not in cols:
+            cols[j] = list(map(self.words.__getitem__, map(j.__add__, self.ws)))
+        return cols[j]
 
     @cached_property
     def vlens(self) -> list[int]:
         """The vlen of every record."""
         return list(map(self.vlen_mask.__and__, self.col(1)))
 
-    def elems(self, first: int, step: int, vlens: list[int]) -> array[int]:
+    @cached_property
+    def elems(self) -> array[int]:
         """All element words of the group's records, one element after another."""
-        starts = list(map(first.__add__, self.ws))
-        stops = map(add, starts, map(step.__mul__, vlens))
-        view = memoryview(self.words)
-        out = array(self.words.typecode)
-        out.frombytes(b"".join(map(view.__getitem__, map(slice, starts, stops))))
-        return out
+        spec = self.spec
+        return gather_elems(self.words, self.ws, 3 + spec.extra_words, spec.elem_words, self.vlens)
+
+    def fields(self) -> tuple[list[Iterable[int]], list[Iterable[int]]]:
+        """The records' type-ID and string fields (:func:`field_values`), sharing :attr:`elems`."""
+        spec = self.spec
+        elems = self.elems if spec.has_vlen and (spec.elem_refs or spec.elem_strs) else None
+        return field_values(self.words, self.ws, spec, self.vlen_mask, elems=elems, col=self.col)
+
+    def split_by_kflag(self) -> list[Group]:
+        """The group as groups of one kind_flag value each (itself when all agree)."""
+        flags = list(map((31).__rrshift__, self.col(1)))
+        if not any(flags):
+            return [self]
+        if all(flags):
+            self.kflag = True
+            return [self]
+        clear = list(map((1).__xor__, flags))
+        words, kind, vmask, spec = self.words, self.kind, self.vlen_mask, self.spec
+        ws, ids = self.ws, self.ids
+        return [
+            Group(words, list(compress(ws, s)), list(compress(ids, s)), kind, s is flags, vmask, spec)
+            for s in (clear, flags)
+        ]
 
 
 def _s32(values: Iterable[int]) -> array[int]:
@@ -221,9 +246,8 @@ def _elem_columns(
 ) -> list[Column]:
     """The values filling a kind's element template, one row per element."""
     k = g.kind
-    spec = KINDS[k]
-    step = spec.elem_words
-    e = g.elems(3 + spec.extra_words, step, vlens)
+    step = g.spec.elem_words
+    e = g.elems
     if k in (Kind.STRUCT, Kind.UNION):
         name = map(names.__getitem__, e[0::step])
         offs = e[2::step]
@@ -288,19 +312,51 @@ def _render(
     for key, members in groupby(sorted(range(n), key=keys.__getitem__), key=keys.__getitem__):
         pos = list(members)
         g = Group(words, list(map(ws.__getitem__, pos)), list(map(ids.__getitem__, pos)),
-                  key & kmask, bool(key >> 7), info_format.vlen_mask)  # fmt: skip
+                  key & kmask, bool(key >> 7), info_format.vlen_mask, owner.spec(key & kmask))  # fmt: skip
         texts = list(_render_group(g, style, names, btf))
         deque(map(out.__setitem__, pos, texts), maxlen=0)  # scatter at C speed
     return out
 
 
+def _render_own(btf: BTF, style: Style, names: NameMap) -> list[bytes]:
+    """One formatted record per own type, in ID order.
+
+    Records come grouped by kind as parsing left them; the reference check
+    (bpftool cannot open BTF with dangling names or IDs either) shares the
+    element words those groups gather for their lines.
+    """
+    words, start, vmask = btf.words, btf.start_id, btf.info_format.vlen_mask
+    id_of = dict(zip(btf.offsets, range(start, btf.type_count), strict=True))
+    groups = {
+        kind: Group(words, ws, list(map(id_of.__getitem__, ws)), kind, False, vmask, btf.spec(kind))
+        for kind, ws in enumerate(btf.records_by_kind())
+        if ws
+    }
+    btf.check_references(lambda kind, _ws: groups[kind].fields())
+    out = [b""] * len(btf.offsets)
+    for kind_group in groups.values():
+        for g in kind_group.split_by_kflag():
+            texts = list(_render_group(g, style, names, btf))
+            deque(map(out.__setitem__, map((-start).__add__, g.ids), texts), maxlen=0)
+    return out
+
+
 def records(btf: BTF, style: Style, root_ids: Sequence[int] | None = None) -> list[bytes]:
     """Formatted records of ``btf``'s own types, or of ``root_ids`` (own or base) in that order."""
-    btf.check_references()  # bpftool cannot open BTF with dangling names or IDs either
+    gc_was_on = gc.isenabled()
+    gc.disable()  # hundreds of thousands of short-lived objects, no cycles among them
+    try:
+        return _records(btf, style, root_ids)
+    finally:
+        if gc_was_on:
+            gc.enable()
+
+
+def _records(btf: BTF, style: Style, root_ids: Sequence[int] | None) -> list[bytes]:
     names = name_map(btf.strings, style.escape)
     if root_ids is None:
-        ids = range(btf.start_id, btf.type_count)
-        return _render(btf, style, names, btf, ws=btf.offsets, ids=ids)
+        return _render_own(btf, style, names)
+    btf.check_references()  # bpftool cannot open BTF with dangling names or IDs either
     out = [b""] * len(root_ids)
     by_owner: dict[int, tuple[BTF, list[int], list[int], list[int]]] = {}
     for pos, type_id in enumerate(root_ids):

@@ -13,7 +13,7 @@ remapping and validation all read this one table, so a new kind is one entry.
 from __future__ import annotations
 
 from array import array
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from enum import IntEnum, IntFlag
 from operator import add
@@ -224,30 +224,53 @@ def kflag(info: int) -> bool:
     return bool(info >> 31)
 
 
+def gather_elems(
+    words: array[int], group: Sequence[int], first: int, step: int, vlens: Iterable[int]
+) -> array[int]:
+    """The element words of ``group``'s records (``vlens[i]`` elements of ``step`` words
+    from word ``first`` of each), one element after another, gathered by C-level slicing."""
+    starts = list(map(first.__add__, group))
+    stops = map(add, starts, map(step.__mul__, vlens))
+    view = memoryview(words)
+    elems = array(words.typecode)
+    elems.frombytes(b"".join(map(view.__getitem__, map(slice, starts, stops))))
+    return elems
+
+
 def field_values(
-    words: array[int], group: Sequence[int], spec: KindSpec, vlen_mask: int
+    words: array[int],
+    group: Sequence[int],
+    spec: KindSpec,
+    vlen_mask: int,
+    *,
+    elems: array[int] | None = None,
+    col: Callable[[int], Iterable[int]] | None = None,
 ) -> tuple[list[Iterable[int]], list[Iterable[int]]]:
     """The values of every type-ID field and every string field in records of one kind.
 
     ``group`` lists the first word of each record (all of kind ``spec``).  Values
     come grouped by field, not per record: element words of all records are
-    gathered with C-level slicing and then split by stride, so that checks over
-    a whole kernel's BTF need no per-record Python code.
+    gathered with C-level slicing and then split by stride, so that checks over a
+    whole kernel's BTF need no per-record Python code.  A caller that has gathered
+    some already passes them: ``elems`` as :func:`gather_elems` returns them,
+    ``col(j)`` giving word ``j`` of every record.
     """
-    get = words.__getitem__
+    if col is None:
+        get = words.__getitem__
+
+        def col(j: int) -> Iterable[int]:
+            return map(get, map(j.__add__, group))
+
     refs: list[Iterable[int]] = []
-    strs: list[Iterable[int]] = [map(get, group)]
+    strs: list[Iterable[int]] = [col(0)]
     if spec.type_ref or spec.iter_ref:
-        refs.append(map(get, map((2).__add__, group)))
-    refs.extend(map(get, map((3 + i).__add__, group)) for i in spec.extra_refs)
+        refs.append(col(2))
+    refs.extend(col(3 + i) for i in spec.extra_refs)
     if spec.has_vlen and (spec.elem_refs or spec.elem_strs):
-        first, step = 3 + spec.extra_words, spec.elem_words
-        vlens = map(vlen_mask.__and__, map(get, map((1).__add__, group)))
-        starts = list(map(first.__add__, group))
-        stops = map(add, starts, map(step.__mul__, vlens))
-        view = memoryview(words)
-        elems = array(words.typecode)
-        elems.frombytes(b"".join(map(view.__getitem__, map(slice, starts, stops))))
+        step = spec.elem_words
+        if elems is None:
+            vlens = map(vlen_mask.__and__, col(1))
+            elems = gather_elems(words, group, 3 + spec.extra_words, step, vlens)
         refs.extend(elems[i::step] for i in spec.elem_refs)
         strs.extend(elems[i::step] for i in spec.elem_strs)
     return refs, strs

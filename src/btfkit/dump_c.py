@@ -559,46 +559,46 @@ class _Dumper:
     def _struct_def(self, tid: int, lvl: int) -> str:
         is_struct = self.kind[tid] == _STRUCT
         words = self.words
-        w = self.woff[tid] + 3
-        vlen = (self.words[self.woff[tid] + 1] & self.vmask)
-        size = self.words[self.woff[tid] + 2]
-        kflag = (self.words[self.woff[tid] + 1] >> 31)
+        w = self.woff[tid]
+        info = words[w + 1]
+        vlen = info & self.vmask
+        size = words[w + 2]
+        kflag = info >> 31
         packed = is_struct and self._is_packed(tid)
-        # The member loop is the hottest code of a dump: caches are read inline.
+        # The member loop is the hottest code of a dump: caches are read inline,
+        # and members are gathered bare, then joined with the line breaks.
         name = self.name
         decl_named, decl_anon, decl = self.decl_named, self.decl_anon, self._decl
         size_cache, resolve_size = self.size_cache, self._resolve_size
-        nl_ind = "\n" + _PFX[lvl + 1 if lvl < 13 else 13]
-        parts = [self._struct_fwd(tid), " {"]
-        append = parts.append
+        lines: list[str] = []
+        append = lines.append
         off = 0
         prev_bitfield = False
-        for i in range(w, w + 3 * vlen, 3):
-            m_type = words[i + 1]
-            m_off = words[i + 2]
+        w += 3
+        end = w + 3 * vlen
+        for noff, m_type, m_word in zip(words[w:end:3], words[w + 1 : end : 3], words[w + 2 : end : 3], strict=True):
             m_sz = 0
+            m_off = m_word
             if kflag:
-                m_sz = m_off >> 24
-                m_off &= 0xFFFFFF
+                m_sz = m_word >> 24
+                m_off = m_word & 0xFFFFFF
             if off < m_off:
                 m_align = 1 if packed else self._align_of(m_type)
-                self._bit_padding(parts, off, m_off, m_align, prev_bitfield and m_sz != 0, nl_ind)
-            noff = words[i]
-            fname = name(noff) if noff else ""
-            if fname:
+                self._bit_padding(lines, off, m_off, m_align, prev_bitfield and m_sz != 0)
+            if noff:
                 cached = decl_named[m_type]
                 if cached is not None:
-                    text = cached[0] + fname + cached[1]
+                    text = cached[0] + name(noff) + cached[1]
                 else:
-                    text = decl(m_type, fname, lvl + 1)
+                    text = decl(m_type, name(noff), lvl + 1)
             else:
                 text = decl_anon[m_type] or decl(m_type, "", lvl + 1)
             if m_sz:
-                append(f"{nl_ind}{text}: {m_sz};")
+                append(f"{text}: {m_sz}")
                 off = m_off + m_sz
                 prev_bitfield = True
             else:
-                append(f"{nl_ind}{text};")
+                append(text)
                 m_bytes = size_cache[m_type]
                 if m_bytes == -2:
                     m_bytes = resolve_size(m_type)
@@ -607,18 +607,18 @@ class _Dumper:
                 off = m_off
                 prev_bitfield = False
         if is_struct and off < size * 8:
-            self._bit_padding(parts, off, size * 8, self._align_of(tid), False, nl_ind)
+            self._bit_padding(lines, off, size * 8, self._align_of(tid), False)
+        head = self._struct_fwd(tid)
+        tail = " __attribute__((packed))" if packed else ""
+        if lines:
+            nl_ind = "\n" + _PFX[lvl + 1 if lvl < 13 else 13]
+            body = (";" + nl_ind).join(lines)
+            return f"{head} {{{nl_ind}{body};\n{_PFX[min(lvl, 13)]}}}{tail}"
         if vlen or size:
-            append("\n" + _PFX[min(lvl, 13)] + "}")
-        else:
-            append("}")
-        if packed:
-            append(" __attribute__((packed))")
-        return "".join(parts)
+            return f"{head} {{\n{_PFX[min(lvl, 13)]}}}{tail}"
+        return f"{head} {{}}{tail}"
 
-    def _bit_padding(  # noqa: PLR0917 (the gap, its alignment and where to write, as in libbpf)
-        self, parts: list[str], cur: int, nxt: int, next_align: int, in_bitfield: bool, nl_ind: str
-    ) -> None:
+    def _bit_padding(self, lines: list[str], cur: int, nxt: int, next_align: int, in_bitfield: bool) -> None:
         """Fill the bit gap ``cur``..``nxt`` with anonymous bitfields, as libbpf does.
 
         The widest of long/int/short/char that reaches an aligned offset within
@@ -637,18 +637,18 @@ class _Dumper:
                 or (new_off == nxt and (not next_align or -(-cur // (next_align * 8)) * next_align * 8 != new_off))
                 or (new_off != nxt and nxt - new_off <= new_off - cur)
             ):
-                parts.append(f"{nl_ind}{pad_type}: {new_off - cur if in_bitfield else 0};")
+                lines.append(f"{pad_type}: {new_off - cur if in_bitfield else 0}")
             cur = new_off
         while cur != nxt:
             bits = min(nxt - cur, pad_bits)
             if bits == pad_bits:
-                parts.append(f"{nl_ind}{pad_type}: {pad_bits};")
+                lines.append(f"{pad_type}: {pad_bits}")
                 cur += bits
                 continue
             # The remainder takes the smallest type that holds it.
             for pad_type, pad_bits in reversed(pads):
                 if pad_bits >= bits:
-                    parts.append(f"{nl_ind}{pad_type}: {bits};")
+                    lines.append(f"{pad_type}: {bits}")
                     cur += bits
                     break
 

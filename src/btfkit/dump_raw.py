@@ -49,6 +49,8 @@ _ENUM_ENCODINGS = (b"UNSIGNED", b"SIGNED")
 # bpftool hands an unsigned ENUM's value to its JSON writer as a signed 32-bit
 # number widened to 64 bits unsigned, so values from 2**31 up print sign-extended.
 _JSON_U32_EXTEND = (0, (1 << 64) - (1 << 32))
+# The kinds whose lines depend on kind_flag (the templates and columns below).
+_KFLAG_KINDS = frozenset({Kind.STRUCT, Kind.UNION, Kind.ENUM, Kind.ENUM64, Kind.FWD})
 
 Column = Iterable[object]
 
@@ -334,8 +336,8 @@ def _render_own(btf: BTF, style: Style, names: NameMap) -> list[bytes]:
     }
     btf.check_references(lambda kind, _ws: groups[kind].fields())
     out = [b""] * len(btf.offsets)
-    for kind_group in groups.values():
-        for g in kind_group.split_by_kflag():
+    for kind, kind_group in groups.items():
+        for g in kind_group.split_by_kflag() if kind in _KFLAG_KINDS else (kind_group,):
             texts = list(_render_group(g, style, names, btf))
             deque(map(out.__setitem__, map((-start).__add__, g.ids), texts), maxlen=0)
     return out

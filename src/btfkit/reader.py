@@ -17,9 +17,8 @@ import sys
 from array import array
 from pathlib import Path
 
-from . import elf
 from .btf import BTF, ByteOrder
-from .errors import BTFFormatError, BTFHeaderError, BTFStringError
+from .errors import BTFFormatError, BTFHeaderError, BTFStringError, ELFError
 from .kinds import (
     HEADER_LEN,
     HEADER_LEN_LAYOUT,
@@ -207,13 +206,15 @@ def load(source: str | Path | bytes | bytearray | memoryview, base: BTF | None =
         try:
             data: bytes | bytearray | memoryview = path.read_bytes()
         except OSError as exc:
-            raise elf.ELFError(f"{path}: {exc.strerror}") from exc
+            raise ELFError(f"{path}: {exc.strerror}") from exc
         name = str(path)
     else:
         data, name = source, "<bytes>"
     if is_raw_btf(data):
         return parse(data, base)
-    sections = elf.btf_sections(data, name)
+    from .elf import btf_sections  # noqa: PLC0415 (raw BTF, the common case, needs no ELF code)
+
+    sections = btf_sections(data, name)
     pointer_size = sections.pointer_size
     if sections.base_btf is not None:
         distilled = parse(sections.base_btf)

@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from itertools import accumulate, compress, groupby, islice, repeat
-from operator import add
+from operator import add, itemgetter
 from typing import IO
 
 from .btf import BTF
@@ -73,7 +73,7 @@ class NameMap(dict[int, bytes]):
     ):
         data = bytes(table.data)
         pieces = data.split(b"\0")
-        starts = list(accumulate(map((1).__add__, map(len, pieces)), initial=table.start))
+        starts = accumulate(map((1).__add__, map(len, pieces)), initial=table.start)
         if escape is not None:  # escaping keeps NULs, so the pieces still line up with the offsets
             pieces = escape(data).split(b"\0")
         super().__init__(zip(starts, pieces, strict=False))
@@ -115,24 +115,31 @@ def name_map(table: StringTable, escape: Callable[[bytes], bytes] | None = None)
     return NameMap(table, base, escape)
 
 
+def _pick(items: Sequence[int] | dict[int, int], keys: Sequence[int]) -> Sequence[int]:
+    """``[items[k] for k in keys]``; itemgetter's one C loop beats ``map`` by a third."""
+    if len(keys) == 1:  # itemgetter unwraps a single item
+        return [items[keys[0]]]
+    return itemgetter(*keys)(items)  # type: ignore[no-any-return]
+
+
 @dataclass
 class Group:
     """Records of one kind and one kind_flag value, all in ``words``."""
 
     words: array[int]
     ws: list[int]  # first word of each record
-    ids: list[int]
+    ids: Sequence[int]
     kind: int
     kflag: bool
     vlen_mask: int
     spec: KindSpec
-    _cols: dict[int, list[int]] = field(default_factory=dict)
+    _cols: dict[int, Sequence[int]] = field(default_factory=dict)
 
-    def col(self, j: int) -> list[int]:
+    def col(self, j: int) -> Sequence[int]:
         """Word ``j`` of every record (gathered once: the check and the lines share it)."""
         cols = self._cols
         if j not in cols:
-            cols[j] = list(map(self.words.__getitem__, map(j.__add__, self.ws)))
+            cols[j] = _pick(self.words, list(map(j.__add__, self.ws)))
         return cols[j]
 
     @cached_property
@@ -330,7 +337,7 @@ def _render_own(btf: BTF, style: Style, names: NameMap) -> list[bytes]:
     words, start, vmask = btf.words, btf.start_id, btf.info_format.vlen_mask
     id_of = dict(zip(btf.offsets, range(start, btf.type_count), strict=True))
     groups = {
-        kind: Group(words, ws, list(map(id_of.__getitem__, ws)), kind, False, vmask, btf.spec(kind))
+        kind: Group(words, ws, _pick(id_of, ws), kind, False, vmask, btf.spec(kind))
         for kind, ws in enumerate(btf.records_by_kind())
         if ws
     }

@@ -351,11 +351,11 @@ def _render_own(btf: BTF, style: Style, names: NameMap) -> list[bytes]:
         if ws
     }
     btf.check_references(lambda kind, _ws: groups[kind].fields())
-    out = [b""] * len(btf.offsets)
+    out = [b""] * btf.type_count  # indexed by ID; the base's IDs are cut off at the end
     for kind, kind_group in groups.items():
         for g in kind_group.split_by_kflag() if kind in _KFLAG_KINDS else (kind_group,):
-            texts = list(_render_group(g, style, names, btf))
-            deque(map(out.__setitem__, map((-start).__add__, g.ids), texts), maxlen=0)
+            deque(map(out.__setitem__, g.ids, _render_group(g, style, names, btf)), maxlen=0)
+    del out[:start]
     return out
 
 

@@ -195,7 +195,9 @@ class _Dumper:
         for k in set(self.kind):
             if k and k not in KINDS:
                 raise BTFFormatError(f"cannot write kind {k} as C", type_id=self.kind.index(k))
-        self.name: Callable[[int], str] = _namer(btf.strings, base.name if base is not None else None)
+        self.name: Callable[[int], str]
+        self.seen_names: dict[int, str]
+        self.name, self.seen_names = _namer(btf.strings, base.name if base is not None else None)
         self.ptr_sz = btf.pointer_size or 8
 
         extra = n - (base.n if base is not None else 0)
@@ -567,7 +569,7 @@ class _Dumper:
         packed = is_struct and self._is_packed(tid)
         # The member loop is the hottest code of a dump: caches are read inline,
         # and members are gathered bare, then joined with the line breaks.
-        name = self.name
+        name, name_seen = self.name, self.seen_names.get
         decl_named, decl_anon, decl = self.decl_named, self.decl_anon, self._decl
         size_cache, resolve_size = self.size_cache, self._resolve_size
         lines: list[str] = []
@@ -588,7 +590,7 @@ class _Dumper:
             if noff:
                 cached = decl_named[m_type]
                 if cached is not None:
-                    text = cached[0] + name(noff) + cached[1]
+                    text = cached[0] + (name_seen(noff) or name(noff)) + cached[1]
                 else:
                     text = decl(m_type, name(noff), lvl + 1)
             else:
@@ -900,29 +902,35 @@ def _referenced(btf: BTF, candidates: set[int]) -> set[int]:
     return found
 
 
-def _namer(strings: StringTable, lower: Callable[[int], str] | None = None) -> Callable[[int], str]:
-    """A fast ``strings.get``: the string at a global offset, read from the decoded section.
+def _namer(
+    strings: StringTable, lower: Callable[[int], str] | None = None
+) -> tuple[Callable[[int], str], dict[int, str]]:
+    """A fast ``strings.get``, and the map of the strings it has read so far.
 
-    Slicing one decoded copy of the section costs less than building a map of
-    every string up front; sections that are not plain ASCII (or do not end in
-    NUL) are left to ``StringTable.get``.  ``lower`` reads the base's offsets.
+    Strings are sliced out of one decoded copy of the section when first asked
+    for and then kept: cheaper than mapping every string up front, and hot loops
+    can try the map inline before calling.  Sections that are not plain ASCII
+    (or do not end in NUL) are left to ``StringTable.get``.  ``lower`` reads
+    the base's offsets.
     """
+    seen: dict[int, str] = {}
     data = bytes(strings.data)
     if not data.isascii() or not data.endswith(b"\0"):
-        return strings.get
+        return strings.get, seen
     if lower is None:
-        lower = _namer(strings.base) if strings.base is not None else strings.get
+        lower = _namer(strings.base)[0] if strings.base is not None else strings.get
     text = data.decode("ascii")
     start = strings.start
-    find = text.find
+    find, get = text.find, seen.get
 
     def name(off: int) -> str:
-        i = off - start
-        if i < 0:
-            return lower(off)
-        return text[i : find("\0", i)]
+        got = get(off)
+        if got is None:
+            i = off - start
+            got = seen[off] = lower(off) if i < 0 else text[i : find("\0", i)]
+        return got
 
-    return name
+    return name, seen
 
 
 def _emit_name(parts: list[str], fname: str, last_was_ptr: bool) -> None:

@@ -11,8 +11,10 @@ its own types.
 Speed: a kernel's BTF has ~130,000 types and ~300,000 lines.  Formatting them
 one record at a time in Python costs several times what bpftool needs, so the
 records are grouped by kind (and kind_flag), each field of a group is gathered
-as a column with C-level ``map``/slicing over :attr:`BTF.words`, and each
-line comes out of one ``bytes.__mod__``.  Output is built as bytes directly
+as a column with C-level ``itemgetter``/slicing over :attr:`BTF.words` (the
+reference check reuses these columns rather than gathering its own), and all
+heads, or all element lines, of a group come out of one ``bytes.__mod__``.
+Output is built as bytes directly
 from the string section, so names keep their exact bytes and nothing is
 decoded or encoded.  The JSON dump (:mod:`btfkit.dump_json`) uses the same
 machinery with other templates.

@@ -14,9 +14,8 @@ records are grouped by kind (and kind_flag), each field of a group is gathered
 as a column with C-level ``itemgetter``/slicing over :attr:`BTF.words` (the
 reference check reuses these columns rather than gathering its own), and all
 heads, or all element lines, of a group come out of one ``bytes.__mod__``.
-Output is built as bytes directly
-from the string section, so names keep their exact bytes and nothing is
-decoded or encoded.  The JSON dump (:mod:`btfkit.dump_json`) uses the same
+Output is built as bytes directly from the string section, so names keep
+their exact bytes and nothing is decoded or encoded.  The JSON dump (:mod:`btfkit.dump_json`) uses the same
 machinery with other templates.
 """
 

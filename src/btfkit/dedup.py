@@ -705,48 +705,53 @@ class _Dedup:
         kinds, hypot, resolve, expand = self.kinds, self.hypot, self.resolve, self._expand
         words, offs, mp, vmask = self.words, self.offs, self.map, self.vmask
         stack = [(cand_id, canon_id)]
-        pop, push, extend = stack.pop, stack.append, stack.extend
+        pop, extend = stack.pop, stack.extend
         while stack:
             cand, canon = pop()
-            m = mp[canon]
-            rc = canon if m == canon or m > _MAX_ID else resolve(canon)
-            m = mp[cand]
-            if (cand if m == cand or m > _MAX_ID else resolve(cand)) == rc:
-                continue
-            kk = kinds[canon]
-            if kk == _FWD and kinds[rc] != _FWD:
-                canon = rc
-                kk = kinds[rc]
-            h = hypot.get(canon)
-            if h is not None:
-                if h == cand or self._identical_arrays(h, cand) or self._identical_structs(h, cand, 0):
-                    continue
-                return False
-            hypot[canon] = cand
-            if kinds[cand] == kk:
-                # The common cases, inline (the same checks as _expand).
-                cw, kw = offs[cand], offs[canon]
-                if kk in _EQUIV_REF:
-                    if words[cw] != words[kw] or words[cw + 1] != words[kw + 1]:
-                        return False
-                    push((words[cw + 2], words[kw + 2]))
-                    continue
-                if kk in (_STRUCT, _UNION):
-                    n = 3 + (words[cw + 1] & vmask) * 3
-                    if (
-                        words[cw : cw + 3] != words[kw : kw + 3]
-                        or words[cw + 3 : cw + n : 3] != words[kw + 3 : kw + n : 3]
-                        or words[cw + 5 : cw + n : 3] != words[kw + 5 : kw + n : 3]
-                    ):
-                        return False
-                    extend(zip(reversed(words[cw + 4 : cw + n : 3]), reversed(words[kw + 4 : kw + n : 3]), strict=False))
-                    continue
-            nxt = expand(cand, canon)
-            if nxt is None:
-                return False
-            if nxt:
-                nxt.reverse()
-                stack.extend(nxt)
+            # A reference type's one child is compared right away (it would be
+            # pushed and popped next anyway); anything else ends this inner loop.
+            while True:
+                m = mp[canon]
+                rc = canon if m == canon or m > _MAX_ID else resolve(canon)
+                m = mp[cand]
+                if (cand if m == cand or m > _MAX_ID else resolve(cand)) == rc:
+                    break
+                kk = kinds[canon]
+                if kk == _FWD and kinds[rc] != _FWD:
+                    canon = rc
+                    kk = kinds[rc]
+                h = hypot.get(canon)
+                if h is not None:
+                    if h == cand or self._identical_arrays(h, cand) or self._identical_structs(h, cand, 0):
+                        break
+                    return False
+                hypot[canon] = cand
+                if kinds[cand] == kk:
+                    # The common cases, inline (the same checks as _expand).
+                    cw, kw = offs[cand], offs[canon]
+                    if kk in _EQUIV_REF:
+                        if words[cw] != words[kw] or words[cw + 1] != words[kw + 1]:
+                            return False
+                        cand, canon = words[cw + 2], words[kw + 2]
+                        continue
+                    if kk in (_STRUCT, _UNION):
+                        n = 3 + (words[cw + 1] & vmask) * 3
+                        if (
+                            words[cw : cw + 3] != words[kw : kw + 3]
+                            or words[cw + 3 : cw + n : 3] != words[kw + 3 : kw + n : 3]
+                            or words[cw + 5 : cw + n : 3] != words[kw + 5 : kw + n : 3]
+                        ):
+                            return False
+                        # Members last to first: the stack pops them in order.
+                        extend(zip(words[cw + n - 2 : cw + 3 : -3], words[kw + n - 2 : kw + 3 : -3], strict=True))
+                        break
+                nxt = expand(cand, canon)
+                if nxt is None:
+                    return False
+                if nxt:
+                    nxt.reverse()
+                    extend(nxt)
+                break
         return True
 
     def _identical_arrays(self, id1: int, id2: int) -> bool:
@@ -827,7 +832,7 @@ class _Dedup:
         words, kinds, mp, table = self.words, self.kinds, self.map, self.table
         resolve, first, add = self.resolve, table.first, table.add
         positions, record = self._ref_positions, self._own_record
-        offs = self.offs
+        offs, entries, below = self.offs, table.entries, table.below
         for root in self.own_ids():
             if mp[root] != _UNPROCESSED:
                 continue
@@ -839,9 +844,13 @@ class _Dedup:
                 m = mp[child]
                 if m <= _MAX_ID:
                     if m != child:
-                        words[w + 2] = resolve(child)
+                        words[w + 2] = m if mp[m] == m else resolve(m)
                     key = words[w : w + (4 if k == _DECL_TAG else 3)].tobytes()
-                    new = first(key)
+                    if below is None:  # first(key), inline for the usual one candidate or none
+                        ents = entries.get(key)
+                        new = 0 if ents is None else ents[0] >> 1 if len(ents) == 1 else first(key)
+                    else:
+                        new = first(key)
                     if new:
                         mp[root] = new
                     else:

@@ -14,29 +14,16 @@ Run: ``.venv/bin/python -m benchmarks.bench_dump_c [FILE]`` (default
 from __future__ import annotations
 
 import shutil
-import subprocess
 import sys
 import tempfile
-from collections.abc import Sequence
 from pathlib import Path
 
 import btfkit
 from btfkit.dump_c import dump_c
 
-from .common import CORPUS, PYTHON, best_of, report
+from .common import BTFKIT, CORPUS, best_of, report, run_to_file_best_of
 
-BTFKIT = [PYTHON, "-m", "btfkit"] if shutil.which("btfkit") is None else [shutil.which("btfkit") or ""]
 REPEAT = 7
-
-
-def to_file_best_of(cmd: Sequence[str], out: Path, repeat: int = REPEAT) -> float:
-    """The fastest of ``repeat`` whole-process runs with stdout written to ``out``."""
-
-    def once() -> None:
-        with out.open("wb") as f:
-            subprocess.run(cmd, check=True, stdout=f)
-
-    return best_of(once, repeat)
 
 
 def main() -> None:
@@ -48,9 +35,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "vmlinux.h"
         theirs_cmd = [bpftool, "btf", "dump", "file", str(path), "format", "c"]
-        theirs = to_file_best_of(theirs_cmd, out)
+        theirs = run_to_file_best_of(theirs_cmd, out, REPEAT)
         expected = out.read_bytes()
-        ours = to_file_best_of([*BTFKIT, "dump", str(path), "-f", "c"], out)
+        ours = run_to_file_best_of([*BTFKIT, "dump", str(path), "-f", "c"], out, REPEAT)
         assert out.read_bytes() == expected, "btfkit's header differs from bpftool's"
         report("vmlinux to C > file (whole process)", ours, theirs, "bpftool", target=3)
         report("  load + dump_c (in-process)", best_of(lambda: dump_c(btfkit.load(path)), REPEAT),
@@ -62,10 +49,10 @@ def main() -> None:
         modules = sorted((CORPUS / "modules").rglob("*.ko")) if vmlinux.exists() else []
         if modules:
             module = max(modules[:200], key=lambda m: m.stat().st_size)
-            theirs = to_file_best_of([bpftool, "-B", str(vmlinux), "btf", "dump", "file", str(module),
-                                      "format", "c"], out)  # fmt: skip
+            theirs = run_to_file_best_of([bpftool, "-B", str(vmlinux), "btf", "dump", "file",
+                                          str(module), "format", "c"], out, REPEAT)  # fmt: skip
             expected = out.read_bytes()
-            ours = to_file_best_of([*BTFKIT, "dump", str(module), "-B", str(vmlinux), "-f", "c"], out)
+            ours = run_to_file_best_of([*BTFKIT, "dump", str(module), "-B", str(vmlinux), "-f", "c"], out, REPEAT)
             assert out.read_bytes() == expected, "btfkit's module header differs from bpftool's"
             report(f"module {module.name} to C (whole process)", ours, theirs, "bpftool")
             base = btfkit.load(vmlinux)

@@ -17,18 +17,23 @@ from __future__ import annotations
 
 import ctypes
 import shutil
-import subprocess
 import sys
 import tempfile
-from collections.abc import Sequence
 from pathlib import Path
 
 import btfkit
 from btfkit.elf import btf_sections
 
-from .common import CORPUS, PYTHON, best_of, peak_rss_mb, report, run_best_of
+from .common import (
+    BTFKIT,
+    CORPUS,
+    best_of,
+    peak_rss_mb,
+    report,
+    run_best_of,
+    run_to_file_best_of,
+)
 
-BTFKIT = [PYTHON, "-m", "btfkit"] if shutil.which("btfkit") is None else [shutil.which("btfkit") or ""]
 REPEAT = 7
 
 
@@ -39,16 +44,6 @@ def _raw_btf_file(tmp: Path) -> Path:
     out = tmp / "vmlinux.btf"  # libbpf's raw parser wants raw BTF, not an ELF
     out.write_bytes(btf_sections((CORPUS / "vmlinux").read_bytes(), "vmlinux").btf)
     return out
-
-
-def run_to_file_best_of(cmd: Sequence[str], out: Path, repeat: int = REPEAT) -> float:
-    """The fastest of ``repeat`` whole-process runs with stdout written to ``out``."""
-
-    def once() -> None:
-        with out.open("wb") as f:
-            subprocess.run(cmd, check=True, stdout=f)
-
-    return best_of(once, repeat)
 
 
 def main() -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import time
@@ -16,6 +17,8 @@ from pathlib import Path
 
 CORPUS = Path(os.environ.get("BTFKIT_CORPUS", Path.home() / ".cache/btfkit")) / "current"
 PYTHON = sys.executable
+#: How to run the btfkit command line (the venv's script, else ``python -m btfkit``).
+BTFKIT = [PYTHON, "-m", "btfkit"] if shutil.which("btfkit") is None else [shutil.which("btfkit") or ""]
 
 
 def best_of(fn: Callable[[], object], repeat: int = 5) -> float:
@@ -32,6 +35,16 @@ def run_best_of(cmd: Sequence[str], repeat: int = 5) -> float:
     """The fastest of ``repeat`` runs of a whole process (output discarded), in seconds."""
     def once() -> None:
         subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+
+    return best_of(once, repeat)
+
+
+def run_to_file_best_of(cmd: Sequence[str], out: Path, repeat: int = 5) -> float:
+    """The fastest of ``repeat`` whole-process runs with stdout written to ``out``."""
+
+    def once() -> None:
+        with out.open("wb") as f:
+            subprocess.run(cmd, check=True, stdout=f)
 
     return best_of(once, repeat)
 

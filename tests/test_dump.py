@@ -24,6 +24,7 @@ from btfkit.dump_raw import format_raw
 from btfkit.elf import btf_sections
 from btfkit.kinds import make_info
 
+from .compilers import clang, gcc_gbtf, gcc_pahole
 from .conftest import tool
 
 C_DIR = Path(__file__).parent / "data" / "c"
@@ -57,30 +58,15 @@ def assert_same(ours: bytes, theirs: bytes, what: str) -> None:
 # --- compiled objects -------------------------------------------------------------------------
 
 # name -> (source, how to build an object with BTF from it into a path)
-def _gcc_gbtf(src: Path, out: Path) -> None:
-    subprocess.run([tool("gcc"), "-gbtf", "-c", str(src), "-o", str(out)], check=True)
-
-
-def _gcc_pahole(src: Path, out: Path) -> None:
-    subprocess.run([tool("gcc"), "-g", "-c", str(src), "-o", str(out)], check=True)
-    subprocess.run([tool("pahole"), "-J", str(out)], check=True, capture_output=True)
-
-
-def _clang(target: str) -> Callable[[Path, Path], None]:
-    def build(src: Path, out: Path) -> None:
-        subprocess.run([tool("clang"), "-g", "-O2", "-target", target, "-c", str(src), "-o", str(out)],
-                       check=True)  # fmt: skip
-
-    return build
-
+_GCC_GBTF, _GCC_PAHOLE = gcc_gbtf(), gcc_pahole()
 
 OBJECTS: dict[str, tuple[str, Callable[[Path, Path], None]]] = {
-    "kinds-gcc-gbtf": ("dump_kinds.c", _gcc_gbtf),
-    "kinds-gcc-pahole": ("dump_kinds.c", _gcc_pahole),
-    "kinds-bpfel": ("dump_kinds.c", _clang("bpfel")),
-    "kinds-bpfeb": ("dump_kinds.c", _clang("bpfeb")),
-    "enc-gcc-gbtf": ("enc_types.c", _gcc_gbtf),
-    "enc-gcc-pahole": ("enc_types.c", _gcc_pahole),
+    "kinds-gcc-gbtf": ("dump_kinds.c", _GCC_GBTF),
+    "kinds-gcc-pahole": ("dump_kinds.c", _GCC_PAHOLE),
+    "kinds-bpfel": ("dump_kinds.c", clang("bpfel")),
+    "kinds-bpfeb": ("dump_kinds.c", clang("bpfeb")),
+    "enc-gcc-gbtf": ("enc_types.c", _GCC_GBTF),
+    "enc-gcc-pahole": ("enc_types.c", _GCC_PAHOLE),
 }
 
 

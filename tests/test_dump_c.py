@@ -25,6 +25,7 @@ from btfkit.build import Builder
 from btfkit.cli import main
 from btfkit.dump_c import EPILOGUE, PREAMBLE, dump_c, iter_c, merge_modules, write_c
 
+from .compilers import clang, gcc_gbtf, gcc_pahole
 from .conftest import Corpus, require, tool
 
 C_DIR = Path(__file__).parent / "data" / "c"
@@ -61,30 +62,15 @@ def compiles(header: bytes, tmp_path: Path, name: str = "vmlinux.h") -> None:
 
 
 # --- compiled inputs ----------------------------------------------------------------------------
-def _gcc_gbtf(src: Path, out: Path) -> None:
-    subprocess.run([tool("gcc"), "-gbtf", *FLAGS, "-c", str(src), "-o", str(out)], check=True)
-
-
-def _gcc_pahole(src: Path, out: Path) -> None:
-    subprocess.run([tool("gcc"), "-g", *FLAGS, "-c", str(src), "-o", str(out)], check=True)
-    subprocess.run([tool("pahole"), "-J", str(out)], check=True, capture_output=True)
-
-
-def _clang(target: str) -> Callable[[Path, Path], None]:
-    def build(src: Path, out: Path) -> None:
-        subprocess.run([tool("clang"), "-g", "-O2", "-target", target, "-c", str(src), "-o", str(out)],
-                       check=True)  # fmt: skip
-
-    return build
-
+_GCC_GBTF, _GCC_PAHOLE = gcc_gbtf(FLAGS), gcc_pahole(FLAGS)
 
 OBJECTS: dict[str, tuple[str, Callable[[Path, Path], None]]] = {
-    **{f"{topic}-gcc-gbtf": (f"cdump_{topic}.c", _gcc_gbtf) for topic in ("syntax", "layout", "names", "enums")},
-    **{f"{topic}-gcc-pahole": (f"cdump_{topic}.c", _gcc_pahole) for topic in ("syntax", "layout", "names", "enums")},
-    "tags-bpfel": ("cdump_tags.c", _clang("bpfel")),
-    "tags-bpfeb": ("cdump_tags.c", _clang("bpfeb")),
-    "kinds-bpfel": ("dump_kinds.c", _clang("bpfel")),
-    "kinds-gcc-pahole": ("dump_kinds.c", _gcc_pahole),
+    **{f"{topic}-gcc-gbtf": (f"cdump_{topic}.c", _GCC_GBTF) for topic in ("syntax", "layout", "names", "enums")},
+    **{f"{topic}-gcc-pahole": (f"cdump_{topic}.c", _GCC_PAHOLE) for topic in ("syntax", "layout", "names", "enums")},
+    "tags-bpfel": ("cdump_tags.c", clang("bpfel")),
+    "tags-bpfeb": ("cdump_tags.c", clang("bpfeb")),
+    "kinds-bpfel": ("dump_kinds.c", clang("bpfel")),
+    "kinds-gcc-pahole": ("dump_kinds.c", _GCC_PAHOLE),
 }
 # Inputs whose layout the header must reproduce.  (cdump_enums.c has packed enums,
 # which libbpf 1.1 writes without a size attribute: bpftool's header gets them wrong.)

@@ -83,19 +83,9 @@ def bench_tree(limit: int | None) -> None:
     print("  (wall time needs both CPUs free; CPU time / 2 is the wall time on an idle 2-CPU machine)")
 
 
-def _best_cpu(fn: Callable[[], object], repeat: int = 3) -> float:
-    """The least CPU time of ``repeat`` in-process calls (steadier than wall time on a busy machine)."""
-    best = float("inf")
-    for _ in range(repeat):
-        t = time.process_time()
-        fn()
-        best = min(best, time.process_time() - t)
-    return best
-
-
 def _side_by_side(what: str, ours: Callable[[], object], theirs: Callable[[], object], target: float) -> None:
     report(f"{what} (wall)", best_of(ours, 3), best_of(theirs, 3), "libbpf", target)
-    report(f"{what} (CPU time)", _best_cpu(ours), _best_cpu(theirs), "libbpf", target)
+    report(f"{what} (CPU time)", best_of(ours, 3, time.process_time), best_of(theirs, 3, time.process_time), "libbpf", target)
 
 
 def bench_vmlinux() -> None:

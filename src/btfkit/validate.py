@@ -565,9 +565,7 @@ class _Verifier:
     def _resolve_ptr(self, v: list[int]) -> None:
         tid = v[0]
         nxt, k = self._target(tid)
-        if self._push_pending(nxt, k):
-            return
-        if self._pointer_behind(nxt, k):
+        if self._push_pending(nxt, k) or self._pointer_behind(nxt, k):
             return
         self._pop(self._sized_or_pointee(tid, nxt), 0)
 
@@ -585,9 +583,7 @@ class _Verifier:
     def _resolve_var(self, v: list[int]) -> None:
         tid = v[0]
         nxt, k = self._target(tid)
-        if self._push_pending(nxt, k):
-            return
-        if self._pointer_behind(nxt, k):
+        if self._push_pending(nxt, k) or self._pointer_behind(nxt, k):
             return
         found = self._id_size(nxt)
         if found is None:

@@ -25,7 +25,6 @@ import gc
 from array import array
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
 from functools import cached_property
 from itertools import accumulate, chain, compress, groupby, repeat
 from operator import add, itemgetter, mul
@@ -123,18 +122,25 @@ def _pick(items: Sequence[int] | dict[int, int], keys: Sequence[int]) -> Sequenc
     return itemgetter(*keys)(items)  # type: ignore[no-any-return]
 
 
-@dataclass
 class Group:
-    """Records of one kind and one kind_flag value, all in ``words``."""
+    """Records of one kind and one kind_flag value, all in ``words``.
 
-    words: array[int]
-    ws: list[int]  # first word of each record
-    ids: Sequence[int]
-    kind: int
-    kflag: bool
-    vlen_mask: int
-    spec: KindSpec
-    _cols: dict[int, Sequence[int]] = field(default_factory=dict)
+    ``ws`` holds the first word of each record, ``ids`` their type IDs.
+    """
+
+    def __init__(
+        self,
+        words: array[int],
+        ws: list[int],
+        ids: Sequence[int],
+        spec: KindSpec,
+        vlen_mask: int,
+        *,
+        kflag: bool = False,
+    ) -> None:
+        self.words, self.ws, self.ids, self.spec, self.kind = words, ws, ids, spec, spec.kind
+        self.vlen_mask, self.kflag = vlen_mask, kflag
+        self._cols: dict[int, Sequence[int]] = {}
 
     def col(self, j: int) -> Sequence[int]:
         """Word ``j`` of every record (gathered once: the check and the lines share it)."""
@@ -169,10 +175,10 @@ class Group:
             self.kflag = True
             return [self]
         clear = list(map((1).__xor__, flags))
-        words, kind, vmask, spec = self.words, self.kind, self.vlen_mask, self.spec
+        words, vmask, spec = self.words, self.vlen_mask, self.spec
         ws, ids = self.ws, self.ids
         return [
-            Group(words, list(compress(ws, s)), list(compress(ids, s)), kind, s is flags, vmask, spec)
+            Group(words, list(compress(ws, s)), list(compress(ids, s)), spec, vmask, kflag=s is flags)
             for s in (clear, flags)
         ]
 
@@ -182,7 +188,6 @@ def _s32(values: Iterable[int]) -> array[int]:
     return array("i", array("I", values).tobytes())
 
 
-@dataclass(frozen=True)
 class Style:
     """Templates of one output format.
 
@@ -195,14 +200,21 @@ class Style:
     as bpftool's JSON writer shows them); ``escape`` is applied to names.
     """
 
-    heads: dict[int, bytes]
-    elems: dict[tuple[int, bool], bytes]
-    elem_sep: bytes
-    tails: tuple[bytes, bytes]
-    unknown: bytes
-    bitfield: tuple[bytes, ...]
-    json: bool
-    escape: Callable[[bytes], bytes] | None = None
+    # Plain classes, not dataclasses: their import is a noticeable part of a dump's run.
+    def __init__(
+        self,
+        *,
+        heads: dict[int, bytes],
+        elems: dict[tuple[int, bool], bytes],
+        elem_sep: bytes,
+        tails: tuple[bytes, bytes],
+        unknown: bytes,
+        bitfield: tuple[bytes, ...],
+        json: bool,
+        escape: Callable[[bytes], bytes] | None = None,
+    ) -> None:
+        self.heads, self.elems, self.elem_sep, self.tails = heads, elems, elem_sep, tails
+        self.unknown, self.bitfield, self.json, self.escape = unknown, bitfield, json, escape
 
 
 def _head_columns(g: Group, names: NameMap) -> list[Column]:
@@ -331,7 +343,7 @@ def _render(
     for key, members in groupby(sorted(range(n), key=keys.__getitem__), key=keys.__getitem__):
         pos = list(members)
         g = Group(words, list(map(ws.__getitem__, pos)), list(map(ids.__getitem__, pos)),
-                  key & kmask, bool(key >> 7), info_format.vlen_mask, owner.spec(key & kmask))  # fmt: skip
+                  owner.spec(key & kmask), info_format.vlen_mask, kflag=bool(key >> 7))  # fmt: skip
         texts = list(_render_group(g, style, names, btf))
         deque(map(out.__setitem__, pos, texts), maxlen=0)  # scatter at C speed
     return out
@@ -347,7 +359,7 @@ def _render_own(btf: BTF, style: Style, names: NameMap) -> list[bytes]:
     words, start, vmask = btf.words, btf.start_id, btf.info_format.vlen_mask
     id_of = dict(zip(btf.offsets, range(start, btf.type_count), strict=True))
     groups = {
-        kind: Group(words, ws, _pick(id_of, ws), kind, False, vmask, btf.spec(kind))
+        kind: Group(words, ws, _pick(id_of, ws), btf.spec(kind), vmask)
         for kind, ws in enumerate(btf.records_by_kind())
         if ws
     }

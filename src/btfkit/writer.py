@@ -8,12 +8,11 @@ and writing a real input gives back the same bytes.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import struct
 import sys
-import tempfile
 import time
-from pathlib import Path
 
 from .btf import BTF, ByteOrder
 from .kinds import HEADER_LEN_LAYOUT, MAGIC, VERSION
@@ -45,15 +44,18 @@ def to_bytes(btf: BTF, byteorder: ByteOrder | None = None) -> bytes:
 _STALL_ENV = "BTFKIT_TEST_WRITE_STALL"  # seconds to pause halfway through a file (tests only)
 
 
-def write_atomic(path: str | Path, data: bytes, *, fsync: bool = True) -> None:
+def write_atomic(path: str | os.PathLike[str], data: bytes, *, fsync: bool = True) -> None:
     """Write ``data`` to ``path`` via a temporary file and a rename: never a half-written file.
 
     ``fsync=False`` skips flushing the data to disk before the rename: still
     atomic for readers, but not crash-proof; for writing many files, followed
     by one :func:`os.sync`.
     """
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    import tempfile  # noqa: PLC0415 (only writing needs it; dumps should not pay its import)
+
+    path = os.fspath(path)
+    folder, name = os.path.split(path)
+    fd, tmp = tempfile.mkstemp(dir=folder or ".", prefix=f".{name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
             stall = os.environ.get(_STALL_ENV)
@@ -66,14 +68,15 @@ def write_atomic(path: str | Path, data: bytes, *, fsync: bool = True) -> None:
             if fsync:
                 f.flush()
                 os.fsync(f.fileno())
-        if path.exists():
-            os.chmod(tmp, path.stat().st_mode & 0o7777)
+        if os.path.exists(path):
+            os.chmod(tmp, os.stat(path).st_mode & 0o7777)
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
         raise
 
 
-def write(btf: BTF, path: str | Path, byteorder: ByteOrder | None = None) -> None:
+def write(btf: BTF, path: str | os.PathLike[str], byteorder: ByteOrder | None = None) -> None:
     """Write ``btf`` as a raw BTF file, atomically."""
     write_atomic(path, to_bytes(btf, byteorder))

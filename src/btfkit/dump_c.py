@@ -57,9 +57,10 @@ anonymous base enum that the base left unreferenced, which changes the base's
 part; then everything is dumped afresh).
 """
 
-# Hot paths compare kinds with chained == against module constants: faster than
-# building a tuple for each membership test.
-# ruff: noqa: PLR1714, SIM109
+# Hot paths compare kinds with chained == against module constants (faster than
+# building a tuple for each membership test) and keep maxima with ``if`` (faster
+# than calling ``max``).
+# ruff: noqa: PLR1714, SIM109, PLR1730
 from __future__ import annotations
 
 import gc
@@ -341,26 +342,30 @@ class _Dumper:
         ``btf_is_struct_packed``); one walk answers both.
         """
         words = self.words
-        w = self.woff[tid] + 3
-        kflag = (self.words[self.woff[tid] + 1] >> 31)
+        w = self.woff[tid]
+        info = words[w + 1]
+        kflag = info >> 31
+        end = w + 3 + 3 * (info & self.vmask)
         cache = self.align_cache
         best = 1
         align = -1  # settled early by a member without alignment (0) or a misplaced one (1)
         packed = False
-        for i in range(w, w + 3 * (self.words[self.woff[tid] + 1] & self.vmask), 3):
-            m = words[i + 1]
+        for m, off in zip(words[w + 4 : end : 3], words[w + 5 : end : 3], strict=True):
             a = cache[m]
-            if a < 0:
-                a = self._align_of(m)
-            off = words[i + 2]
-            if a and (not kflag or not off >> 24) and off % (8 * a):
+            if a <= 0:
+                if a < 0:
+                    a = self._align_of(m)
+                if not a:
+                    if align < 0:
+                        align = 0
+                    continue
+            if off % (8 * a) and (not kflag or not off >> 24):
                 packed = True
                 if align < 0:
                     align = 1
                 break
-            if a <= 0 and align < 0:
-                align = 0
-            best = max(best, a)
+            if a > best:
+                best = a
         size = self.words[self.woff[tid] + 2]
         if not packed:
             packed = size % best != 0
@@ -368,12 +373,6 @@ class _Dumper:
             align = 1 if size % best else best
         self.packed[tid] = packed
         return align
-
-    def _is_packed(self, tid: int) -> bool:
-        """Whether a struct's layout shows it was packed (libbpf's ``btf_is_struct_packed``)."""
-        if self.align_cache[tid] < 0:
-            self._align_of(tid)
-        return bool(self.packed[tid])
 
     # --- ordering -------------------------------------------------------------------
     def _order_type(self, tid: int, through_ptr: bool) -> int:
@@ -559,55 +558,40 @@ class _Dumper:
         return "typedef " + self._decl(target, name, lvl)
 
     def _struct_def(self, tid: int, lvl: int) -> str:
-        is_struct = self.kind[tid] == _STRUCT
         words = self.words
         w = self.woff[tid]
         info = words[w + 1]
         vlen = info & self.vmask
         size = words[w + 2]
-        kflag = info >> 31
-        packed = is_struct and self._is_packed(tid)
-        # The member loop is the hottest code of a dump: caches are read inline,
-        # and members are gathered bare, then joined with the line breaks.
-        name, name_seen = self.name, self.seen_names.get
-        decl_named, decl_anon, decl = self.decl_named, self.decl_anon, self._decl
-        size_cache, resolve_size = self.size_cache, self._resolve_size
-        lines: list[str] = []
-        append = lines.append
-        off = 0
-        prev_bitfield = False
+        is_struct = self.kind[tid] == _STRUCT
+        packed = False
+        if is_struct:
+            if self.align_cache[tid] < 0:
+                self._align_of(tid)  # also settles whether it is packed
+            packed = self.packed[tid] != 0
         w += 3
         end = w + 3 * vlen
-        for noff, m_type, m_word in zip(words[w:end:3], words[w + 1 : end : 3], words[w + 2 : end : 3], strict=True):
-            m_sz = 0
-            m_off = m_word
-            if kflag:
-                m_sz = m_word >> 24
-                m_off = m_word & 0xFFFFFF
-            if off < m_off:
-                m_align = 1 if packed else self._align_of(m_type)
-                self._bit_padding(lines, off, m_off, m_align, prev_bitfield and m_sz != 0)
-            if noff:
+        if info >> 31:
+            lines, off = self._bitfield_members(words, w, end, packed, lvl + 1)
+        else:
+            # The member loop is the hottest code of a dump: caches are read inline.
+            name, name_seen = self.name, self.seen_names.get
+            decl_named, size_cache = self.decl_named, self.size_cache
+            lines = []
+            append = lines.append
+            off = 0
+            for noff, m_type, m_off in zip(words[w:end:3], words[w + 1 : end : 3], words[w + 2 : end : 3], strict=True):
+                if off < m_off:
+                    self._bit_padding(lines, off, m_off, 1 if packed else self._align_of(m_type), False)
                 cached = decl_named[m_type]
-                if cached is not None:
-                    text = cached[0] + (name_seen(noff) or name(noff)) + cached[1]
+                if cached is not None and noff:
+                    append(cached[0] + (name_seen(noff) or name(noff)) + cached[1])
                 else:
-                    text = decl(m_type, name(noff), lvl + 1)
-            else:
-                text = decl_anon[m_type] or decl(m_type, "", lvl + 1)
-            if m_sz:
-                append(f"{text}: {m_sz}")
-                off = m_off + m_sz
-                prev_bitfield = True
-            else:
-                append(text)
+                    append(self._member_decl(m_type, noff, lvl + 1))
                 m_bytes = size_cache[m_type]
                 if m_bytes == -2:
-                    m_bytes = resolve_size(m_type)
-                if m_bytes > 0:
-                    m_off += m_bytes * 8
-                off = m_off
-                prev_bitfield = False
+                    m_bytes = self._resolve_size(m_type)
+                off = m_off + m_bytes * 8 if m_bytes > 0 else m_off
         if is_struct and off < size * 8:
             self._bit_padding(lines, off, size * 8, self._align_of(tid), False)
         head = self._struct_fwd(tid)
@@ -619,6 +603,40 @@ class _Dumper:
         if vlen or size:
             return f"{head} {{\n{_PFX[min(lvl, 13)]}}}{tail}"
         return f"{head} {{}}{tail}"
+
+    def _member_decl(self, m_type: int, name_off: int, lvl: int) -> str:
+        """A member's declaration (``name_off`` 0 for an anonymous member)."""
+        if name_off:
+            return self._decl(m_type, self.name(name_off), lvl)
+        return self.decl_anon[m_type] or self._decl(m_type, "", lvl)
+
+    def _bitfield_members(
+        self, words: array[int], w: int, end: int, packed: bool, lvl: int
+    ) -> tuple[list[str], int]:
+        """The member lines of a struct with bitfields (kind flag set), and the bit where they end."""
+        size_cache = self.size_cache
+        lines: list[str] = []
+        off = 0
+        prev_bitfield = False
+        for noff, m_type, m_word in zip(words[w:end:3], words[w + 1 : end : 3], words[w + 2 : end : 3], strict=True):
+            m_sz = m_word >> 24
+            m_off = m_word & 0xFFFFFF
+            if off < m_off:
+                m_align = 1 if packed else self._align_of(m_type)
+                self._bit_padding(lines, off, m_off, m_align, prev_bitfield and m_sz != 0)
+            text = self._member_decl(m_type, noff, lvl)
+            if m_sz:
+                lines.append(f"{text}: {m_sz}")
+                off = m_off + m_sz
+                prev_bitfield = True
+            else:
+                lines.append(text)
+                m_bytes = size_cache[m_type]
+                if m_bytes == -2:
+                    m_bytes = self._resolve_size(m_type)
+                off = m_off + m_bytes * 8 if m_bytes > 0 else m_off
+                prev_bitfield = False
+        return lines, off
 
     def _bit_padding(self, lines: list[str], cur: int, nxt: int, next_align: int, in_bitfield: bool) -> None:
         """Fill the bit gap ``cur``..``nxt`` with anonymous bitfields, as libbpf does.

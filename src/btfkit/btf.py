@@ -286,7 +286,7 @@ class BTF:
         self._names: dict[str, list[int]] | None = None
         self._specs: dict[int, KindSpec] = KINDS
         self._own_strings = True
-        self._kind_groups: tuple[array[int], int, list[list[int]]] | None = None
+        self._kind_groups: tuple[array[int], int, list[list[int]], list[list[int]] | None] | None = None
         #: Whether the own strings are known to be unique and all in use, so that dedup
         #: keeps the string section as it is.  libbpf's rule: true for BTF built from
         #: scratch and after a dedup; parsed BTF has it only when its strings are trivial.
@@ -588,9 +588,22 @@ class BTF:
         self.keep_records_by_kind(groups)
         return groups
 
-    def keep_records_by_kind(self, groups: list[list[int]]) -> None:
-        """Remember ``groups`` (as :meth:`records_by_kind` returns them) for the current records."""
-        self._kind_groups = (self.words, len(self.offsets), groups)
+    def ids_by_kind(self) -> list[list[int]]:
+        """The type IDs of :meth:`records_by_kind`'s records, group for group."""
+        groups = self.records_by_kind()
+        ids = self._kind_groups[3] if self._kind_groups is not None else None
+        if ids is None:
+            id_of = dict(zip(self.offsets, range(self.start_id, self.type_count), strict=True))
+            ids = [list(map(id_of.__getitem__, ws)) for ws in groups]
+            self.keep_records_by_kind(groups, ids)
+        return ids
+
+    def keep_records_by_kind(
+        self, groups: list[list[int]], ids: list[list[int]] | None = None
+    ) -> None:
+        """Remember ``groups`` (as :meth:`records_by_kind` returns them) for the current
+        records, and their IDs (as :meth:`ids_by_kind` returns them) if known."""
+        self._kind_groups = (self.words, len(self.offsets), groups, ids)
 
     # --- integrity -------------------------------------------------------------------
     def check_references(self, fields: FieldSource | None = None) -> None:

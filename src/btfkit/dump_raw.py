@@ -357,10 +357,9 @@ def _render_own(btf: BTF, style: Style, names: NameMap) -> list[bytes]:
     element words those groups gather for their lines.
     """
     words, start, vmask = btf.words, btf.start_id, btf.info_format.vlen_mask
-    id_of = dict(zip(btf.offsets, range(start, btf.type_count), strict=True))
     groups = {
-        kind: Group(words, ws, _pick(id_of, ws), btf.spec(kind), vmask)
-        for kind, ws in enumerate(btf.records_by_kind())
+        kind: Group(words, ws, ids, btf.spec(kind), vmask)
+        for kind, (ws, ids) in enumerate(zip(btf.records_by_kind(), btf.ids_by_kind(), strict=True))
         if ws
     }
     btf.check_references(lambda kind, _ws: groups[kind].fields())

@@ -127,7 +127,7 @@ def parse(data: bytes | bytearray | memoryview, base: BTF | None = None) -> BTF:
         words.byteswap()
     btf.words = words
     btf.types_offset = hdr_len + type_off
-    btf.keep_records_by_kind(_index(btf, hdr_len + type_off))
+    btf.keep_records_by_kind(*_index(btf, hdr_len + type_off))
     return btf
 
 
@@ -142,8 +142,9 @@ def _check_strings(strs: bytes, base: BTF | None, at: int) -> None:
         )
 
 
-def _index(btf: BTF, at: int) -> list[list[int]]:
-    """Record where each type starts; return the record offsets grouped by kind.
+def _index(btf: BTF, at: int) -> tuple[list[list[int]], list[list[int]]]:
+    """Record where each type starts; return the record offsets grouped by kind, and
+    their IDs (whole-BTF passes that work per kind would otherwise map them back).
 
     Fails on a record running past the section or of a kind nothing describes.
     """
@@ -155,6 +156,8 @@ def _index(btf: BTF, at: int) -> list[list[int]]:
     kmask, vmask = fmt.kind_mask, fmt.vlen_mask
     groups: list[list[int]] = [[] for _ in range(kmask + 1)]
     adders = [g.append for g in groups]
+    ids: list[list[int]] = [[] for _ in range(kmask + 1)]
+    id_adders = [g.append for g in ids]
     # Record length per kind as (fixed words, words per element); a fast path of KindSpec.
     shape: dict[int, tuple[int, int]] = {}
     for k in range(kmask + 1):
@@ -164,6 +167,7 @@ def _index(btf: BTF, at: int) -> list[list[int]]:
             continue
         shape[k] = (3 + s.extra_words, s.elem_words if s.has_vlen else 0)
     w = 0
+    type_id = btf.start_id
     try:
         while w < n:
             info = words[w + 1]
@@ -171,6 +175,8 @@ def _index(btf: BTF, at: int) -> list[list[int]]:
             fixed, per = shape[k]
             append(w)
             adders[k](w)
+            id_adders[k](type_id)
+            type_id += 1
             w += fixed + (info & vmask) * per
     except KeyError:
         kind = fmt.kind(words[w + 1])
@@ -189,7 +195,7 @@ def _index(btf: BTF, at: int) -> list[list[int]]:
             type_id=btf.start_id + max(len(offsets) - 1, 0),
         )
     btf.offsets = offsets
-    return groups
+    return groups, ids
 
 
 def load(

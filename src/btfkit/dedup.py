@@ -66,11 +66,13 @@ cannot parse.
 
 from __future__ import annotations
 
+import gc
 from array import array
 from bisect import bisect_left
 from collections import deque
+from collections.abc import Iterable
 from itertools import accumulate, chain, compress, count, repeat
-from operator import add, sub
+from operator import add, or_, sub
 
 from .btf import BTF
 from .errors import BTFFormatError, DedupError
@@ -336,6 +338,7 @@ class _Dedup:
         self.hypot: dict[int, int] = {}
         self.adjust_canon = False
         self._layout = _ref_layout(btf)
+        self._merge_kinds = [k in (_FWD, _STRUCT, _UNION) for k in range(kmask + 1)]
         self.sigs: dict[int, bytes | None] = {}
         self.member_types: dict[int, tuple[int, ...]] = {}
 
@@ -381,8 +384,9 @@ class _Dedup:
         data = bytes(tab.data)
         positions = self._string_positions()
         words = self.words
-        values = list(map(words.__getitem__, positions))
+        values: Iterable[int] = map(words.__getitem__, positions)
         if start:  # offsets below the own section (the base's) stay as they are
+            values = list(values)
             own = list(map(start.__le__, values))
             positions = list(compress(positions, own))
             values = list(map(start.__rsub__, compress(values, own)))
@@ -395,6 +399,7 @@ class _Dedup:
         del pieces
         ids = list(map(at.__getitem__, values))
         if 0 in ids:  # offsets into the middle of a string
+            values = list(map(words.__getitem__, positions)) if not start else values
             for off in set(compress(values, map((0).__eq__, ids))):
                 text = data[off : data.index(b"\0", off)]
                 at[off] = numbers.setdefault(text, len(numbers) + 1)
@@ -431,18 +436,14 @@ class _Dedup:
         just ascending position.  The positions are gathered kind by kind with
         C-level iteration and sorted.
         """
-        words, vmask = self.words, self.vmask
-        own = self.offs[self.start_id :]
-        own_kinds = self.kinds[self.start_id :]
-        positions = list(own)
-        for k, (first, per) in enumerate(self._str_layout()):
-            if not per:
+        words, vmask, shift = self.words, self.vmask, self.base_words
+        positions = self.offs[self.start_id :]
+        groups = self.btf.records_by_kind()  # word positions in the BTF's own array
+        for (first, per), group in zip(self._str_layout(), groups, strict=True):
+            if not per or not group:
                 continue
-            group = list(compress(own, map(k.__eq__, own_kinds)))
-            if not group:
-                continue
-            starts = list(map(first.__add__, group))
-            vlens = map(vmask.__and__, map(words.__getitem__, map((1).__add__, group)))
+            starts = list(map((shift + first).__add__, group))
+            vlens = map(vmask.__and__, map(words.__getitem__, map((shift + 1).__add__, group)))
             stops = map(add, starts, map(per.__mul__, vlens))
             positions.extend(chain.from_iterable(map(range, starts, stops, repeat(per))))
         positions.sort()
@@ -711,16 +712,24 @@ class _Dedup:
             # A reference type's one child is compared right away (it would be
             # pushed and popped next anyway); anything else ends this inner loop.
             while True:
-                m = mp[canon]
-                rc = canon if m == canon or m > _MAX_ID else resolve(canon)
+                # Two cheap exits first: ``cand`` already mapped straight to
+                # ``canon`` (so both resolve alike), or the pair met earlier in
+                # this walk (a canon redirected from a FWD never enters hypot).
                 m = mp[cand]
+                if m == canon:
+                    break
+                h = hypot.get(canon)
+                if h == cand:
+                    break
+                rc = mp[canon]
+                rc = canon if rc == canon or rc > _MAX_ID else resolve(canon)
                 if (cand if m == cand or m > _MAX_ID else resolve(cand)) == rc:
                     break
                 kk = kinds[canon]
                 if kk == _FWD and kinds[rc] != _FWD:
                     canon = rc
                     kk = kinds[rc]
-                h = hypot.get(canon)
+                    h = hypot.get(canon)
                 if h is not None:
                     if h == cand or self._identical_arrays(h, cand) or self._identical_structs(h, cand, 0):
                         break
@@ -745,6 +754,19 @@ class _Dedup:
                         # Members last to first: the stack pops them in order.
                         extend(zip(words[cw + n - 2 : cw + 3 : -3], words[kw + n - 2 : kw + 3 : -3], strict=True))
                         break
+                    if kk == _FUNC_PROTO:
+                        ci = words[cw + 1]
+                        n = 3 + (ci & vmask) * 2
+                        if (
+                            words[cw] != words[kw]
+                            or ci != words[kw + 1]
+                            or words[cw + 3 : cw + n : 2] != words[kw + 3 : kw + n : 2]
+                        ):
+                            return False
+                        # Parameters wait on the stack; the return type goes first.
+                        extend(zip(words[cw + n - 1 : cw + 3 : -2], words[kw + n - 1 : kw + 3 : -2], strict=True))
+                        cand, canon = words[cw + 2], words[kw + 2]
+                        continue
                 nxt = expand(cand, canon)
                 if nxt is None:
                     return False
@@ -787,7 +809,11 @@ class _Dedup:
     def merge_hypot_map(self) -> None:
         """Record what a successful walk found: resolved forwards, and structs mapped ahead of time."""
         kinds, mp, resolve, adjust, set_map = self.kinds, self.map, self.resolve, self.adjust_canon, self.set_map
-        for canon, targ in self.hypot.items():
+        # Only pairs with a FWD, STRUCT or UNION side can change anything (other
+        # kinds never resolve to those), so the rest are skipped at C speed.
+        hypot, kget, acts = self.hypot, kinds.__getitem__, self._merge_kinds.__getitem__
+        acting = map(or_, map(acts, map(kget, hypot)), map(acts, map(kget, hypot.values())))
+        for canon, targ in compress(hypot.items(), acting):
             m = mp[targ]
             t = targ if m == targ or m > _MAX_ID else resolve(targ)
             m = mp[canon]
@@ -1014,6 +1040,8 @@ def dedup(btf: BTF, *, force_collisions: bool = False, index: BaseIndex | None =
         raise DedupError("the base index is in use by another deduplication")
     index.busy = True
     d = _Dedup(btf, index)
+    gc_was_on = gc.isenabled()
+    gc.disable()  # millions of short-lived tuples and lists, no cycles among them
     try:
         strings = btf.strings if btf.strs_deduped else d.dedup_strings()
         d.dedup_prims()
@@ -1024,6 +1052,8 @@ def dedup(btf: BTF, *, force_collisions: bool = False, index: BaseIndex | None =
     finally:
         d.release()
         index.busy = False
+        if gc_was_on:
+            gc.enable()
     btf.words = words
     btf.offsets = offsets
     btf.strings = strings

@@ -70,6 +70,8 @@ from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from itertools import compress, repeat
+from operator import add
 from typing import TextIO
 
 from .btf import BTF
@@ -210,6 +212,7 @@ class _Dumper:
             self.order_state[0] = _ORDERED
             self.emit_state[0] = _EMITTED
             self.names: list[str | None] = [None] * n  # resolved (possibly ___N) names
+            self.tags: list[str | None] = [None] * n  # "struct name" / "union name", once settled
             self.type_names: dict[str, int] = {}
             self.ident_names: dict[str, int] = {}
             # Caches of facts that do not depend on the dump state.
@@ -225,6 +228,7 @@ class _Dumper:
             self.emit_state = base.emit_state + bytes(extra)
             self.fwd_emitted = base.fwd_emitted + bytes(extra)
             self.names = base.names + [None] * extra
+            self.tags = base.tags + [None] * extra
             self.type_names = dict(base.type_names)
             self.ident_names = dict(base.ident_names)
             self.align_cache = base.align_cache + array("i", [-1]) * extra
@@ -234,6 +238,7 @@ class _Dumper:
             self.pass_end = base.pass_end + [-1] * extra
             self.packed = base.packed + bytes(extra)
         self.inline_defs = 0  # counts inline (anonymous) definitions written
+        self.passed = 0  # roots below this ID have had their turn (when turns are skipped)
         self.queue: list[int] = []
         self.out: list[str] = []
 
@@ -350,7 +355,8 @@ class _Dumper:
         best = 1
         align = -1  # settled early by a member without alignment (0) or a misplaced one (1)
         packed = False
-        for m, off in zip(words[w + 4 : end : 3], words[w + 5 : end : 3], strict=True):
+        it = iter(words[w + 3 : end])  # members in threes: one slice, zipped with itself
+        for _, m, off in zip(it, it, it, strict=False):
             a = cache[m]
             if a <= 0:
                 if a < 0:
@@ -434,17 +440,15 @@ class _Dumper:
                 if state[p] == _ORDERED or self._order_type(p, through_ptr):
                     strong = 1
             return strong
-        if k == _INT or k == _FLOAT:
-            state[tid] = _ORDERED
-            return 0
         if k == _ENUM or k == _ENUM64 or k == _FWD:
             if words[w] or tid not in self.referenced:
                 self.queue.append(tid)
             state[tid] = _ORDERED
             return 1
-        # FUNC, VAR, DATASEC, DECL_TAG: nothing to define
+        # INT, FLOAT, FUNC, VAR, DATASEC, DECL_TAG: nothing to define.  A root
+        # of these kinds whose turn was skipped (see _dump_range) counts as ordered.
         state[tid] = _ORDERED
-        return 0
+        return 1 if tid < self.passed else 0
 
     # --- emitting ---------------------------------------------------------------------
     def _emit_type(self, tid: int, cont_id: int) -> None:
@@ -543,8 +547,11 @@ class _Dumper:
         return bool(off) and self.name(off) == "__builtin_va_list"
 
     def _struct_fwd(self, tid: int) -> str:
-        head = "struct" if self.kind[tid] == _STRUCT else "union"
-        return f"{head} {self._type_name(tid)}" if self.words[self.woff[tid]] else head
+        got = self.tags[tid]
+        if got is None:
+            head = "struct" if self.kind[tid] == _STRUCT else "union"
+            got = self.tags[tid] = f"{head} {self._type_name(tid)}" if self.words[self.woff[tid]] else head
+        return got
 
     def _fwd_def(self, tid: int) -> str:
         return f"{'union' if (self.words[self.woff[tid] + 1] >> 31) else 'struct'} {self._type_name(tid)}"
@@ -580,7 +587,8 @@ class _Dumper:
             lines = []
             append = lines.append
             off = 0
-            for noff, m_type, m_off in zip(words[w:end:3], words[w + 1 : end : 3], words[w + 2 : end : 3], strict=True):
+            it = iter(words[w:end])  # members in threes: one slice, zipped with itself
+            for noff, m_type, m_off in zip(it, it, it, strict=False):
                 if off < m_off:
                     self._bit_padding(lines, off, m_off, 1 if packed else self._align_of(m_type), False)
                 cached = decl_named[m_type]
@@ -618,7 +626,8 @@ class _Dumper:
         lines: list[str] = []
         off = 0
         prev_bitfield = False
-        for noff, m_type, m_word in zip(words[w:end:3], words[w + 1 : end : 3], words[w + 2 : end : 3], strict=True):
+        it = iter(words[w:end])
+        for noff, m_type, m_word in zip(it, it, it, strict=False):
             m_sz = m_word >> 24
             m_off = m_word & 0xFFFFFF
             if off < m_off:
@@ -678,40 +687,45 @@ class _Dumper:
 
     def _enum_def(self, tid: int, lvl: int) -> str:
         name = self._type_name(tid)
-        head = f"enum {name}" if self.words[self.woff[tid]] else "enum"
-        vlen = (self.words[self.woff[tid] + 1] & self.vmask)
+        words = self.words
+        w = self.woff[tid]
+        head = f"enum {name}" if words[w] else "enum"
+        info = words[w + 1]
+        vlen = info & self.vmask
         if not vlen:
             return head
-        words = self.words
-        w = self.woff[tid] + 3
-        signed = (self.words[self.woff[tid] + 1] >> 31)
+        signed = info >> 31
         is64 = self.kind[tid] == _ENUM64
         step = 3 if is64 else 2
-        get = self.name
+        w += 3
+        end = w + step * vlen
+        name_offs = words[w:end:step]
+        names = list(map(self.seen_names.get, name_offs))
+        if None in names:
+            names = list(map(self.name, name_offs))
+        # Enumerators share one namespace: a repeated one gets a ___N suffix.
         idents = self.ident_names
+        if idents.keys().isdisjoint(names) and len(set(names)) == vlen:
+            idents.update(dict.fromkeys(names, 1))
+        else:
+            for i, vname in enumerate(names):
+                dup = idents.get(vname, 0) + 1
+                idents[vname] = dup
+                if dup > 1:
+                    names[i] = f"{vname}___{dup}"
+        if is64:
+            mask = 1 << 63 if signed else 0  # the sign bit, if it counts
+            values = [
+                f"{(lo | hi << 32) - ((lo | hi << 32) & mask) * 2}{'LL' if signed else 'ULL'}"
+                for lo, hi in zip(words[w + 1 : end : 3], words[w + 2 : end : 3], strict=True)
+            ]
+        elif signed:
+            values = [str(v - (1 << 32) if v >> 31 else v) for v in words[w + 1 : end : 2]]
+        else:
+            values = list(map(str, words[w + 1 : end : 2]))
         ind = "\n" + _PFX[lvl + 1 if lvl < 13 else 13]
-        parts = [head, " {"]
-        for i in range(w, w + step * vlen, step):
-            vname = get(words[i])
-            dup = idents.get(vname, 0) + 1
-            idents[vname] = dup
-            if is64:
-                hi = words[i + 2]
-                val = words[i + 1] | hi << 32
-                if signed and hi >> 31:
-                    val -= 1 << 64
-                text = f"{val}LL" if signed else f"{val}ULL"
-            else:
-                val = words[i + 1]
-                if signed and val >> 31:
-                    val -= 1 << 32
-                text = str(val)
-            if dup > 1:
-                parts.append(f"{ind}{vname}___{dup} = {text},")
-            else:
-                parts.append(f"{ind}{vname} = {text},")
-        parts.append("\n" + _PFX[min(lvl, 13)] + "}")
-        return "".join(parts)
+        body = ("," + ind).join(map(add, map(add, names, repeat(" = ")), values))
+        return f"{head} {{{ind}{body},\n{_PFX[min(lvl, 13)]}}}"
 
     # --- declarations -------------------------------------------------------------------
     def _decl(self, tid: int, fname: str, lvl: int) -> str:
@@ -794,17 +808,20 @@ class _Dumper:
             if k == _PTR:
                 append("*" if last_was_ptr else " *")
             elif k == _TYPEDEF:
-                self._emit_mods(decls, parts)
-                append(self._ident_name(tid))
+                if decls and kind[decls[-1]] in _MODS:
+                    self._emit_mods(decls, parts)
+                append(self.names[tid] or self._ident_name(tid))
             elif k == _STRUCT or k == _UNION:
-                self._emit_mods(decls, parts)
+                if decls and kind[decls[-1]] in _MODS:
+                    self._emit_mods(decls, parts)
                 if self.words[self.woff[tid]]:
-                    append(self._struct_fwd(tid))
+                    append(self.tags[tid] or self._struct_fwd(tid))
                 else:
                     self.inline_defs += 1
                     append(self._struct_def(tid, lvl))
             elif k == _INT or k == _FLOAT:
-                self._emit_mods(decls, parts)
+                if decls and kind[decls[-1]] in _MODS:
+                    self._emit_mods(decls, parts)
                 append(self.name(self.words[self.woff[tid]]))
             elif k == _CONST:
                 append(" const")
@@ -997,17 +1014,33 @@ def _dump_base(base: BTF) -> _BaseDump:
 def _dump_range(d: _Dumper, ids: Iterable[int]) -> None:
     """``dump_type`` each of ``ids`` in turn, with the cheap cases decided inline."""
     state, kind, queue = d.order_state, d.kind, d.queue
+    words, woff, vmask = d.words, d.woff, d.vmask
     order, emit = d._order_type, d._emit_type
+    skipping = isinstance(ids, range) and ids.step == 1
+    if skipping:
+        # In ID order, roots with nothing to order are not even visited: where
+        # one would have been marked ordered, _order_type compares with `passed`.
+        ids = compress(ids, bytes(kind[ids.start : ids.stop]).translate(_ORDERABLE))
     tid = 0
     try:
         for tid in ids:
             if state[tid] == _ORDERED:
                 continue  # nothing new can be queued
-            if kind[tid] in _NOTHING_TO_ORDER:
+            k = kind[tid]
+            if k in _NOTHING_TO_ORDER:
                 state[tid] = _ORDERED
                 continue
+            if skipping:
+                d.passed = tid
             queue.clear()
-            order(tid, False)
+            if k == _FUNC_PROTO:
+                # The commonest root: its return and parameter types, walked here.
+                w = woff[tid]
+                for p in words[w + 2 : w + 4 + 2 * (words[w + 1] & vmask) : 2]:
+                    if state[p] != _ORDERED:
+                        order(p, False)
+            else:
+                order(tid, False)
             for q in queue:
                 emit(q, 0)
     except RecursionError:
@@ -1016,6 +1049,7 @@ def _dump_range(d: _Dumper, ids: Iterable[int]) -> None:
 
 # Kinds that, as roots, only get marked ordered: they define nothing.
 _NOTHING_TO_ORDER = frozenset({_INT, _FLOAT, _FUNC, _VAR, _DATASEC, _DECL_TAG})
+_ORDERABLE = bytes(k not in _NOTHING_TO_ORDER for k in range(256))  # a translate table
 
 
 # --- sorting (newer bpftool's default order) -------------------------------------------------

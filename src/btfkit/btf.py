@@ -640,11 +640,8 @@ class BTF:
                 refs = [targets]
             if max(map(_max0, strs)) >= str_end or max(map(_max0, refs), default=0) >= type_count:
                 self._report_bad_field(group)
-        start = self.start_id
         unique = set(targets)
-        if not (unique and min(unique) >= start and set(
-            map(self.offsets.__getitem__, map((-start).__add__, unique))
-        ) <= set(groups[Kind.FUNC_PROTO])):
+        if not (unique and unique <= set(self.ids_by_kind()[Kind.FUNC_PROTO])):
             # Some target is a base type or not a FUNC_PROTO record: look one by one.
             for w, target in zip(funcs, targets, strict=True):
                 if target == 0 or self.kind_of(target) != Kind.FUNC_PROTO:

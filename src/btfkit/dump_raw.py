@@ -27,7 +27,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from functools import cached_property
 from itertools import accumulate, chain, compress, groupby, repeat
-from operator import add, itemgetter, mul
+from operator import add
 from typing import IO
 
 from .btf import BTF
@@ -73,7 +73,7 @@ class NameMap(dict[int, bytes]):
     ):
         data = bytes(table.data)
         pieces = data.split(b"\0")
-        starts = accumulate(map((1).__add__, map(len, pieces)), initial=table.start)
+        starts = accumulate([len(p) + 1 for p in pieces], initial=table.start)
         if escape is not None:  # escaping keeps NULs, so the pieces still line up with the offsets
             pieces = escape(data).split(b"\0")
         super().__init__(zip(starts, pieces, strict=False))
@@ -115,13 +115,6 @@ def name_map(table: StringTable, escape: Callable[[bytes], bytes] | None = None)
     return NameMap(table, base, escape)
 
 
-def _pick(items: Sequence[int] | dict[int, int], keys: Sequence[int]) -> Sequence[int]:
-    """``[items[k] for k in keys]``; itemgetter's one C loop beats ``map`` by a third."""
-    if len(keys) == 1:  # itemgetter unwraps a single item
-        return [items[keys[0]]]
-    return itemgetter(*keys)(items)  # type: ignore[no-any-return]
-
-
 class Group:
     """Records of one kind and one kind_flag value, all in ``words``.
 
@@ -146,13 +139,15 @@ class Group:
         """Word ``j`` of every record (gathered once: the check and the lines share it)."""
         cols = self._cols
         if j not in cols:
-            cols[j] = _pick(self.words, list(map(j.__add__, self.ws)))
+            words = self.words
+            cols[j] = [words[w + j] for w in self.ws]
         return cols[j]
 
     @cached_property
     def vlens(self) -> list[int]:
         """The vlen of every record."""
-        return list(map(self.vlen_mask.__and__, self.col(1)))
+        words, mask = self.words, self.vlen_mask
+        return [words[w + 1] & mask for w in self.ws]
 
     @cached_property
     def elems(self) -> array[int]:
@@ -168,7 +163,8 @@ class Group:
 
     def split_by_kflag(self) -> list[Group]:
         """The group as groups of one kind_flag value each (itself when all agree)."""
-        flags = list(map((31).__rrshift__, self.col(1)))
+        words = self.words
+        flags = [words[w + 1] >> 31 for w in self.ws]
         if not any(flags):
             return [self]
         if all(flags):
@@ -323,7 +319,8 @@ def _render_group(g: Group, style: Style, names: NameMap, btf: BTF) -> Iterator[
         return iter(heads)
     vlens = g.vlens
     sep = style.elem_sep
-    body_templates = map(sep.join, map(mul, repeat((elem,)), vlens)) if sep else map(elem.__mul__, vlens)
+    shapes = {v: sep.join((elem,) * v) for v in set(vlens)}  # records of one vlen share a template
+    body_templates = map(shapes.__getitem__, vlens)
     bodies = _format_rows(body_templates, _elem_columns(g, style, names, btf, vlens))
     if not any(style.tails):
         return map(add, heads, bodies)
@@ -338,7 +335,7 @@ def _render(
     words, info_format = owner.words, owner.info_format
     n = len(ws)
     out = [b""] * n
-    keys = list(map((24).__rrshift__, map(words.__getitem__, map((1).__add__, ws))))
+    keys = [words[w + 1] >> 24 for w in ws]
     kmask = info_format.kind_mask
     for key, members in groupby(sorted(range(n), key=keys.__getitem__), key=keys.__getitem__):
         pos = list(members)

@@ -15,7 +15,6 @@ from __future__ import annotations
 from array import array
 from collections.abc import Callable, Iterable, Sequence
 from enum import IntEnum, IntFlag
-from operator import add
 
 TYPE_CHECKING = False  # typing's import is left to the type checker: start-up time counts
 if TYPE_CHECKING:
@@ -265,12 +264,10 @@ def gather_elems(
     words: array[int], group: Sequence[int], first: int, step: int, vlens: Iterable[int]
 ) -> array[int]:
     """The element words of ``group``'s records (``vlens[i]`` elements of ``step`` words
-    from word ``first`` of each), one element after another, gathered by C-level slicing."""
-    starts = list(map(first.__add__, group))
-    stops = map(add, starts, map(step.__mul__, vlens))
+    from word ``first`` of each), one element after another, gathered by slicing."""
     view = memoryview(words)
     elems = array(words.typecode)
-    elems.frombytes(b"".join(map(view.__getitem__, map(slice, starts, stops))))
+    elems.frombytes(b"".join([view[w + first : w + first + v * step] for w, v in zip(group, vlens, strict=True)]))
     return elems
 
 
@@ -287,16 +284,19 @@ def field_values(
 
     ``group`` lists the first word of each record (all of kind ``spec``).  Values
     come grouped by field, not per record: element words of all records are
-    gathered with C-level slicing and then split by stride, so that checks over a
-    whole kernel's BTF need no per-record Python code.  A caller that has gathered
-    some already passes them: ``elems`` as :func:`gather_elems` returns them,
-    ``col(j)`` giving word ``j`` of every record.
+    gathered by slicing and then split by stride, so that checks over a whole
+    kernel's BTF need few per-record steps.  A caller that has gathered some
+    already passes them: ``elems`` as :func:`gather_elems` returns them, ``col(j)``
+    giving word ``j`` of every record.
+
+    (Comprehensions, not ``map`` over slot wrappers such as ``(2).__add__`` or an
+    array's ``__getitem__``: on CPython 3.11 the comprehension's specialized
+    instructions cost a third less.)
     """
     if col is None:
-        get = words.__getitem__
 
         def col(j: int) -> Iterable[int]:
-            return map(get, map(j.__add__, group))
+            return [words[w + j] for w in group]
 
     refs: list[Iterable[int]] = []
     strs: list[Iterable[int]] = [col(0)]
@@ -306,7 +306,7 @@ def field_values(
     if spec.has_vlen and (spec.elem_refs or spec.elem_strs):
         step = spec.elem_words
         if elems is None:
-            vlens = map(vlen_mask.__and__, col(1))
+            vlens = [words[w + 1] & vlen_mask for w in group]
             elems = gather_elems(words, group, 3 + spec.extra_words, step, vlens)
         refs.extend(elems[i::step] for i in spec.elem_refs)
         strs.extend(elems[i::step] for i in spec.elem_strs)

@@ -16,6 +16,7 @@ import os
 import struct
 import sys
 from array import array
+from itertools import count
 
 from .btf import BTF, ByteOrder
 from .errors import BTFFormatError, BTFHeaderError, BTFStringError, ELFError
@@ -150,52 +151,65 @@ def _index(btf: BTF, at: int) -> tuple[list[list[int]], list[list[int]]]:
     """
     words = btf.words
     n = len(words)
-    offsets = array("I")
+    offsets: list[int] = []
     append = offsets.append
     fmt = btf.info_format
     kmask, vmask = fmt.kind_mask, fmt.vlen_mask
-    groups: list[list[int]] = [[] for _ in range(kmask + 1)]
+    # The loop works on the info word's top byte (kind plus kind_flag and unused bits),
+    # saving a mask per record; groups of one kind are merged afterwards.
+    groups: list[list[int]] = [[] for _ in range(256)]
     adders = [g.append for g in groups]
-    ids: list[list[int]] = [[] for _ in range(kmask + 1)]
+    ids: list[list[int]] = [[] for _ in range(256)]
     id_adders = [g.append for g in ids]
-    # Record length per kind as (fixed words, words per element); a fast path of KindSpec.
+    # Record length per top byte as (fixed words, words per element); a fast path of KindSpec.
     shape: dict[int, tuple[int, int]] = {}
-    for k in range(kmask + 1):
+    for top in range(256):
         try:
-            s = btf.spec(k)
+            s = btf.spec(top & kmask)
         except BTFFormatError:
             continue
-        shape[k] = (3 + s.extra_words, s.elem_words if s.has_vlen else 0)
+        shape[top] = (3 + s.extra_words, s.elem_words if s.has_vlen else 0)
     w = 0
-    type_id = btf.start_id
     try:
-        while w < n:
+        # The section's end shows as an IndexError on the next record's info word.
+        for type_id in count(btf.start_id):
             info = words[w + 1]
-            k = (info >> 24) & kmask
-            fixed, per = shape[k]
+            top = info >> 24
+            fixed, per = shape[top]
             append(w)
-            adders[k](w)
-            id_adders[k](type_id)
-            type_id += 1
+            adders[top](w)
+            id_adders[top](type_id)
             w += fixed + (info & vmask) * per
     except KeyError:
-        kind = fmt.kind(words[w + 1])
         raise BTFFormatError(
-            f"unknown kind {kind} (no layout section describes it)",
+            f"unknown kind {fmt.kind(words[w + 1])} (no layout section describes it)",
             offset=at + 4 * w,
             type_id=btf.start_id + len(offsets),
         ) from None
     except IndexError:
-        w = n + 1
+        pass
     if w != n:
-        last = offsets[-1] if offsets else 0
         raise BTFFormatError(
             "record runs past the end of the type section",
-            offset=at + 4 * last,
+            offset=at + 4 * (offsets[-1] if offsets else 0),
             type_id=btf.start_id + max(len(offsets) - 1, 0),
         )
-    btf.offsets = offsets
-    return groups, ids
+    btf.offsets = array("I", offsets)
+    return _by_kind(groups, kmask), _by_kind(ids, kmask)
+
+
+def _by_kind(by_top: list[list[int]], kmask: int) -> list[list[int]]:
+    """Merge lists kept per info top byte into lists per kind, keeping ascending order."""
+    out: list[list[int]] = [[] for _ in range(kmask + 1)]
+    for top, items in enumerate(by_top):
+        if items:
+            kind = out[top & kmask]
+            if kind:
+                kind += items
+                kind.sort()  # two ascending runs: a linear merge
+            else:
+                out[top & kmask] = items
+    return out
 
 
 def load(

@@ -858,52 +858,59 @@ class _Dedup:
         words, kinds, mp, table = self.words, self.kinds, self.map, self.table
         resolve, first, add = self.resolve, table.first, table.add
         positions, record = self._ref_positions, self._own_record
-        offs, entries, below = self.offs, table.entries, table.below
+        offs, entries, below, vmask = self.offs, table.entries, table.below, self.vmask
+        mget = mp.__getitem__
+
+        def finish(tid: int, k: int) -> int:
+            """Deduplicate ``tid`` if everything it refers to is canonical: its new ID, else 0."""
+            w = offs[tid]
+            if k in _REF1:
+                child = words[w + 2]
+                m = mp[child]
+                if m > _MAX_ID:
+                    return 0
+                if m != child:
+                    words[w + 2] = m if mp[m] == m else resolve(m)
+                key = words[w : w + (4 if k == _DECL_TAG else 3)].tobytes()
+            else:
+                # FUNC_PROTO (return and parameter types) or ARRAY (element and index types)
+                if k == _FUNC_PROTO:
+                    lo, hi, step = w + 2, w + 3 + (words[w + 1] & vmask) * 2, 2
+                    end = hi
+                else:
+                    lo, hi, step, end = w + 3, w + 5, 1, w + 6
+                kids = words[lo:hi:step]
+                ms = list(map(mget, kids))
+                if max(ms) > _MAX_ID:
+                    return 0
+                if ms != kids.tolist():
+                    if list(map(mget, ms)) != ms:  # some are mapped to mapped types
+                        ms = list(map(resolve, ms))
+                    words[lo:hi:step] = array("I", ms)
+                key = words[w:end].tobytes()
+            if below is None:  # first(key), inline for the usual one candidate or none
+                ents = entries.get(key)
+                new = 0 if ents is None else ents[0] >> 1 if len(ents) == 1 else first(key)
+            else:
+                new = first(key)
+            if new:
+                mp[tid] = new
+                return new
+            mp[tid] = tid
+            add(tid, key)
+            return tid
+
         for root in self.own_ids():
             if mp[root] != _UNPROCESSED:
                 continue
             k = kinds[root]
-            if k in _REF1:
-                # The common case, inline: one reference, already canonical.
-                w = offs[root]
-                child = words[w + 2]
-                m = mp[child]
-                if m <= _MAX_ID:
-                    if m != child:
-                        words[w + 2] = m if mp[m] == m else resolve(m)
-                    key = words[w : w + (4 if k == _DECL_TAG else 3)].tobytes()
-                    if below is None:  # first(key), inline for the usual one candidate or none
-                        ents = entries.get(key)
-                        new = 0 if ents is None else ents[0] >> 1 if len(ents) == 1 else first(key)
-                    else:
-                        new = first(key)
-                    if new:
-                        mp[root] = new
-                    else:
-                        mp[root] = root
-                        add(root, key)
-                    continue
             if k not in _REFS:
                 raise DedupError(f"type [{root}]: cannot deduplicate kind {k}")
-            pos = positions(root)
-            for p in pos:
-                child = words[p]
-                m = mp[child]
-                if m > _MAX_ID:
-                    break
-                if m != child:
-                    words[p] = resolve(child)
-            else:  # everything it refers to is canonical already: no walk needed
-                key = record(root).tobytes()
-                new = first(key)
-                if new:
-                    mp[root] = new
-                else:
-                    mp[root] = root
-                    add(root, key)
+            if finish(root, k):
                 continue
+            # Something it refers to is not deduplicated yet: walk down to it.
             mp[root] = _IN_PROGRESS
-            stack: list[tuple[int, list[int], int]] = [(root, pos, 0)]
+            stack: list[tuple[int, list[int], int]] = [(root, positions(root), 0)]
             while stack:
                 tid, pos, i = stack[-1]
                 n = len(pos)
@@ -911,17 +918,21 @@ class _Dedup:
                     child = words[pos[i]]
                     m = mp[child]
                     if m == _UNPROCESSED:
-                        break
-                    if m == _IN_PROGRESS:
+                        kc = kinds[child]
+                        if kc not in _REFS:
+                            raise DedupError(f"type [{child}]: cannot deduplicate kind {kc}")
+                        new = finish(child, kc)
+                        if not new:
+                            break
+                        words[pos[i]] = new
+                    elif m == _IN_PROGRESS:
                         raise DedupError(f"type [{child}]: reference loop")
-                    if m != child:
+                    elif m != child:
                         words[pos[i]] = resolve(child)
                     i += 1
                 if i < n:
                     stack[-1] = (tid, pos, i)
                     child = words[pos[i]]
-                    if kinds[child] not in _REFS:
-                        raise DedupError(f"type [{child}]: cannot deduplicate kind {kinds[child]}")
                     mp[child] = _IN_PROGRESS
                     stack.append((child, positions(child), 0))
                     continue

@@ -64,20 +64,20 @@ part; then everything is dumped afresh).
 from __future__ import annotations
 
 import gc
-import weakref
 from array import array
-from bisect import bisect_left
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass
 from itertools import compress, repeat
-from operator import add
-from typing import TextIO
 
 from .btf import BTF
 from .errors import BTFError, BTFFormatError, NotFoundError
-from .kinds import KINDS, Kind
+from .kinds import KINDS, Kind, field_values
 from .strings import StringTable
+
+TYPE_CHECKING = False  # typing and weakref are imported when needed: start-up time counts
+if TYPE_CHECKING:
+    import weakref
+    from typing import TextIO
 
 __all__ = ["EPILOGUE", "PREAMBLE", "dump_c", "iter_c", "merge_modules", "write_c"]
 
@@ -153,19 +153,21 @@ _MISSING_ALIASES = {
 class _Dumper:
     """The state of one C dump (libbpf's ``struct btf_dump``) over every type of a BTF."""
 
-    def __init__(self, btf: BTF, base: _Dumper | None = None):
+    def __init__(self, btf: BTF, base: _Dumper | None = None, referenced: set[int] | None = None):
         """Index every type of ``btf`` (and its bases) by ID.
 
         With ``base`` (a dumper over ``btf.base`` that may already have dumped
         types), its facts and dump state are carried over and only ``btf``'s own
         types are indexed; the caller checks with :meth:`carries_over` first.
+        ``referenced``, if known, is what :func:`_referenced` finds in ``btf``'s
+        own types.
         """
         self.btf = btf
         parts = [btf] if base is not None else btf.chain
         if base is None:
             self.words = array("I")
             self.woff = [0]
-            self.kind = [0]
+            self.kind = bytearray(1)
             self.candidates: set[int] = set()  # anonymous enums and forward declarations
             self.referenced: set[int] = set()  # ... that some type refers to
         else:
@@ -180,16 +182,22 @@ class _Dumper:
         words = self.words
         fmt = btf.info_format
         self.vmask = fmt.vlen_mask
-        kmask = fmt.kind_mask
+        kind = self.kind
         for part in parts:
             shift = len(words) - len(part.words) if base is not None else len(words)
             if base is None:
                 words.extend(part.words)
             offsets = [o + shift for o in part.offsets] if shift else part.offsets
             self.woff.extend(offsets)
-            self.kind.extend([(words[o + 1] >> 24) & kmask for o in offsets])
+            kind.extend(bytes(len(offsets)))
+            for k, ids in enumerate(part.ids_by_kind()):
+                if ids:
+                    deque(map(kind.__setitem__, ids, repeat(k)), maxlen=0)  # at C speed
             self.candidates |= _anonymous_enums(part)
-            self.referenced |= _referenced(part, self.candidates)
+            if referenced is not None and part is btf:
+                self.referenced |= referenced
+            else:
+                self.referenced |= _referenced(part, self.candidates)
         if base is None:
             self.woff[0] = len(words)  # void reads as an all-zero record
             words.frombytes(bytes(12))
@@ -687,45 +695,40 @@ class _Dumper:
 
     def _enum_def(self, tid: int, lvl: int) -> str:
         name = self._type_name(tid)
-        words = self.words
-        w = self.woff[tid]
-        head = f"enum {name}" if words[w] else "enum"
-        info = words[w + 1]
-        vlen = info & self.vmask
+        head = f"enum {name}" if self.words[self.woff[tid]] else "enum"
+        vlen = (self.words[self.woff[tid] + 1] & self.vmask)
         if not vlen:
             return head
-        signed = info >> 31
+        words = self.words
+        w = self.woff[tid] + 3
+        signed = (self.words[self.woff[tid] + 1] >> 31)
         is64 = self.kind[tid] == _ENUM64
         step = 3 if is64 else 2
-        w += 3
-        end = w + step * vlen
-        name_offs = words[w:end:step]
-        names = list(map(self.seen_names.get, name_offs))
-        if None in names:
-            names = list(map(self.name, name_offs))
-        # Enumerators share one namespace: a repeated one gets a ___N suffix.
+        get = self.name
         idents = self.ident_names
-        if idents.keys().isdisjoint(names) and len(set(names)) == vlen:
-            idents.update(dict.fromkeys(names, 1))
-        else:
-            for i, vname in enumerate(names):
-                dup = idents.get(vname, 0) + 1
-                idents[vname] = dup
-                if dup > 1:
-                    names[i] = f"{vname}___{dup}"
-        if is64:
-            mask = 1 << 63 if signed else 0  # the sign bit, if it counts
-            values = [
-                f"{(lo | hi << 32) - ((lo | hi << 32) & mask) * 2}{'LL' if signed else 'ULL'}"
-                for lo, hi in zip(words[w + 1 : end : 3], words[w + 2 : end : 3], strict=True)
-            ]
-        elif signed:
-            values = [str(v - (1 << 32) if v >> 31 else v) for v in words[w + 1 : end : 2]]
-        else:
-            values = list(map(str, words[w + 1 : end : 2]))
         ind = "\n" + _PFX[lvl + 1 if lvl < 13 else 13]
-        body = ("," + ind).join(map(add, map(add, names, repeat(" = ")), values))
-        return f"{head} {{{ind}{body},\n{_PFX[min(lvl, 13)]}}}"
+        parts = [head, " {"]
+        for i in range(w, w + step * vlen, step):
+            vname = get(words[i])
+            dup = idents.get(vname, 0) + 1
+            idents[vname] = dup
+            if is64:
+                hi = words[i + 2]
+                val = words[i + 1] | hi << 32
+                if signed and hi >> 31:
+                    val -= 1 << 64
+                text = f"{val}LL" if signed else f"{val}ULL"
+            else:
+                val = words[i + 1]
+                if signed and val >> 31:
+                    val -= 1 << 32
+                text = str(val)
+            if dup > 1:
+                parts.append(f"{ind}{vname}___{dup} = {text},")
+            else:
+                parts.append(f"{ind}{vname} = {text},")
+        parts.append("\n" + _PFX[min(lvl, 13)] + "}")
+        return "".join(parts)
 
     # --- declarations -------------------------------------------------------------------
     def _decl(self, tid: int, fname: str, lvl: int) -> str:
@@ -893,13 +896,12 @@ class _Dumper:
 
 def _anonymous_enums(btf: BTF) -> set[int]:
     """IDs of ``btf``'s own anonymous ENUM, ENUM64 and FWD types."""
-    groups = btf.records_by_kind()
-    words, offsets, start = btf.words, btf.offsets, btf.start_id
+    groups, ids, words = btf.records_by_kind(), btf.ids_by_kind(), btf.words
     return {
-        start + bisect_left(offsets, w)
+        tid
         for k in (_ENUM, _ENUM64, _FWD)
         if k < len(groups)
-        for w in groups[k]
+        for w, tid in zip(groups[k], ids[k], strict=True)
         if not words[w]
     }
 
@@ -982,16 +984,18 @@ def _suffixed(name: str, dup: int) -> str:
 
 
 # --- the base-dump cache ------------------------------------------------------------------
-@dataclass
 class _BaseDump:
-    key: tuple[int, int, int]
-    state: _Dumper
-    text: list[str]
+    __slots__ = ("key", "state", "text")
+
+    def __init__(self, key: tuple[int, int, int], state: _Dumper, text: list[str]) -> None:
+        self.key = key
+        self.state = state
+        self.text = text
 
 
 # Dumping a module over vmlinux first dumps all of vmlinux; the result (text and
 # state) is kept per base so that many modules over one base cost one base dump.
-_BASE_DUMPS: weakref.WeakKeyDictionary[BTF, _BaseDump] = weakref.WeakKeyDictionary()
+_BASE_DUMPS: weakref.WeakKeyDictionary[BTF, _BaseDump] | None = None
 
 
 def _base_key(btf: BTF) -> tuple[int, int, int]:
@@ -999,6 +1003,11 @@ def _base_key(btf: BTF) -> tuple[int, int, int]:
 
 
 def _dump_base(base: BTF) -> _BaseDump:
+    global _BASE_DUMPS  # noqa: PLW0603 (made on first use)
+    if _BASE_DUMPS is None:
+        import weakref  # noqa: PLC0415
+
+        _BASE_DUMPS = weakref.WeakKeyDictionary()
     got = _BASE_DUMPS.get(base)
     if got is not None and got.key == _base_key(base):
         return got
@@ -1016,8 +1025,9 @@ def _dump_range(d: _Dumper, ids: Iterable[int]) -> None:
     state, kind, queue = d.order_state, d.kind, d.queue
     words, woff, vmask = d.words, d.woff, d.vmask
     order, emit = d._order_type, d._emit_type
-    skipping = isinstance(ids, range) and ids.step == 1
-    if skipping:
+    skipping = False
+    if isinstance(ids, range) and ids.step == 1:
+        skipping = True
         # In ID order, roots with nothing to order are not even visited: where
         # one would have been marked ordered, _order_type compares with `passed`.
         ids = compress(ids, bytes(kind[ids.start : ids.stop]).translate(_ORDERABLE))
@@ -1161,9 +1171,9 @@ def iter_c(
 
     The pieces are worked out before the first one is yielded.
     """
-    btf.check_references()  # bpftool cannot open BTF with dangling names or IDs
+    referenced = _check_references(btf)  # bpftool cannot open BTF with dangling names or IDs
     with _gc_paused():
-        head, d, ids = _prepare(btf, sort, roots)
+        head, d, ids = _prepare(btf, sort, roots, referenced)
         _dump_range(d, ids)
     yield PREAMBLE
     yield from head
@@ -1171,34 +1181,62 @@ def iter_c(
     yield EPILOGUE
 
 
+def _check_references(btf: BTF) -> set[int] | None:
+    """``btf.check_references()``, and for BTF without a base what :func:`_referenced`
+    finds in it, read off the columns the check gathers anyway (None when not known:
+    split BTF, or the check had already run)."""
+    if btf.base is not None:
+        btf.check_references()
+        return None
+    candidates = _anonymous_enums(btf)
+    words, vmask = btf.words, btf.info_format.vlen_mask
+    found: set[int] = set()
+    checked: list[int] = []
+
+    def fields(kind: int, group: list[int]) -> tuple[list[Iterable[int]], list[Iterable[int]]]:
+        spec = btf.spec(kind)
+        refs, strs = field_values(words, group, spec, vmask)
+        checked.append(kind)
+        if candidates and kind != _FUNC:  # a FUNC's type must be a FUNC_PROTO
+            # The type word (first column) counts only where _referenced counts it.
+            skip_first = (spec.type_ref or spec.iter_ref) and not (spec.type_ref and kind != _FUNC_PROTO)
+            for i in range(1 if skip_first else 0, len(refs)):
+                refs[i] = column = list(refs[i])  # read here and by the check
+                found.update(candidates.intersection(column))
+        return refs, strs
+
+    btf.check_references(fields)
+    return found if checked else None
+
+
 def _prepare(
-    btf: BTF, sort: bool, roots: Sequence[int | str] | None
+    btf: BTF, sort: bool, roots: Sequence[int | str] | None, referenced: set[int] | None
 ) -> tuple[list[str], _Dumper, Iterable[int]]:
     """Text already known, the dumper and the IDs to dump with it."""
     if roots:
-        d = _Dumper(btf)
+        d = _Dumper(btf, referenced=referenced)
         return [], d, _root_ids(btf, roots)
     if sort:
-        d = _Dumper(btf)
+        d = _Dumper(btf, referenced=referenced)
         return [], d, [key[-1] for key in sorted(_sort_key_fn(d))]
     if btf.base is not None:
         base = _dump_base(btf.base)
         if base.state.carries_over(btf):
             return base.text, _Dumper(btf, base.state), range(btf.start_id, btf.type_count)
-    d = _Dumper(btf)
+    d = _Dumper(btf, referenced=referenced)
     return [], d, range(1, d.n)
 
 
-@contextmanager
-def _gc_paused() -> Iterator[None]:
-    # A dump allocates hundreds of thousands of small objects and frees none:
-    # the cycle collector would scan them again and again for nothing.
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
+class _gc_paused:
+    """A dump allocates hundreds of thousands of small objects and frees none:
+    the cycle collector would scan them again and again for nothing."""
+
+    def __enter__(self) -> None:
+        self.enabled = gc.isenabled()
+        gc.disable()
+
+    def __exit__(self, *exc: object) -> None:
+        if self.enabled:
             gc.enable()
 
 

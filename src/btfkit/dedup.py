@@ -705,10 +705,12 @@ class _Dedup:
         """
         kinds, hypot, resolve, expand = self.kinds, self.hypot, self.resolve, self._expand
         words, offs, mp, vmask = self.words, self.offs, self.map, self.vmask
-        stack = [(cand_id, canon_id)]
-        pop, extend = stack.pop, stack.extend
-        while stack:
-            cand, canon = pop()
+        # Pairs to visit, as two parallel stacks (no tuple per pair).
+        cands, canons = [cand_id], [canon_id]
+        cpop, kpop, cext, kext = cands.pop, canons.pop, cands.extend, canons.extend
+        while cands:
+            cand = cpop()
+            canon = kpop()
             # A reference type's one child is compared right away (it would be
             # pushed and popped next anyway); anything else ends this inner loop.
             while True:
@@ -752,7 +754,8 @@ class _Dedup:
                         ):
                             return False
                         # Members last to first: the stack pops them in order.
-                        extend(zip(words[cw + n - 2 : cw + 3 : -3], words[kw + n - 2 : kw + 3 : -3], strict=True))
+                        cext(words[cw + n - 2 : cw + 3 : -3])
+                        kext(words[kw + n - 2 : kw + 3 : -3])
                         break
                     if kk == _FUNC_PROTO:
                         ci = words[cw + 1]
@@ -764,15 +767,16 @@ class _Dedup:
                         ):
                             return False
                         # Parameters wait on the stack; the return type goes first.
-                        extend(zip(words[cw + n - 1 : cw + 3 : -2], words[kw + n - 1 : kw + 3 : -2], strict=True))
+                        cext(words[cw + n - 1 : cw + 3 : -2])
+                        kext(words[kw + n - 1 : kw + 3 : -2])
                         cand, canon = words[cw + 2], words[kw + 2]
                         continue
                 nxt = expand(cand, canon)
                 if nxt is None:
                     return False
-                if nxt:
-                    nxt.reverse()
-                    extend(nxt)
+                for c, k in reversed(nxt):
+                    cands.append(c)
+                    canons.append(k)
                 break
         return True
 

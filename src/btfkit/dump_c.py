@@ -123,6 +123,7 @@ _ENUM64 = Kind.ENUM64.value
 _COMPOSITE = frozenset({_STRUCT, _UNION})
 _ENUMS = frozenset({_ENUM, _ENUM64})
 _MODS = frozenset({_VOLATILE, _CONST, _RESTRICT, _TYPE_TAG})
+_PASSING = _MODS | {_PTR, _ARRAY}  # kinds an emitting visit passes through
 # Kinds a declaration chain passes through (the others end it).
 _CHAIN_NEXT = frozenset({_PTR, _VOLATILE, _CONST, _RESTRICT, _FUNC_PROTO, _TYPE_TAG})
 _SIZED = frozenset({_INT, _STRUCT, _UNION, _ENUM, _ENUM64, _DATASEC, _FLOAT})
@@ -183,6 +184,7 @@ class _Dumper:
         fmt = btf.info_format
         self.vmask = fmt.vlen_mask
         kind = self.kind
+        passing: list[int] = []  # pointers, modifiers and arrays
         for part in parts:
             shift = len(words) - len(part.words) if base is not None else len(words)
             if base is None:
@@ -193,6 +195,8 @@ class _Dumper:
             for k, ids in enumerate(part.ids_by_kind()):
                 if ids:
                     deque(map(kind.__setitem__, ids, repeat(k)), maxlen=0)  # at C speed
+                    if k in _PASSING:
+                        passing += ids
             self.candidates |= _anonymous_enums(part)
             if referenced is not None and part is btf:
                 self.referenced |= referenced
@@ -228,8 +232,7 @@ class _Dumper:
             self.size_cache = array("q", [-2]) * n
             self.decl_named: list[tuple[str, str] | None] = [None] * n
             self.decl_anon: list[str | None] = [None] * n
-            self.pass_end = [-1] * n
-            self.pass_end[0] = 0
+            self.pass_end = list(range(n))
             self.packed = bytearray(n)
         else:
             self.order_state = base.order_state + bytes(extra)
@@ -243,8 +246,10 @@ class _Dumper:
             self.size_cache = base.size_cache + array("q", [-2]) * extra
             self.decl_named = base.decl_named + [None] * extra
             self.decl_anon = base.decl_anon + [None] * extra
-            self.pass_end = base.pass_end + [-1] * extra
+            self.pass_end = base.pass_end + list(range(base.n, n))
             self.packed = base.packed + bytes(extra)
+        # Where a chain of pointers, modifiers and arrays ends: -1 until worked out.
+        deque(map(self.pass_end.__setitem__, passing, repeat(-1)), maxlen=0)
         self.inline_defs = 0  # counts inline (anonymous) definitions written
         self.passed = 0  # roots below this ID have had their turn (when turns are skipped)
         self.queue: list[int] = []
@@ -737,6 +742,10 @@ class _Dumper:
             cached = self.decl_named[tid]
             if cached is not None:
                 return cached[0] + fname + cached[1]
+            simple = self._simple_decl(tid)
+            if simple is not None:
+                self.decl_named[tid] = (simple, "")
+                return simple + fname
             before = self.inline_defs
             text = self._decl_uncached(tid, _SENTINEL, lvl)
             pieces = text.split(_SENTINEL)
@@ -753,6 +762,32 @@ class _Dumper:
         if self.inline_defs == before:
             self.decl_anon[tid] = text
         return text
+
+    def _simple_decl(self, tid: int) -> str | None:
+        """The text before the name when ``tid`` is a named type or a pointer to one
+        (most declarations), else None; what :meth:`_emit_type_chain` writes, sooner."""
+        if self.kind[tid] == _PTR:
+            base = self._simple_base(self.words[self.woff[tid] + 2])
+            return None if base is None else base + " *"
+        base = self._simple_base(tid)
+        return None if base is None else base + " "
+
+    def _simple_base(self, tid: int) -> str | None:
+        if not tid:
+            return None
+        k = self.kind[tid]
+        if k == _TYPEDEF:
+            return self.names[tid] or self._ident_name(tid)
+        off = self.words[self.woff[tid]]
+        if k == _INT or k == _FLOAT:
+            return self.name(off)
+        if not off:
+            return None  # anonymous types are written inline
+        if k == _STRUCT or k == _UNION:
+            return self.tags[tid] or self._struct_fwd(tid)
+        if k == _ENUM or k == _ENUM64:
+            return "enum " + self._type_name(tid)
+        return None
 
     def _decl_uncached(self, tid: int, fname: str, lvl: int) -> str:
         kind, words, woff = self.kind, self.words, self.woff
@@ -1175,9 +1210,11 @@ def iter_c(
     with _gc_paused():
         head, d, ids = _prepare(btf, sort, roots, referenced)
         _dump_range(d, ids)
+        body = d.out
+        del d  # freed before the collector is back, which would only scan it
     yield PREAMBLE
     yield from head
-    yield from d.out
+    yield from body
     yield EPILOGUE
 
 

@@ -69,8 +69,6 @@ from __future__ import annotations
 import gc
 from array import array
 from bisect import bisect_left
-from collections import deque
-from collections.abc import Iterable
 from itertools import accumulate, chain, compress, count, repeat
 from operator import add, or_, sub
 
@@ -384,26 +382,25 @@ class _Dedup:
         data = bytes(tab.data)
         positions = self._string_positions()
         words = self.words
-        values: Iterable[int] = map(words.__getitem__, positions)
         if start:  # offsets below the own section (the base's) stay as they are
-            values = list(values)
-            own = list(map(start.__le__, values))
-            positions = list(compress(positions, own))
-            values = list(map(start.__rsub__, compress(values, own)))
+            positions = [p for p in positions if words[p] >= start]
         # Number each distinct text (from 1), and file each string's number at its
-        # offset: an array indexed by offset is far cheaper than a dict of offsets.
+        # (local) offset: an array indexed by offset is far cheaper than a dict.
+        # (Loops and comprehensions here: faster than map over bound methods.)
         pieces = data.split(b"\0")[:-1]
         numbers = dict(zip(dict.fromkeys(pieces), count(1)))
         at = array("I", bytes(4 * (len(data) + 1)))
-        deque(map(at.__setitem__, accumulate(map((1).__add__, map(len, pieces)), initial=0), map(numbers.__getitem__, pieces)), maxlen=0)
+        off = 0
+        for piece in pieces:
+            at[off] = numbers[piece]
+            off += len(piece) + 1
         del pieces
-        ids = list(map(at.__getitem__, values))
+        ids = [at[words[p] - start] for p in positions]
         if 0 in ids:  # offsets into the middle of a string
-            values = list(map(words.__getitem__, positions)) if not start else values
-            for off in set(compress(values, map((0).__eq__, ids))):
+            for off in {words[p] - start for p, n in zip(positions, ids, strict=True) if not n}:
                 text = data[off : data.index(b"\0", off)]
                 at[off] = numbers.setdefault(text, len(numbers) + 1)
-            ids = list(map(at.__getitem__, values))
+            ids = [at[words[p] - start] for p in positions]
         del at
         texts = list(numbers)
         # The first reference to a string is the first reference to any offset holding it.
@@ -423,7 +420,8 @@ class _Dedup:
                 new_off[n] = start + size
                 parts.append(text)
                 size += len(text) + 1
-        deque(map(words.__setitem__, positions, map(new_off.__getitem__, ids)), maxlen=0)
+        for p, n in zip(positions, ids, strict=True):
+            words[p] = new_off[n]
         out = StringTable(base=tab.base)
         out.data[:] = b"".join(p + b"\0" for p in parts)
         return out
@@ -442,9 +440,9 @@ class _Dedup:
         for (first, per), group in zip(self._str_layout(), groups, strict=True):
             if not per or not group:
                 continue
-            starts = list(map((shift + first).__add__, group))
-            vlens = map(vmask.__and__, map(words.__getitem__, map((shift + 1).__add__, group)))
-            stops = map(add, starts, map(per.__mul__, vlens))
+            at, info = shift + first, shift + 1
+            starts = [at + w for w in group]
+            stops = [s + per * (words[info + w] & vmask) for s, w in zip(starts, group, strict=True)]
             positions.extend(chain.from_iterable(map(range, starts, stops, repeat(per))))
         positions.sort()
         return positions

@@ -742,10 +742,6 @@ class _Dumper:
             cached = self.decl_named[tid]
             if cached is not None:
                 return cached[0] + fname + cached[1]
-            simple = self._simple_decl(tid)
-            if simple is not None:
-                self.decl_named[tid] = (simple, "")
-                return simple + fname
             before = self.inline_defs
             text = self._decl_uncached(tid, _SENTINEL, lvl)
             pieces = text.split(_SENTINEL)
@@ -762,32 +758,6 @@ class _Dumper:
         if self.inline_defs == before:
             self.decl_anon[tid] = text
         return text
-
-    def _simple_decl(self, tid: int) -> str | None:
-        """The text before the name when ``tid`` is a named type or a pointer to one
-        (most declarations), else None; what :meth:`_emit_type_chain` writes, sooner."""
-        if self.kind[tid] == _PTR:
-            base = self._simple_base(self.words[self.woff[tid] + 2])
-            return None if base is None else base + " *"
-        base = self._simple_base(tid)
-        return None if base is None else base + " "
-
-    def _simple_base(self, tid: int) -> str | None:
-        if not tid:
-            return None
-        k = self.kind[tid]
-        if k == _TYPEDEF:
-            return self.names[tid] or self._ident_name(tid)
-        off = self.words[self.woff[tid]]
-        if k == _INT or k == _FLOAT:
-            return self.name(off)
-        if not off:
-            return None  # anonymous types are written inline
-        if k == _STRUCT or k == _UNION:
-            return self.tags[tid] or self._struct_fwd(tid)
-        if k == _ENUM or k == _ENUM64:
-            return "enum " + self._type_name(tid)
-        return None
 
     def _decl_uncached(self, tid: int, fname: str, lvl: int) -> str:
         kind, words, woff = self.kind, self.words, self.woff

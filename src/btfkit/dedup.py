@@ -70,7 +70,6 @@ import gc
 from array import array
 from bisect import bisect_left
 from itertools import accumulate, chain, compress, count, repeat
-from operator import add, or_, sub
 
 from .btf import BTF
 from .errors import BTFFormatError, DedupError
@@ -319,9 +318,9 @@ class _Dedup:
         words, offs, kinds, mp = index.words, index.offs, index.kinds, index.map
         self.base_words = shift = len(words)
         words.extend(btf.words)
-        own_offs = list(map(shift.__add__, btf.offsets))
+        own_offs = [shift + o for o in btf.offsets]
         offs.extend(own_offs)
-        own_kinds = list(map(kmask.__and__, map((24).__rrshift__, map(words.__getitem__, map((1).__add__, own_offs)))))
+        own_kinds = [(words[o + 1] >> 24) & kmask for o in own_offs]
         kinds.extend(own_kinds)
         # VAR and DATASEC are canonical from the start; the rest is unprocessed.
         mp.extend([_UNPROCESSED] * len(own_offs))
@@ -812,10 +811,10 @@ class _Dedup:
         """Record what a successful walk found: resolved forwards, and structs mapped ahead of time."""
         kinds, mp, resolve, adjust, set_map = self.kinds, self.map, self.resolve, self.adjust_canon, self.set_map
         # Only pairs with a FWD, STRUCT or UNION side can change anything (other
-        # kinds never resolve to those), so the rest are skipped at C speed.
-        hypot, kget, acts = self.hypot, kinds.__getitem__, self._merge_kinds.__getitem__
-        acting = map(or_, map(acts, map(kget, hypot)), map(acts, map(kget, hypot.values())))
-        for canon, targ in compress(hypot.items(), acting):
+        # kinds never resolve to those), so the rest are skipped first.
+        acts = self._merge_kinds
+        acting = [(c, t) for c, t in self.hypot.items() if acts[kinds[c]] or acts[kinds[t]]]
+        for canon, targ in acting:
             m = mp[targ]
             t = targ if m == targ or m > _MAX_ID else resolve(targ)
             m = mp[canon]
@@ -979,7 +978,7 @@ class _Dedup:
         words, offs, mp, kinds = self.words, self.offs, self.map, self.kinds
         start, nr = self.start_id, self.nr
         own = range(start, start + nr)
-        keep = list(compress(own, map(int.__eq__, map(mp.__getitem__, own), own)))
+        keep = [t for t in own if mp[t] == t]
         offs.append(len(words))  # a sentinel end for the last record
         try:
             starts = [offs[t] for t in keep]
@@ -991,7 +990,7 @@ class _Dedup:
         for first_i, stop_i in zip([0, *cuts], [*cuts, len(keep)], strict=True):
             if first_i < stop_i:
                 out.extend(words[starts[first_i] : ends[stop_i - 1]])
-        out_offs = array("I", accumulate(map(sub, ends, starts), initial=0))
+        out_offs = array("I", accumulate([e - s for s, e in zip(starts, ends, strict=True)], initial=0))
         del out_offs[-1:]
         if len(keep) == nr and not self.touched:
             return out, out_offs  # nothing merged: every reference stays as it is
@@ -1002,18 +1001,18 @@ class _Dedup:
         for k, (fixed, first, per, elem) in enumerate(self._layout):
             if not fixed and not elem:
                 continue
-            group = list(compress(out_offs, map(k.__eq__, keep_kinds)))
+            group = [w for w, kk in zip(out_offs, keep_kinds, strict=True) if kk == k]
             if not group:
                 continue
             for f in fixed:
-                pos.extend(map(f.__add__, group))
+                pos.extend([f + w for w in group])
             if elem:
-                vlens = list(map(vmask.__and__, map(out.__getitem__, map((1).__add__, group))))
+                sizes = [per * (out[w + 1] & vmask) for w in group]
                 for e in elem:
-                    firsts = list(map((first + e).__add__, group))
-                    stops = map(add, firsts, map(per.__mul__, vlens))
+                    firsts = [first + e + w for w in group]
+                    stops = [a + n for a, n in zip(firsts, sizes, strict=True)]
                     pos.extend(chain.from_iterable(map(range, firsts, stops, repeat(per))))
-        values = list(map(out.__getitem__, pos))
+        values = [out[p] for p in pos]
         trans: dict[int, int] = {}
         resolve = self.resolve
         for old in set(values):

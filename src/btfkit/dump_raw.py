@@ -26,7 +26,7 @@ from array import array
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from functools import cached_property
-from itertools import accumulate, chain, compress, groupby, repeat
+from itertools import accumulate, compress, groupby, repeat
 from operator import add
 from typing import IO
 
@@ -216,7 +216,7 @@ class Style:
 def _head_columns(g: Group, names: NameMap) -> list[Column]:
     """The values filling a kind's head template, in template order."""
     k = g.kind
-    ids: Column = g.ids
+    ids = g.ids
     name: Column = map(names.__getitem__, g.col(0))
     if k == Kind.INT:
         enc = g.col(3)
@@ -231,9 +231,9 @@ def _head_columns(g: Group, names: NameMap) -> list[Column]:
     if k in (Kind.STRUCT, Kind.UNION, Kind.DATASEC, Kind.FUNC_PROTO):
         return [ids, name, g.col(2), g.vlens]
     if k in (Kind.ENUM, Kind.ENUM64):
-        return [ids, name, repeat(_ENUM_ENCODINGS[g.kflag]), g.col(2), g.vlens]
+        return [ids, name, [_ENUM_ENCODINGS[g.kflag]] * len(ids), g.col(2), g.vlens]
     if k == Kind.FWD:
-        return [ids, name, repeat(_FWD_KINDS[g.kflag])]
+        return [ids, name, [_FWD_KINDS[g.kflag]] * len(ids)]
     if k == Kind.FUNC:
         return [ids, name, g.col(2), map(_LINKAGES.get, g.vlens, repeat(_UNKNOWN_LINKAGE))]
     if k == Kind.VAR:
@@ -270,7 +270,7 @@ def _elem_columns(
         name = map(names.__getitem__, e[0::step])
         offs = e[2::step]
         if not g.kflag:
-            return [name, e[1::step], offs, repeat(b"")]
+            return [name, e[1::step], offs, [b""] * len(offs)]
         return [name, e[1::step], map((0xFFFFFF).__and__, offs),
                 map(style.bitfield.__getitem__, map((24).__rrshift__, offs))]  # fmt: skip
     if k == Kind.ENUM:
@@ -297,23 +297,28 @@ def _elem_columns(
     raise AssertionError(f"kind {k} has no elements")
 
 
-def _format_rows(templates: Iterable[bytes], columns: Sequence[Column]) -> list[bytes]:
-    """``templates[i] % rows[i]`` for consecutive rows of ``columns``, as one ``%`` call.
+def _format_rows(templates: Iterable[bytes], columns: Sequence[Column], rows: int) -> list[bytes]:
+    """``templates[i] % rows[i]`` for the ``rows`` rows of ``columns``, as one ``%`` call.
 
     Formatting one long template costs a quarter less than a call per row.  The
     results are cut apart at NULs, which no name (a C string) and no template holds.
+    The values are interleaved by extended-slice assignment, a C loop per column
+    (several times cheaper than zipping the columns and flattening the rows).
     """
-    args = tuple(chain.from_iterable(zip(*columns, strict=False)))
-    return (b"\0".join(templates) % args).split(b"\0")
+    width = len(columns)
+    values: list[object] = [None] * (rows * width)
+    for i, column in enumerate(columns):
+        values[i::width] = column
+    return (b"\0".join(templates) % tuple(values)).split(b"\0")
 
 
 def _render_group(g: Group, style: Style, names: NameMap, btf: BTF) -> Iterator[bytes]:
     head = style.heads.get(g.kind)
     n = len(g.ids)
     if head is None:
-        labels = repeat(kind_label(g.kind))
-        return iter(_format_rows(repeat(style.unknown, n), [g.ids, labels, map(names.__getitem__, g.col(0))]))
-    heads = _format_rows(repeat(head, n), _head_columns(g, names))
+        columns = [g.ids, [kind_label(g.kind)] * n, map(names.__getitem__, g.col(0))]
+        return iter(_format_rows(repeat(style.unknown, n), columns, n))
+    heads = _format_rows(repeat(head, n), _head_columns(g, names), n)
     elem = style.elems.get((g.kind, g.kflag))
     if elem is None:
         return iter(heads)
@@ -321,7 +326,7 @@ def _render_group(g: Group, style: Style, names: NameMap, btf: BTF) -> Iterator[
     sep = style.elem_sep
     shapes = {v: sep.join((elem,) * v) for v in set(vlens)}  # records of one vlen share a template
     body_templates = map(shapes.__getitem__, vlens)
-    bodies = _format_rows(body_templates, _elem_columns(g, style, names, btf, vlens))
+    bodies = _format_rows(body_templates, _elem_columns(g, style, names, btf, vlens), sum(vlens))
     if not any(style.tails):
         return map(add, heads, bodies)
     tails = map(style.tails.__getitem__, map(bool, vlens))

@@ -423,7 +423,8 @@ class _Dumper:
                 return 0
             raise BTFFormatError("unsatisfiable type cycle", type_id=tid)
         if k == _PTR:
-            strong = self._order_type(words[w + 2], True)
+            target = words[w + 2]
+            strong = 1 if state[target] == _ORDERED else self._order_type(target, True)
             state[tid] = _ORDERED
             return strong
         if k == _STRUCT or k == _UNION:
@@ -1049,11 +1050,16 @@ def _dump_range(d: _Dumper, ids: Iterable[int]) -> None:
                 d.passed = tid
             queue.clear()
             if k == _FUNC_PROTO:
-                # The commonest root: its return and parameter types, walked here.
+                # The commonest roots, FUNC_PROTO and PTR, are walked here.
                 w = woff[tid]
                 for p in words[w + 2 : w + 4 + 2 * (words[w + 1] & vmask) : 2]:
                     if state[p] != _ORDERED:
                         order(p, False)
+            elif k == _PTR:
+                target = words[woff[tid] + 2]
+                if state[target] != _ORDERED:
+                    order(target, True)
+                state[tid] = _ORDERED
             else:
                 order(tid, False)
             for q in queue:

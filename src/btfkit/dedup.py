@@ -95,6 +95,9 @@ _FUNC, _FUNC_PROTO, _VAR, _DATASEC, _FLOAT, _DECL_TAG, _TYPE_TAG, _ENUM64 = (
 #: Kinds the ref pass handles; their candidate key is the whole record, references resolved.
 _REFS = frozenset({_CONST, _VOLATILE, _RESTRICT, _PTR, _TYPEDEF, _FUNC, _TYPE_TAG, _DECL_TAG,
                    _ARRAY, _FUNC_PROTO})  # fmt: skip
+#: Kinds the prim pass handles, and the struct pass.
+_PRIMS = frozenset({_INT, _FWD, _FLOAT, _ENUM, _ENUM64})
+_STRUCTS = frozenset({_STRUCT, _UNION})
 #: Ref-pass kinds with one reference, in the third word.
 _REF1 = frozenset({_CONST, _VOLATILE, _RESTRICT, _PTR, _TYPEDEF, _FUNC, _TYPE_TAG, _DECL_TAG})
 #: Kinds is_equiv follows through their third word (DECL_TAG is not among them).
@@ -367,6 +370,11 @@ class _Dedup:
     def own_ids(self) -> range:
         return range(self.start_id, self.start_id + self.nr)
 
+    def own_of(self, kinds: frozenset[int]) -> list[int]:
+        """The own type IDs of ``kinds``, in ID order."""
+        kind_of = self.kinds
+        return [t for t in self.own_ids() if kind_of[t] in kinds]
+
     # --- strings --------------------------------------------------------------------
     def dedup_strings(self) -> StringTable:
         """libbpf's ``btf_dedup_strings``: own strings rebuilt in first-reference order.
@@ -467,7 +475,7 @@ class _Dedup:
         words, offs, kinds, mp, table = self.words, self.offs, self.kinds, self.map, self.table
         first, add, vmask = table.first, table.add, self.vmask
         shapes = _shapes(self.btf)
-        for tid in self.own_ids():
+        for tid in self.own_of(_PRIMS):
             k = kinds[tid]
             if k in (_INT, _FWD, _FLOAT):
                 w = offs[tid]
@@ -521,11 +529,10 @@ class _Dedup:
 
     # --- structs ----------------------------------------------------------------------
     def dedup_structs(self) -> None:
-        words, offs, kinds, mp, table = self.words, self.offs, self.kinds, self.map, self.table
+        words, offs, mp, table = self.words, self.offs, self.map, self.table
         vmask = self.vmask
-        for tid in self.own_ids():
-            k = kinds[tid]
-            if k not in (_STRUCT, _UNION) or mp[tid] <= _MAX_ID:
+        for tid in self.own_of(_STRUCTS):
+            if mp[tid] <= _MAX_ID:
                 continue
             key, types = _struct_key(words, offs[tid], vmask)
             new = tid
@@ -835,10 +842,8 @@ class _Dedup:
         base_names = self.index.names
         own: dict[int, int] = {}
         fwds = []
-        for tid in self.own_ids():
+        for tid in [t for t in self.own_ids() if mp[t] == t]:
             k = kinds[tid]
-            if mp[tid] != tid:
-                continue
             if k in (_STRUCT, _UNION):
                 n = words[offs[tid]]
                 own[n] = 0 if n in own or n in base_names else tid

@@ -628,6 +628,12 @@ class _Dumper:
 
     def _member_decl(self, m_type: int, name_off: int, lvl: int) -> str:
         """A member's declaration (``name_off`` 0 for an anonymous member)."""
+        if not self.words[self.woff[m_type]] and (self.kind[m_type] == _STRUCT or self.kind[m_type] == _UNION):
+            # An anonymous struct or union defined in place: what _decl writes, sooner.
+            self.inline_defs += 1
+            text = self._struct_def(m_type, lvl)
+            name = self.name(name_off) if name_off else ""
+            return f"{text} {name}" if name else text
         if name_off:
             return self._decl(m_type, self.name(name_off), lvl)
         return self.decl_anon[m_type] or self._decl(m_type, "", lvl)

@@ -8,7 +8,7 @@
    module plus the base types it needs) concatenated.  Target ≤ 10×; peak memory
    of each side is measured in a fresh process.
 
-Run: ``.venv/bin/python -m benchmarks.bench_dedup [--modules N] [--large N]``.
+Run: ``.venv/bin/python -m benchmarks.bench_dedup [--modules N] [--large N] [--only PART]``.
 """
 
 from __future__ import annotations
@@ -116,14 +116,20 @@ def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--modules", type=int, help="only the first N modules for the tree benchmark")
     p.add_argument("--large", type=int, default=60, help="modules in the large input (default 60)")
+    p.add_argument("--only", choices=["tree", "vmlinux", "large"], action="append",
+                   help="run only this part (repeatable; default: all three)")  # fmt: skip
     args = p.parse_args()
+    parts = args.only or ["tree", "vmlinux", "large"]
     if libbpf_oracle.lib is None:
         sys.exit("libbpf.so.1 is not installed")
     libbpf_oracle.lib.btf__parse_split.restype = ctypes.c_void_p
     print(f"python {PYTHON}")
-    bench_tree(args.modules)
-    bench_vmlinux()
-    bench_large(args.large)
+    if "tree" in parts:
+        bench_tree(args.modules)
+    if "vmlinux" in parts:
+        bench_vmlinux()
+    if "large" in parts:
+        bench_large(args.large)
 
 
 if __name__ == "__main__":

@@ -750,12 +750,15 @@ class _Dedup:
                         cand, canon = words[cw + 2], words[kw + 2]
                         continue
                     if kk in (_STRUCT, _UNION):
-                        n = 3 + (words[cw + 1] & vmask) * 3
-                        if (
-                            words[cw : cw + 3] != words[kw : kw + 3]
-                            or words[cw + 3 : cw + n : 3] != words[kw + 3 : kw + n : 3]
-                            or words[cw + 5 : cw + n : 3] != words[kw + 5 : kw + n : 3]
-                        ):
+                        ci = words[cw + 1]
+                        if ci != words[kw + 1]:
+                            return False
+                        # The records must match but for the member types: compare
+                        # copies that share the canon's member types.
+                        n = 3 + (ci & vmask) * 3
+                        rec, other = words[cw : cw + n], words[kw : kw + n]
+                        rec[4::3] = other[4::3]
+                        if rec != other:
                             return False
                         # Members last to first: the stack pops them in order.
                         cext(words[cw + n - 2 : cw + 3 : -3])

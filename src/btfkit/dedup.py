@@ -778,6 +778,14 @@ class _Dedup:
                         kext(words[kw + n - 1 : kw + 3 : -2])
                         cand, canon = words[cw + 2], words[kw + 2]
                         continue
+                    if kk == _ARRAY:
+                        if words[cw : cw + 3] != words[kw : kw + 3] or words[cw + 5] != words[kw + 5]:
+                            return False
+                        # The element type waits; the index type goes first.
+                        cands.append(words[cw + 3])
+                        canons.append(words[kw + 3])
+                        cand, canon = words[cw + 4], words[kw + 4]
+                        continue
                 nxt = expand(cand, canon)
                 if nxt is None:
                     return False

@@ -1069,7 +1069,7 @@ def dedup(btf: BTF, *, force_collisions: bool = False, index: BaseIndex | None =
     index.busy = True
     d = _Dedup(btf, index)
     gc_was_on = gc.isenabled()
-    gc.disable()  # millions of short-lived tuples and lists, no cycles among them
+    gc.disable()  # many short-lived lists and dicts, no cycles among them
     try:
         strings = btf.strings if btf.strs_deduped else d.dedup_strings()
         d.dedup_prims()

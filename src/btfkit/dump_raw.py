@@ -32,7 +32,7 @@ from typing import IO
 
 from .btf import BTF
 from .errors import BTFStringError, TypeIDError
-from .kinds import KINDS, Kind, KindSpec, field_values, gather_elems
+from .kinds import KINDS, Kind, KindSpec, column, field_values, gather_elems
 from .strings import StringTable
 
 __all__ = [
@@ -139,8 +139,7 @@ class Group:
         """Word ``j`` of every record (gathered once: the check and the lines share it)."""
         cols = self._cols
         if j not in cols:
-            words = self.words
-            cols[j] = [words[w + j] for w in self.ws]
+            cols[j] = column(self.words, self.ws, j)
         return cols[j]
 
     @cached_property
@@ -307,8 +306,8 @@ def _format_rows(templates: Iterable[bytes], columns: Sequence[Column], rows: in
     """
     width = len(columns)
     values: list[object] = [None] * (rows * width)
-    for i, column in enumerate(columns):
-        values[i::width] = column
+    for i, values_of_field in enumerate(columns):
+        values[i::width] = values_of_field
     return (b"\0".join(templates) % tuple(values)).split(b"\0")
 
 

@@ -396,7 +396,7 @@ class _Dedup:
         # (Loops and comprehensions here: faster than map over bound methods.)
         pieces = data.split(b"\0")[:-1]
         numbers = dict(zip(dict.fromkeys(pieces), count(1)))
-        at = array("I", bytes(4 * (len(data) + 1)))
+        at = array("I", [0]) * (len(data) + 1)
         off = 0
         for piece in pieces:
             at[off] = numbers[piece]

@@ -65,9 +65,8 @@ from __future__ import annotations
 
 import gc
 from array import array
-from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from itertools import compress, repeat
+from itertools import compress
 
 from .btf import BTF
 from .errors import BTFError, BTFFormatError, NotFoundError
@@ -191,10 +190,16 @@ class _Dumper:
                 words.extend(part.words)
             offsets = [o + shift for o in part.offsets] if shift else part.offsets
             self.woff.extend(offsets)
-            kind.extend(bytes(len(offsets)))
-            for k, ids in enumerate(part.ids_by_kind()):
+            groups = part.ids_by_kind()
+            # The largest group (FUNC, in vmlinux) is filled in at C speed; the others
+            # by plain loops (cheaper than map over bytearray.__setitem__).
+            common = max(range(len(groups)), key=lambda k: len(groups[k]))
+            kind.extend(bytes((common,)) * len(offsets))
+            for k, ids in enumerate(groups):
                 if ids:
-                    deque(map(kind.__setitem__, ids, repeat(k)), maxlen=0)  # at C speed
+                    if k != common:
+                        for tid in ids:
+                            kind[tid] = k
                     if k in _PASSING:
                         passing += ids
             self.candidates |= _anonymous_enums(part)
@@ -249,7 +254,9 @@ class _Dumper:
             self.pass_end = base.pass_end + list(range(base.n, n))
             self.packed = base.packed + bytes(extra)
         # Where a chain of pointers, modifiers and arrays ends: -1 until worked out.
-        deque(map(self.pass_end.__setitem__, passing, repeat(-1)), maxlen=0)
+        pass_end = self.pass_end
+        for tid in passing:
+            pass_end[tid] = -1
         self.inline_defs = 0  # counts inline (anonymous) definitions written
         self.passed = 0  # roots below this ID have had their turn (when turns are skipped)
         self.queue: list[int] = []

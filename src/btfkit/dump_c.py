@@ -184,6 +184,7 @@ class _Dumper:
         self.vmask = fmt.vlen_mask
         kind = self.kind
         passing: list[int] = []  # pointers, modifiers and arrays
+        pointers: list[int] = []
         for part in parts:
             shift = len(words) - len(part.words) if base is not None else len(words)
             if base is None:
@@ -202,6 +203,8 @@ class _Dumper:
                             kind[tid] = k
                     if k in _PASSING:
                         passing += ids
+                    if k == _PTR:
+                        pointers += ids
             self.candidates |= _anonymous_enums(part)
             if referenced is not None and part is btf:
                 self.referenced |= referenced
@@ -257,6 +260,10 @@ class _Dumper:
         pass_end = self.pass_end
         for tid in passing:
             pass_end[tid] = -1
+        # Pointers are the commonest members: their size and alignment are known.
+        align_cache, size_cache, ptr_sz = self.align_cache, self.size_cache, self.ptr_sz
+        for tid in pointers:
+            align_cache[tid] = size_cache[tid] = ptr_sz
         self.inline_defs = 0  # counts inline (anonymous) definitions written
         self.passed = 0  # roots below this ID have had their turn (when turns are skipped)
         self.queue: list[int] = []
@@ -595,7 +602,7 @@ class _Dumper:
         packed = False
         if is_struct:
             if self.align_cache[tid] < 0:
-                self._align_of(tid)  # also settles whether it is packed
+                self.align_cache[tid] = self._composite_align(tid)  # also settles whether it is packed
             packed = self.packed[tid] != 0
         w += 3
         end = w + 3 * vlen
@@ -1056,27 +1063,38 @@ def _dump_range(d: _Dumper, ids: Iterable[int]) -> None:
             if state[tid] == _ORDERED:
                 continue  # nothing new can be queued
             k = kind[tid]
-            if k in _NOTHING_TO_ORDER:
+            # The commonest roots, FUNC_PROTO and PTR, are walked here; most have
+            # nothing left to order.
+            if k == _FUNC_PROTO:
+                w = woff[tid]
+                for p in words[w + 2 : w + 4 + 2 * (words[w + 1] & vmask) : 2]:
+                    if state[p] != _ORDERED:
+                        break
+                else:
+                    continue
+            elif k == _PTR:
+                target = words[woff[tid] + 2]
+                if state[target] == _ORDERED:
+                    state[tid] = _ORDERED
+                    continue
+            elif k in _NOTHING_TO_ORDER:
                 state[tid] = _ORDERED
                 continue
             if skipping:
                 d.passed = tid
-            queue.clear()
             if k == _FUNC_PROTO:
-                # The commonest roots, FUNC_PROTO and PTR, are walked here.
-                w = woff[tid]
                 for p in words[w + 2 : w + 4 + 2 * (words[w + 1] & vmask) : 2]:
                     if state[p] != _ORDERED:
                         order(p, False)
             elif k == _PTR:
-                target = words[woff[tid] + 2]
-                if state[target] != _ORDERED:
-                    order(target, True)
+                order(target, True)
                 state[tid] = _ORDERED
             else:
                 order(tid, False)
-            for q in queue:
-                emit(q, 0)
+            if queue:
+                for q in queue:
+                    emit(q, 0)
+                queue.clear()
     except RecursionError:
         raise BTFFormatError("type graph too deep or cyclic to write as C", type_id=tid) from None
 

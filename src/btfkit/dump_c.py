@@ -185,6 +185,7 @@ class _Dumper:
         kind = self.kind
         passing: list[int] = []  # pointers, modifiers and arrays
         pointers: list[int] = []
+        sized: list[int] = []  # kinds whose record holds their size
         for part in parts:
             shift = len(words) - len(part.words) if base is not None else len(words)
             if base is None:
@@ -205,6 +206,8 @@ class _Dumper:
                         passing += ids
                     if k == _PTR:
                         pointers += ids
+                    elif k in _SIZED:
+                        sized += ids
             self.candidates |= _anonymous_enums(part)
             if referenced is not None and part is btf:
                 self.referenced |= referenced
@@ -260,10 +263,13 @@ class _Dumper:
         pass_end = self.pass_end
         for tid in passing:
             pass_end[tid] = -1
-        # Pointers are the commonest members: their size and alignment are known.
+        # Sizes (and pointers' alignment) need no walk: filled in up front.
         align_cache, size_cache, ptr_sz = self.align_cache, self.size_cache, self.ptr_sz
         for tid in pointers:
             align_cache[tid] = size_cache[tid] = ptr_sz
+        woff = self.woff
+        for tid in sized:
+            size_cache[tid] = words[woff[tid] + 2]
         self.inline_defs = 0  # counts inline (anonymous) definitions written
         self.passed = 0  # roots below this ID have had their turn (when turns are skipped)
         self.queue: list[int] = []
@@ -600,9 +606,13 @@ class _Dumper:
         size = words[w + 2]
         is_struct = self.kind[tid] == _STRUCT
         packed = False
-        if is_struct:
-            if self.align_cache[tid] < 0:
-                self.align_cache[tid] = self._composite_align(tid)  # also settles whether it is packed
+        # A struct's alignment and packing are usually first asked for here, and
+        # then found in the member loop below (one walk over the members, not two).
+        settle = is_struct and self.align_cache[tid] < 0
+        if settle and info >> 31:
+            self.align_cache[tid] = self._composite_align(tid)
+            settle = False
+        if is_struct and not settle:
             packed = self.packed[tid] != 0
         w += 3
         end = w + 3 * vlen
@@ -612,13 +622,30 @@ class _Dumper:
             # The member loop is the hottest code of a dump: caches are read inline.
             name, name_seen = self.name, self.seen_names.get
             decl_named, size_cache = self.decl_named, self.size_cache
+            align_cache = self.align_cache
+            best, align = 1, -1  # as in _composite_align
             lines = []
             append = lines.append
+            gaps: list[tuple[int, int, int, int]] = []  # padded once packing is known
             off = 0
             it = iter(words[w:end])  # members in threes: one slice, zipped with itself
             for noff, m_type, m_off in zip(it, it, it, strict=False):
                 if off < m_off:
-                    self._bit_padding(lines, off, m_off, 1 if packed else self._align_of(m_type), False)
+                    gaps.append((len(lines), off, m_off, m_type))
+                if settle:
+                    a = align_cache[m_type]
+                    if a < 0:
+                        a = self._align_of(m_type)
+                    if not a:
+                        if align < 0:
+                            align = 0
+                    elif m_off % (a << 3):
+                        packed = True
+                        if align < 0:
+                            align = 1
+                        settle = False  # what follows does not matter
+                    elif a > best:
+                        best = a
                 cached = decl_named[m_type]
                 if cached is not None and noff:
                     append(cached[0] + (name_seen(noff) or name(noff)) + cached[1])
@@ -628,6 +655,17 @@ class _Dumper:
                 if m_bytes == -2:
                     m_bytes = self._resolve_size(m_type)
                 off = m_off + m_bytes * 8 if m_bytes > 0 else m_off
+            if is_struct and align_cache[tid] < 0:
+                if not packed:
+                    packed = size % best != 0
+                if align < 0:
+                    align = 1 if size % best else best
+                align_cache[tid] = align
+                self.packed[tid] = packed
+            for at, start, stop, m_type in reversed(gaps):
+                pad: list[str] = []
+                self._bit_padding(pad, start, stop, 1 if packed else self._align_of(m_type), False)
+                lines[at:at] = pad
         if is_struct and off < size * 8:
             self._bit_padding(lines, off, size * 8, self._align_of(tid), False)
         head = self._struct_fwd(tid)

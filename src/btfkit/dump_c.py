@@ -221,9 +221,7 @@ class _Dumper:
         for k in set(self.kind):
             if k and k not in KINDS:
                 raise BTFFormatError(f"cannot write kind {k} as C", type_id=self.kind.index(k))
-        self.name: Callable[[int], str]
-        self.seen_names: dict[int, str]
-        self.name, self.seen_names = _namer(btf.strings, base.name if base is not None else None)
+        self.name: Callable[[int], str] = _namer(btf.strings, base.name if base is not None else None)
         self.ptr_sz = btf.pointer_size or 8
 
         extra = n - (base.n if base is not None else 0)
@@ -240,7 +238,7 @@ class _Dumper:
             self.ident_names: dict[str, int] = {}
             # Caches of facts that do not depend on the dump state.
             self.align_cache = array("i", [-1]) * n
-            self.size_cache = array("q", [-2]) * n
+            self.bits = array("q", [-1]) * n  # what a member of each type spans, in bits
             self.decl_named: list[tuple[str, str] | None] = [None] * n
             self.decl_anon: list[str | None] = [None] * n
             self.pass_end = list(range(n))
@@ -254,7 +252,7 @@ class _Dumper:
             self.type_names = dict(base.type_names)
             self.ident_names = dict(base.ident_names)
             self.align_cache = base.align_cache + array("i", [-1]) * extra
-            self.size_cache = base.size_cache + array("q", [-2]) * extra
+            self.bits = base.bits + array("q", [-1]) * extra
             self.decl_named = base.decl_named + [None] * extra
             self.decl_anon = base.decl_anon + [None] * extra
             self.pass_end = base.pass_end + list(range(base.n, n))
@@ -264,12 +262,13 @@ class _Dumper:
         for tid in passing:
             pass_end[tid] = -1
         # Sizes (and pointers' alignment) need no walk: filled in up front.
-        align_cache, size_cache, ptr_sz = self.align_cache, self.size_cache, self.ptr_sz
+        align_cache, bits, ptr_sz = self.align_cache, self.bits, self.ptr_sz
         for tid in pointers:
-            align_cache[tid] = size_cache[tid] = ptr_sz
+            align_cache[tid] = ptr_sz
+            bits[tid] = ptr_sz * 8
         woff = self.woff
         for tid in sized:
-            size_cache[tid] = words[woff[tid] + 2]
+            bits[tid] = words[woff[tid] + 2] * 8
         self.inline_defs = 0  # counts inline (anonymous) definitions written
         self.passed = 0  # roots below this ID have had their turn (when turns are skipped)
         self.queue: list[int] = []
@@ -312,11 +311,8 @@ class _Dumper:
         return self._resolve_name(tid, self.ident_names)
 
     # --- layout facts (libbpf's btf__resolve_size and btf__align_of) -------------------
-    def _resolve_size(self, tid: int) -> int:
-        """Byte size of ``tid``, or -1 when it has none."""
-        cached = self.size_cache[tid]
-        if cached != -2:
-            return cached
+    def _member_bits(self, tid: int) -> int:
+        """Bits a member of type ``tid`` spans: its byte size times 8, 0 when it has none."""
         kind, words, woff = self.kind, self.words, self.woff
         orig, nelems, size, cur = tid, 1, -1, tid
         for _ in range(32):
@@ -341,8 +337,8 @@ class _Dumper:
             else:
                 break
         overflow = size < 0 or (nelems and size > 0xFFFFFFFF // nelems)
-        result = -1 if overflow else nelems * size
-        self.size_cache[orig] = result
+        result = 0 if overflow else nelems * size * 8
+        self.bits[orig] = result
         return result
 
     def _align_of(self, tid: int) -> int:
@@ -486,10 +482,11 @@ class _Dumper:
 
     # --- emitting ---------------------------------------------------------------------
     def _emit_type(self, tid: int, cont_id: int) -> None:
-        """Write ``tid`` if it is a definition (top level when ``cont_id`` is 0), else its forward declarations."""
-        # Pointers, modifiers and arrays only pass the visit on to their target.
-        end = self.pass_end[tid]
-        tid = end if end >= 0 else self._pass_end(tid)
+        """Write ``tid`` if it is a definition (top level when ``cont_id`` is 0), else its forward declarations.
+
+        Pointers, modifiers and arrays only pass the visit on to their target:
+        callers pass where such a chain ends (see ``pass_end``), never its start.
+        """
         estate = self.emit_state
         es = estate[tid]
         if es == _EMITTED:
@@ -535,7 +532,8 @@ class _Dumper:
                 estate[tid] = 0
         elif k == _TYPEDEF:
             estate[tid] = _EMITTING
-            self._emit_type(words[w + 2], tid)
+            end = self.pass_end[words[w + 2]]
+            self._emit_type(end if end >= 0 else self._pass_end(words[w + 2]), tid)
             if not self.fwd_emitted[tid] and not self._blacklisted(tid):
                 out.append(self._typedef_def(tid, 0) + ";\n\n")
             estate[tid] = _EMITTED
@@ -620,8 +618,8 @@ class _Dumper:
             lines, off = self._bitfield_members(words, w, end, packed, lvl + 1)
         else:
             # The member loop is the hottest code of a dump: caches are read inline.
-            name, name_seen = self.name, self.seen_names.get
-            decl_named, size_cache = self.decl_named, self.size_cache
+            name = self.name
+            decl_named, bits = self.decl_named, self.bits
             align_cache = self.align_cache
             best, align = 1, -1  # as in _composite_align
             lines = []
@@ -648,13 +646,13 @@ class _Dumper:
                         best = a
                 cached = decl_named[m_type]
                 if cached is not None and noff:
-                    append(cached[0] + (name_seen(noff) or name(noff)) + cached[1])
+                    append(cached[0] + name(noff) + cached[1])
                 else:
                     append(self._member_decl(m_type, noff, lvl + 1))
-                m_bytes = size_cache[m_type]
-                if m_bytes == -2:
-                    m_bytes = self._resolve_size(m_type)
-                off = m_off + m_bytes * 8 if m_bytes > 0 else m_off
+                m_bits = bits[m_type]
+                if m_bits < 0:
+                    m_bits = self._member_bits(m_type)
+                off = m_off + m_bits
             if is_struct and align_cache[tid] < 0:
                 if not packed:
                     packed = size % best != 0
@@ -694,7 +692,7 @@ class _Dumper:
         self, words: array[int], w: int, end: int, packed: bool, lvl: int
     ) -> tuple[list[str], int]:
         """The member lines of a struct with bitfields (kind flag set), and the bit where they end."""
-        size_cache = self.size_cache
+        bits = self.bits
         lines: list[str] = []
         off = 0
         prev_bitfield = False
@@ -712,10 +710,10 @@ class _Dumper:
                 prev_bitfield = True
             else:
                 lines.append(text)
-                m_bytes = size_cache[m_type]
-                if m_bytes == -2:
-                    m_bytes = self._resolve_size(m_type)
-                off = m_off + m_bytes * 8 if m_bytes > 0 else m_off
+                m_bits = bits[m_type]
+                if m_bits < 0:
+                    m_bits = self._member_bits(m_type)
+                off = m_off + m_bits
                 prev_bitfield = False
         return lines, off
 
@@ -1005,23 +1003,22 @@ def _referenced(btf: BTF, candidates: set[int]) -> set[int]:
 
 def _namer(
     strings: StringTable, lower: Callable[[int], str] | None = None
-) -> tuple[Callable[[int], str], dict[int, str]]:
-    """A fast ``strings.get``, and the map of the strings it has read so far.
+) -> Callable[[int], str]:
+    """A fast ``strings.get``.
 
     Strings are sliced out of one decoded copy of the section when first asked
-    for and then kept: cheaper than mapping every string up front, and hot loops
-    can try the map inline before calling.  Sections that are not plain ASCII
+    for and then kept: cheaper than mapping every string up front.  Sections that are not plain ASCII
     (or do not end in NUL) are left to ``StringTable.get``.  ``lower`` reads
     the base's offsets.
     """
-    seen: dict[int, str] = {}
     data = bytes(strings.data)
     if not data.isascii() or not data.endswith(b"\0"):
-        return strings.get, seen
+        return strings.get
     if lower is None:
-        lower = _namer(strings.base)[0] if strings.base is not None else strings.get
+        lower = _namer(strings.base) if strings.base is not None else strings.get
     text = data.decode("ascii")
     start = strings.start
+    seen: dict[int, str] = {}
     find, get = text.find, seen.get
 
     def name(off: int) -> str:
@@ -1031,7 +1028,7 @@ def _namer(
             got = seen[off] = lower(off) if i < 0 else text[i : find("\0", i)]
         return got
 
-    return name, seen
+    return name
 
 
 def _emit_name(parts: list[str], fname: str, last_was_ptr: bool) -> None:

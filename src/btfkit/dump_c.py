@@ -418,21 +418,29 @@ class _Dumper:
             return 1
         kind, words, woff = self.kind, self.words, self.woff
         k = kind[tid]
-        # Modifiers and arrays only lead on to another type (arrays embed it).
-        hops = 0
-        while k in _MODS or k == _ARRAY:
-            if k == _ARRAY:
-                tid = words[woff[tid] + 3]
-                through_ptr = False
-            else:
-                tid = words[woff[tid] + 2]
-            st = state[tid]
-            if st == _ORDERED:
-                return 1
-            k = kind[tid]
-            hops += 1
-            if hops > _MAX_CHAIN:
-                raise BTFFormatError("modifier chain is cyclic", type_id=tid)
+        if k in _MODS or k == _ARRAY:
+            # Modifiers and arrays only lead on to another type (arrays embed it).
+            # Once that type is ordered, a visit here can only answer "strong" (as
+            # in libbpf, which walks the chain again): the start is marked ordered.
+            start = tid
+            hops = 0
+            while k in _MODS or k == _ARRAY:
+                if k == _ARRAY:
+                    tid = words[woff[tid] + 3]
+                    through_ptr = False
+                else:
+                    tid = words[woff[tid] + 2]
+                if state[tid] == _ORDERED:
+                    state[start] = _ORDERED
+                    return 1
+                k = kind[tid]
+                hops += 1
+                if hops > _MAX_CHAIN:
+                    raise BTFFormatError("modifier chain is cyclic", type_id=tid)
+            strong = self._order_type(tid, through_ptr)
+            if state[tid] == _ORDERED:
+                state[start] = _ORDERED
+            return strong
         w = woff[tid]
         if st == _ORDERING:
             if (k == _STRUCT or k == _UNION) and through_ptr and words[w]:
@@ -466,9 +474,16 @@ class _Dumper:
         if k == _FUNC_PROTO:
             ret = words[w + 2]
             strong = 1 if state[ret] == _ORDERED else self._order_type(ret, through_ptr)
-            for p in words[w + 4 : w + 4 + 2 * (words[w + 1] & self.vmask) : 2]:
+            params = words[w + 4 : w + 4 + 2 * (words[w + 1] & self.vmask) : 2]
+            for p in params:
                 if state[p] == _ORDERED or self._order_type(p, through_ptr):
                     strong = 1
+            if state[ret] == _ORDERED:
+                for p in params:
+                    if state[p] != _ORDERED:
+                        break
+                else:
+                    state[tid] = _ORDERED  # a visit again would answer "strong" and do nothing
             return strong
         if k == _ENUM or k == _ENUM64 or k == _FWD:
             if words[w] or tid not in self.referenced:
@@ -1106,6 +1121,7 @@ def _dump_range(d: _Dumper, ids: Iterable[int]) -> None:
                     if state[p] != _ORDERED:
                         break
                 else:
+                    state[tid] = _ORDERED  # visits through pointers need not look again
                     continue
             elif k == _PTR:
                 target = words[woff[tid] + 2]

@@ -554,12 +554,17 @@ class _Dumper:
             estate[tid] = _EMITTED
         elif k == _FUNC_PROTO:
             pass_end = self.pass_end
+            done = True
             for p in (words[w + 2], *words[w + 4 : w + 4 + 2 * (words[w + 1] & self.vmask) : 2]):
                 end = pass_end[p]
                 if end < 0:
                     end = self._pass_end(p)
                 if estate[end] != _EMITTED:
                     self._emit_type(end, cont_id)
+                    if estate[end] != _EMITTED:
+                        done = False
+            if done:
+                estate[tid] = _EMITTED  # a visit again would do nothing
         elif k == _ENUM or k == _ENUM64:
             if not cont_id:
                 out.append(self._enum_def(tid, 0) + ";\n\n")
@@ -772,39 +777,38 @@ class _Dumper:
 
     def _enum_def(self, tid: int, lvl: int) -> str:
         name = self._type_name(tid)
-        head = f"enum {name}" if self.words[self.woff[tid]] else "enum"
-        vlen = (self.words[self.woff[tid] + 1] & self.vmask)
+        words = self.words
+        w = self.woff[tid]
+        head = f"enum {name}" if words[w] else "enum"
+        info = words[w + 1]
+        vlen = info & self.vmask
         if not vlen:
             return head
-        words = self.words
-        w = self.woff[tid] + 3
-        signed = (self.words[self.woff[tid] + 1] >> 31)
-        is64 = self.kind[tid] == _ENUM64
-        step = 3 if is64 else 2
+        signed = info >> 31
         get = self.name
         idents = self.ident_names
         ind = "\n" + _PFX[lvl + 1 if lvl < 13 else 13]
         parts = [head, " {"]
-        for i in range(w, w + step * vlen, step):
-            vname = get(words[i])
+        append = parts.append
+        w += 3
+        if self.kind[tid] == _ENUM64:
+            it = iter(words[w : w + 3 * vlen])
+            values: Iterable[tuple[int, int | str]] = (
+                (noff, f"{_s64(lo | hi << 32)}LL" if signed else f"{lo | hi << 32}ULL")
+                for noff, lo, hi in zip(it, it, it, strict=False)
+            )
+        else:
+            it = iter(words[w : w + 2 * vlen])
+            values = zip(it, it, strict=False) if not signed else ((noff, _s32(v)) for noff, v in zip(it, it, strict=False))
+        for noff, value in values:
+            vname = get(noff)
             dup = idents.get(vname, 0) + 1
             idents[vname] = dup
-            if is64:
-                hi = words[i + 2]
-                val = words[i + 1] | hi << 32
-                if signed and hi >> 31:
-                    val -= 1 << 64
-                text = f"{val}LL" if signed else f"{val}ULL"
-            else:
-                val = words[i + 1]
-                if signed and val >> 31:
-                    val -= 1 << 32
-                text = str(val)
             if dup > 1:
-                parts.append(f"{ind}{vname}___{dup} = {text},")
+                append(f"{ind}{vname}___{dup} = {value},")
             else:
-                parts.append(f"{ind}{vname} = {text},")
-        parts.append("\n" + _PFX[min(lvl, 13)] + "}")
+                append(f"{ind}{vname} = {value},")
+        append("\n" + _PFX[min(lvl, 13)] + "}")
         return "".join(parts)
 
     # --- declarations -------------------------------------------------------------------
@@ -1044,6 +1048,14 @@ def _namer(
         return got
 
     return name
+
+
+def _s32(v: int) -> int:
+    return v - (1 << 32) if v >> 31 else v
+
+
+def _s64(v: int) -> int:
+    return v - (1 << 64) if v >> 63 else v
 
 
 def _emit_name(parts: list[str], fname: str, last_was_ptr: bool) -> None:

@@ -223,6 +223,7 @@ class _Dumper:
                 raise BTFFormatError(f"cannot write kind {k} as C", type_id=self.kind.index(k))
         self.name: Callable[[int], str] = _namer(btf.strings, base.name if base is not None else None)
         self.ptr_sz = btf.pointer_size or 8
+        self.pads = (("long", self.ptr_sz * 8), ("int", 32), ("short", 16), ("char", 8))  # padding types
 
         extra = n - (base.n if base is not None else 0)
         if base is None:
@@ -602,7 +603,7 @@ class _Dumper:
         got = self.tags[tid]
         if got is None:
             head = "struct" if self.kind[tid] == _STRUCT else "union"
-            got = self.tags[tid] = f"{head} {self._type_name(tid)}" if self.words[self.woff[tid]] else head
+            got = self.tags[tid] = f"{head} {self._resolve_name(tid, self.type_names)}" if self.words[self.woff[tid]] else head
         return got
 
     def _fwd_def(self, tid: int) -> str:
@@ -744,7 +745,7 @@ class _Dumper:
         the gap is used; a ``<type>: 0;`` mark forces that alignment where the
         compiler would not reach it by itself.
         """
-        pads = self._pads
+        pads = self.pads
         pad_type, pad_bits, new_off = "char", 8, cur
         for pad_type, pad_bits in pads:  # noqa: B007 (the last pair is used after the loop)
             new_off = -(-cur // pad_bits) * pad_bits
@@ -771,12 +772,8 @@ class _Dumper:
                     cur += bits
                     break
 
-    @property
-    def _pads(self) -> tuple[tuple[str, int], ...]:
-        return (("long", self.ptr_sz * 8), ("int", 32), ("short", 16), ("char", 8))
-
     def _enum_def(self, tid: int, lvl: int) -> str:
-        name = self._type_name(tid)
+        name = self._resolve_name(tid, self.type_names)
         words = self.words
         w = self.woff[tid]
         head = f"enum {name}" if words[w] else "enum"

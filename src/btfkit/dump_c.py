@@ -473,18 +473,16 @@ class _Dumper:
             state[tid] = _ORDERED
             return 1
         if k == _FUNC_PROTO:
-            ret = words[w + 2]
-            strong = 1 if state[ret] == _ORDERED else self._order_type(ret, through_ptr)
-            params = words[w + 4 : w + 4 + 2 * (words[w + 1] & self.vmask) : 2]
-            for p in params:
+            strong = 0
+            types = words[w + 2 : w + 4 + 2 * (words[w + 1] & self.vmask) : 2]  # return and parameter types
+            for p in types:
                 if state[p] == _ORDERED or self._order_type(p, through_ptr):
                     strong = 1
-            if state[ret] == _ORDERED:
-                for p in params:
-                    if state[p] != _ORDERED:
-                        break
-                else:
-                    state[tid] = _ORDERED  # a visit again would answer "strong" and do nothing
+            for p in types:
+                if state[p] != _ORDERED:
+                    break
+            else:
+                state[tid] = _ORDERED  # a visit again would answer "strong" and do nothing
             return strong
         if k == _ENUM or k == _ENUM64 or k == _FWD:
             if words[w] or tid not in self.referenced:
@@ -556,7 +554,7 @@ class _Dumper:
         elif k == _FUNC_PROTO:
             pass_end = self.pass_end
             done = True
-            for p in (words[w + 2], *words[w + 4 : w + 4 + 2 * (words[w + 1] & self.vmask) : 2]):
+            for p in words[w + 2 : w + 4 + 2 * (words[w + 1] & self.vmask) : 2]:  # return and parameter types
                 end = pass_end[p]
                 if end < 0:
                     end = self._pass_end(p)

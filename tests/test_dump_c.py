@@ -27,6 +27,7 @@ from btfkit.dump_c import EPILOGUE, PREAMBLE, dump_c, iter_c, merge_modules, wri
 
 from .compilers import clang, gcc_gbtf, gcc_pahole
 from .conftest import Corpus, require, tool
+from .test_dump import assert_same
 
 C_DIR = Path(__file__).parent / "data" / "c"
 FLAGS = ["-fno-eliminate-unused-debug-types"]
@@ -41,14 +42,6 @@ def bpftool_c(path: Path, base: Path | None = None) -> bytes:
 
 def ours(btf: BTF, **kw: object) -> bytes:
     return dump_c(btf, **kw).encode("utf-8", "surrogateescape")  # type: ignore[arg-type]
-
-
-def assert_same(mine: bytes, theirs: bytes, what: str) -> None:
-    if mine != theirs:
-        at = next((i for i, (a, b) in enumerate(zip(mine, theirs, strict=False)) if a != b),
-                  min(len(mine), len(theirs)))  # fmt: skip
-        pytest.fail(f"{what}: differs from bpftool at byte {at}: "
-                    f"ours {mine[at - 120 : at + 80]!r} vs bpftool {theirs[at - 120 : at + 80]!r}")  # fmt: skip
 
 
 def compiles(header: bytes, tmp_path: Path, name: str = "vmlinux.h") -> None:

@@ -71,14 +71,19 @@ def _kbuild(src: Path, extra: tuple[str, ...] = ()) -> None:
     checked(["make", "-s", "-C", str(KBUILD), f"M={src}", *extra, "modules"])
 
 
-def _dkms_source(package: str, tmp: Path) -> Path:
+def _deb(package: str) -> Path:
+    """The newest ``.deb`` of ``package`` in the cache, downloaded there once."""
     DEB_CACHE.mkdir(parents=True, exist_ok=True)
     debs = sorted(DEB_CACHE.glob(f"{package}_*.deb"))
     if not debs:
         r = run(["apt-get", "download", package], cwd=DEB_CACHE)
         require(r.returncode == 0, f"apt-get download {package} failed: {r.stderr.strip()[-200:]}")
         debs = sorted(DEB_CACHE.glob(f"{package}_*.deb"))
-    checked(["dpkg-deb", "-x", str(debs[-1]), str(tmp)])
+    return debs[-1]
+
+
+def _dkms_source(package: str, tmp: Path) -> Path:
+    checked(["dpkg-deb", "-x", str(_deb(package)), str(tmp)])
     (src,) = (tmp / "usr" / "src").iterdir()
     return src
 
@@ -438,15 +443,10 @@ def test_in_tree_modules_match_pahole(corpus: Corpus, base_index: BaseIndex, tmp
     """Debian's debug package has the corpus kernel's own modules with their DWARF (what
     the shipped ones were stripped of): a sample of them encodes to pahole's bytes.  (All
     562 were checked once by hand, see the report; 36 keep CI short.)"""
-    DEB_CACHE.mkdir(parents=True, exist_ok=True)
-    debs = sorted(DEB_CACHE.glob(f"{DBG_PACKAGE}_*.deb"))
-    if not debs:
-        r = run(["apt-get", "download", DBG_PACKAGE], cwd=DEB_CACHE)
-        require(r.returncode == 0, f"apt-get download {DBG_PACKAGE} failed: {r.stderr.strip()[-200:]}")
-        debs = sorted(DEB_CACHE.glob(f"{DBG_PACKAGE}_*.deb"))
+    deb = _deb(DBG_PACKAGE)
     tree = tmp_path / "dbg"
     tree.mkdir()
-    tar = subprocess.Popen(["dpkg-deb", "--fsys-tarfile", str(debs[-1])], stdout=subprocess.PIPE)
+    tar = subprocess.Popen(["dpkg-deb", "--fsys-tarfile", str(deb)], stdout=subprocess.PIPE)
     try:
         checked(["tar", "-x", "-C", str(tree), "--wildcards", "*/kernel/net/*", "*/kernel/fs/*",
                  "*/kernel/drivers/net/*"], stdin=tar.stdout)  # fmt: skip

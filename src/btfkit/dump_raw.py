@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from functools import cached_property
 from itertools import accumulate, compress, groupby, repeat
 from operator import add
-from typing import IO
+from typing import IO, NamedTuple
 
 from .btf import BTF
 from .errors import BTFStringError, TypeIDError
@@ -183,7 +183,7 @@ def _s32(values: Iterable[int]) -> array[int]:
     return array("i", array("I", values).tobytes())
 
 
-class Style:
+class Style(NamedTuple):
     """Templates of one output format.
 
     ``heads[kind]`` formats a record's first part, ``elems[(kind, kflag)]`` one
@@ -195,21 +195,14 @@ class Style:
     as bpftool's JSON writer shows them); ``escape`` is applied to names.
     """
 
-    # Plain classes, not dataclasses: their import is a noticeable part of a dump's run.
-    def __init__(
-        self,
-        *,
-        heads: dict[int, bytes],
-        elems: dict[tuple[int, bool], bytes],
-        elem_sep: bytes,
-        tails: tuple[bytes, bytes],
-        unknown: bytes,
-        bitfield: tuple[bytes, ...],
-        json: bool,
-        escape: Callable[[bytes], bytes] | None = None,
-    ) -> None:
-        self.heads, self.elems, self.elem_sep, self.tails = heads, elems, elem_sep, tails
-        self.unknown, self.bitfield, self.json, self.escape = unknown, bitfield, json, escape
+    heads: dict[int, bytes]
+    elems: dict[tuple[int, bool], bytes]
+    elem_sep: bytes
+    tails: tuple[bytes, bytes]
+    unknown: bytes
+    bitfield: tuple[bytes, ...]
+    json: bool
+    escape: Callable[[bytes], bytes] | None = None
 
 
 def _head_columns(g: Group, names: NameMap) -> list[Column]:

@@ -16,10 +16,7 @@ from array import array
 from collections.abc import Callable, Iterable, Sequence
 from enum import IntEnum, IntFlag
 from operator import itemgetter
-
-TYPE_CHECKING = False  # typing's import is left to the type checker: start-up time counts
-if TYPE_CHECKING:
-    from typing import Final
+from typing import Final, NamedTuple
 
 MAGIC: Final = 0xEB9F
 VERSION: Final = 1
@@ -102,69 +99,35 @@ class Role(IntEnum):
     DATASEC = 8
 
 
-class KindSpec:
+class KindSpec(NamedTuple):
     """Facts about one kind that the generic code needs.
 
     ``extra_refs``/``elem_refs``/``elem_strs`` are word indexes (within the extra
     block or within one element) holding type IDs or string offsets, in the order
     libbpf's field iterator visits them (that order fixes dedup's string order).
-    Validation facts: ``elem_names`` is the rule for element names (members,
-    enumerators, params); ``vlen_max`` the largest vlen the kernel accepts (FUNC:
-    its highest linkage); ``size_values`` the allowed values of the size word, if
-    restricted; ``sized`` says the size word is the type's byte size (the kernel's
-    ``btf_type_has_size``); ``sizeless`` that no member or variable can be of it.
     """
 
-    # A plain class rather than a dataclass: importing dataclasses costs every
-    # command-line run more than the whole table is worth.
-    __slots__ = (
-        "elem_names", "elem_refs", "elem_strs", "elem_words", "extra_refs", "extra_words",
-        "has_vlen", "iter_ref", "kflag_ok", "kind", "label", "names", "role", "size_values",
-        "sized", "sizeless", "type_ref", "vlen_max",
-    )  # fmt: skip
-
-    def __init__(
-        self,
-        kind: int,
-        label: str,
-        *,
-        type_ref: bool,
-        extra_words: int,
-        elem_words: int = 0,
-        extra_refs: tuple[int, ...] = (),
-        elem_refs: tuple[int, ...] = (),
-        elem_strs: tuple[int, ...] = (),
-        names: Names = Names.NONE,
-        kflag_ok: bool = False,
-        has_vlen: bool = False,
-        iter_ref: bool = False,
-        elem_names: Names = Names.NONE,
-        vlen_max: int = 0,
-        size_values: frozenset[int] | None = None,
-        sized: bool = False,
-        sizeless: bool = False,
-        role: Role = Role.SINK,
-    ) -> None:
-        self.kind = kind
-        self.label = label  # the kind's name as bpftool prints it
-        self.type_ref = type_ref  # the third header word is a type ID (else a size or unused)
-        self.extra_words = extra_words
-        self.elem_words = elem_words
-        self.extra_refs = extra_refs
-        self.elem_refs = elem_refs
-        self.elem_strs = elem_strs
-        self.names = names
-        self.kflag_ok = kflag_ok  # the kernel allows kind_flag to be set
-        self.has_vlen = has_vlen  # vlen counts elements (FUNC keeps its linkage there instead)
-        # libbpf's field iterator also visits FWD's unused third word as a type ID: checks and
-        # remapping treat it as one too, so that odd input (a non-zero word) ends as in libbpf.
-        self.iter_ref = iter_ref
-        self.elem_names = elem_names
-        self.vlen_max = vlen_max
-        self.size_values = size_values
-        self.sized = sized
-        self.sizeless = sizeless
-        self.role = role
+    kind: int
+    label: str  # the kind's name as bpftool prints it
+    type_ref: bool  # the third header word is a type ID (else a size or unused)
+    extra_words: int
+    elem_words: int = 0
+    extra_refs: tuple[int, ...] = ()
+    elem_refs: tuple[int, ...] = ()
+    elem_strs: tuple[int, ...] = ()
+    names: Names = Names.NONE
+    kflag_ok: bool = False  # the kernel allows kind_flag to be set
+    has_vlen: bool = False  # vlen counts elements (FUNC keeps its linkage there instead)
+    # libbpf's field iterator also visits FWD's unused third word as a type ID: checks and
+    # remapping treat it as one too, so that odd input (a non-zero word) ends as in libbpf.
+    iter_ref: bool = False
+    # Facts used by the kernel-style validation (btfkit.validate):
+    elem_names: Names = Names.NONE  # rule for element names (members, enumerators, params)
+    vlen_max: int = 0  # largest vlen the kernel accepts (FUNC: its highest linkage)
+    size_values: frozenset[int] | None = None  # allowed values of the size word, if restricted
+    sized: bool = False  # the size word is the type's byte size (kernel's btf_type_has_size)
+    sizeless: bool = False  # has no size at all, so no member or variable can be of it
+    role: Role = Role.SINK
 
     def record_words(self, vlen: int) -> int:
         """Words in a record of this kind with ``vlen`` elements."""
@@ -225,18 +188,15 @@ KINDS: Final[dict[int, KindSpec]] = {
 MODIFIERS: Final = frozenset({Kind.VOLATILE, Kind.CONST, Kind.RESTRICT, Kind.TYPE_TAG})
 
 
-class InfoFormat:
+class InfoFormat(NamedTuple):
     """How ``info`` splits into kind, vlen and kind_flag.
 
     The classic format has a 16-bit vlen and a 5-bit kind; BTF with the 2026
     32-byte header uses a 24-bit vlen and a 7-bit kind.
     """
 
-    __slots__ = ("kind_mask", "vlen_mask")
-
-    def __init__(self, vlen_mask: int, kind_mask: int) -> None:
-        self.vlen_mask = vlen_mask
-        self.kind_mask = kind_mask
+    vlen_mask: int
+    kind_mask: int
 
     def kind(self, info: int) -> int:
         """The kind number in ``info``."""

@@ -371,9 +371,9 @@ class _Dedup:
         return range(self.start_id, self.start_id + self.nr)
 
     def own_of(self, kinds: frozenset[int]) -> list[int]:
-        """The own type IDs of ``kinds``, in ID order."""
-        kind_of = self.kinds
-        return [t for t in self.own_ids() if kind_of[t] in kinds]
+        """The own type IDs of ``kinds``, in ID order (from the BTF's kind groups)."""
+        groups = self.btf.ids_by_kind()
+        return sorted(chain.from_iterable(groups[k] for k in kinds if k < len(groups)))
 
     # --- strings --------------------------------------------------------------------
     def dedup_strings(self) -> StringTable:

@@ -66,13 +66,13 @@ cannot parse.
 
 from __future__ import annotations
 
-import gc
 from array import array
 from bisect import bisect_left
 from itertools import accumulate, chain, compress, count, repeat
 
 from .btf import BTF
 from .errors import BTFFormatError, DedupError
+from .gcpause import paused_gc
 from .kinds import Kind
 from .strings import StringTable
 
@@ -1068,20 +1068,17 @@ def dedup(btf: BTF, *, force_collisions: bool = False, index: BaseIndex | None =
         raise DedupError("the base index is in use by another deduplication")
     index.busy = True
     d = _Dedup(btf, index)
-    gc_was_on = gc.isenabled()
-    gc.disable()  # many short-lived lists and dicts, no cycles among them
     try:
-        strings = btf.strings if btf.strs_deduped else d.dedup_strings()
-        d.dedup_prims()
-        d.dedup_structs()
-        d.resolve_fwds()
-        d.dedup_refs()
-        words, offsets = d.compact_and_remap()
+        with paused_gc():
+            strings = btf.strings if btf.strs_deduped else d.dedup_strings()
+            d.dedup_prims()
+            d.dedup_structs()
+            d.resolve_fwds()
+            d.dedup_refs()
+            words, offsets = d.compact_and_remap()
     finally:
         d.release()
         index.busy = False
-        if gc_was_on:
-            gc.enable()
     btf.words = words
     btf.offsets = offsets
     btf.strings = strings

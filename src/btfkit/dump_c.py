@@ -63,13 +63,13 @@ part; then everything is dumped afresh).
 # ruff: noqa: PLR1714, SIM109, PLR1730
 from __future__ import annotations
 
-import gc
 from array import array
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from itertools import compress
 
 from .btf import BTF
 from .errors import BTFError, BTFFormatError, NotFoundError
+from .gcpause import paused_gc
 from .kinds import KINDS, Kind, field_values
 from .strings import StringTable
 
@@ -1095,7 +1095,7 @@ def _dump_base(base: BTF) -> _BaseDump:
     if got is not None and got.key == _base_key(base):
         return got
     d = _Dumper(base)
-    with _gc_paused():
+    with paused_gc():
         _dump_range(d, range(1, d.n))
     got = _BaseDump(_base_key(base), d, d.out)
     d.out = []
@@ -1272,7 +1272,7 @@ def iter_c(
     The pieces are worked out before the first one is yielded.
     """
     referenced = _check_references(btf)  # bpftool cannot open BTF with dangling names or IDs
-    with _gc_paused():
+    with paused_gc():
         head, d, ids = _prepare(btf, sort, roots, referenced)
         _dump_range(d, ids)
         body = d.out
@@ -1327,19 +1327,6 @@ def _prepare(
             return base.text, _Dumper(btf, base.state), range(btf.start_id, btf.type_count)
     d = _Dumper(btf, referenced=referenced)
     return [], d, range(1, d.n)
-
-
-class _gc_paused:
-    """A dump allocates hundreds of thousands of small objects and frees none:
-    the cycle collector would scan them again and again for nothing."""
-
-    def __enter__(self) -> None:
-        self.enabled = gc.isenabled()
-        gc.disable()
-
-    def __exit__(self, *exc: object) -> None:
-        if self.enabled:
-            gc.enable()
 
 
 def dump_c(btf: BTF, *, sort: bool = False, roots: Sequence[int | str] | None = None) -> str:

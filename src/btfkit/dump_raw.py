@@ -21,7 +21,6 @@ machinery with other templates.
 
 from __future__ import annotations
 
-import gc
 from array import array
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -32,6 +31,7 @@ from typing import IO, NamedTuple
 
 from .btf import BTF
 from .errors import BTFStringError, TypeIDError
+from .gcpause import paused_gc
 from .kinds import KINDS, Kind, KindSpec, column, field_values, gather_elems
 from .strings import StringTable
 
@@ -367,13 +367,8 @@ def _render_own(btf: BTF, style: Style, names: NameMap) -> list[bytes]:
 
 def records(btf: BTF, style: Style, root_ids: Sequence[int] | None = None) -> list[bytes]:
     """Formatted records of ``btf``'s own types, or of ``root_ids`` (own or base) in that order."""
-    gc_was_on = gc.isenabled()
-    gc.disable()  # hundreds of thousands of short-lived objects, no cycles among them
-    try:
+    with paused_gc():
         return _records(btf, style, root_ids)
-    finally:
-        if gc_was_on:
-            gc.enable()
 
 
 def _records(btf: BTF, style: Style, root_ids: Sequence[int] | None) -> list[bytes]:

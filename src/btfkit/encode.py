@@ -10,7 +10,6 @@ BTF into an ELF file's ``.BTF`` section, atomically.
 
 from __future__ import annotations
 
-import gc
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -23,6 +22,7 @@ from .dwarf import DwarfStats, dwarf_to_btf
 from .elf import BTF_SECTION, btf_sections, unwrap
 from .elfedit import set_section
 from .errors import BTFError, ELFError
+from .gcpause import paused_gc
 from .kinds import Kind
 from .reader import parse
 from .writer import to_bytes, write_atomic
@@ -97,11 +97,7 @@ def encode(
     if not data.startswith(_ELF_MAGIC):
         raise ELFError(f"{name}: a compressed object; decompress it first")
     st = stats if stats is not None else EncodeStats()
-    # Encoding allocates hundreds of thousands of short-lived, acyclic objects; the cycle
-    # collector would walk them (and the base) again and again for nothing (~20% of the time).
-    collecting = gc.isenabled()
-    gc.disable()
-    try:
+    with paused_gc():
         btf = dwarf_to_btf(data, name, base, st, gen_floats=gen_floats)
         st.types_before_dedup = len(btf)
         t = time.perf_counter()
@@ -110,9 +106,6 @@ def encode(
         if len(btf):
             dedup(btf, index=index)
         st.dedup_seconds += time.perf_counter() - t
-    finally:
-        if collecting:
-            gc.enable()
     if check_base:
         _check_base(btf, data, name)
     return btf

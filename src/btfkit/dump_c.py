@@ -623,13 +623,9 @@ class _Dumper:
         size = words[w + 2]
         is_struct = self.kind[tid] == _STRUCT
         packed = False
-        # A struct's alignment and packing are usually first asked for here, and
-        # then found in the member loop below (one walk over the members, not two).
-        settle = is_struct and self.align_cache[tid] < 0
-        if settle and info >> 31:
-            self.align_cache[tid] = self._composite_align(tid)
-            settle = False
-        if is_struct and not settle:
+        if is_struct:
+            if self.align_cache[tid] < 0:
+                self.align_cache[tid] = self._composite_align(tid)  # also settles whether it is packed
             packed = self.packed[tid] != 0
         w += 3
         end = w + 3 * vlen
@@ -639,30 +635,13 @@ class _Dumper:
             # The member loop is the hottest code of a dump: caches are read inline.
             name = self.name
             decl_named, bits = self.decl_named, self.bits
-            align_cache = self.align_cache
-            best, align = 1, -1  # as in _composite_align
             lines = []
             append = lines.append
-            gaps: list[tuple[int, int, int, int]] = []  # padded once packing is known
             off = 0
             it = iter(words[w:end])  # members in threes: one slice, zipped with itself
             for noff, m_type, m_off in zip(it, it, it, strict=False):
                 if off < m_off:
-                    gaps.append((len(lines), off, m_off, m_type))
-                if settle:
-                    a = align_cache[m_type]
-                    if a < 0:
-                        a = self._align_of(m_type)
-                    if not a:
-                        if align < 0:
-                            align = 0
-                    elif m_off % (a << 3):
-                        packed = True
-                        if align < 0:
-                            align = 1
-                        settle = False  # what follows does not matter
-                    elif a > best:
-                        best = a
+                    self._bit_padding(lines, off, m_off, 1 if packed else self._align_of(m_type), False)
                 cached = decl_named[m_type]
                 if cached is not None and noff:
                     append(cached[0] + name(noff) + cached[1])
@@ -672,17 +651,6 @@ class _Dumper:
                 if m_bits < 0:
                     m_bits = self._member_bits(m_type)
                 off = m_off + m_bits
-            if is_struct and align_cache[tid] < 0:
-                if not packed:
-                    packed = size % best != 0
-                if align < 0:
-                    align = 1 if size % best else best
-                align_cache[tid] = align
-                self.packed[tid] = packed
-            for at, start, stop, m_type in reversed(gaps):
-                pad: list[str] = []
-                self._bit_padding(pad, start, stop, 1 if packed else self._align_of(m_type), False)
-                lines[at:at] = pad
         if is_struct and off < size * 8:
             self._bit_padding(lines, off, size * 8, self._align_of(tid), False)
         head = self._struct_fwd(tid)

@@ -169,9 +169,8 @@ class Group:
         if all(flags):
             self.kflag = True
             return [self]
-        clear = list(map((1).__xor__, flags))
-        words, vmask, spec = self.words, self.vlen_mask, self.spec
-        ws, ids = self.ws, self.ids
+        clear = [1 - f for f in flags]
+        vmask, spec, ws, ids = self.vlen_mask, self.spec, self.ws, self.ids
         return [
             Group(words, list(compress(ws, s)), list(compress(ids, s)), spec, vmask, kflag=s is flags)
             for s in (clear, flags)

@@ -32,6 +32,8 @@ from .kinds import (
     KindSpec,
     Linkage,
     field_values,
+    signed32,
+    signed64,
 )
 from .strings import StringTable
 
@@ -89,10 +91,6 @@ class ArrayInfo(NamedTuple):
     type_id: int
     index_type_id: int
     nelems: int
-
-
-def _s32(v: int) -> int:
-    return v - (1 << 32) if v & 0x80000000 else v
 
 
 class Type:
@@ -204,7 +202,7 @@ class Type:
     @property
     def component_idx(self) -> int:
         """A DECL_TAG's member/parameter index, -1 for the type itself."""
-        return _s32(self._extra(0))
+        return signed32(self._extra(0))
 
     @property
     def members(self) -> tuple[Member, ...]:
@@ -228,10 +226,10 @@ class Type:
         for w, _ in self._elems():
             if is64:
                 v = words[w + 1] | (words[w + 2] << 32)
-                if signed and v >> 63:
-                    v -= 1 << 64
+                if signed:
+                    v = signed64(v)
             else:
-                v = _s32(words[w + 1]) if signed else words[w + 1]
+                v = signed32(words[w + 1]) if signed else words[w + 1]
             out.append(EnumValue(get(words[w]), v))
         return tuple(out)
 

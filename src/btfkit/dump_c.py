@@ -70,7 +70,7 @@ from itertools import compress
 from .btf import BTF
 from .errors import BTFError, BTFFormatError, NotFoundError
 from .gcpause import paused_gc
-from .kinds import KINDS, Kind, field_values
+from .kinds import KINDS, Kind, field_values, signed32, signed64
 from .strings import StringTable
 
 TYPE_CHECKING = False  # typing and weakref are imported when needed: start-up time counts
@@ -757,12 +757,12 @@ class _Dumper:
         if self.kind[tid] == _ENUM64:
             it = iter(words[w : w + 3 * vlen])
             values: Iterable[tuple[int, int | str]] = (
-                (noff, f"{_s64(lo | hi << 32)}LL" if signed else f"{lo | hi << 32}ULL")
+                (noff, f"{signed64(lo | hi << 32)}LL" if signed else f"{lo | hi << 32}ULL")
                 for noff, lo, hi in zip(it, it, it, strict=False)
             )
         else:
             it = iter(words[w : w + 2 * vlen])
-            values = zip(it, it, strict=False) if not signed else ((noff, _s32(v)) for noff, v in zip(it, it, strict=False))
+            values = zip(it, it, strict=False) if not signed else ((noff, signed32(v)) for noff, v in zip(it, it, strict=False))
         for noff, value in values:
             vname = get(noff)
             dup = idents.get(vname, 0) + 1
@@ -1011,14 +1011,6 @@ def _namer(
         return got
 
     return name
-
-
-def _s32(v: int) -> int:
-    return v - (1 << 32) if v >> 31 else v
-
-
-def _s64(v: int) -> int:
-    return v - (1 << 64) if v >> 63 else v
 
 
 def _emit_name(parts: list[str], fname: str, last_was_ptr: bool) -> None:

@@ -221,6 +221,16 @@ def kflag(info: int) -> bool:
     return bool(info >> 31)
 
 
+def signed32(v: int) -> int:
+    """A 32-bit word read as a signed number (signed enumerators, DECL_TAG's component)."""
+    return v - (1 << 32) if v >> 31 else v
+
+
+def signed64(v: int) -> int:
+    """A 64-bit value read as a signed number (signed ENUM64 enumerators)."""
+    return v - (1 << 64) if v >> 63 else v
+
+
 def column(words: array[int], group: Sequence[int], j: int) -> Sequence[int]:
     """Word ``j`` of each record in ``group`` (first words of records)."""
     if j == 0 and len(group) > 1:  # itemgetter is cheapest when no index needs computing

@@ -233,8 +233,10 @@ def signed64(v: int) -> int:
 
 def column(words: array[int], group: Sequence[int], j: int) -> Sequence[int]:
     """Word ``j`` of each record in ``group`` (first words of records)."""
-    if j == 0 and len(group) > 1:  # itemgetter is cheapest when no index needs computing
-        return itemgetter(*group)(words)  # type: ignore[no-any-return]
+    if len(group) > 1:
+        # itemgetter over a view shifted by j computes no index: less than half the
+        # cost of a comprehension adding j to each.
+        return itemgetter(*group)(memoryview(words)[j:] if j else words)  # type: ignore[no-any-return]
     return [words[w + j] for w in group]
 
 
@@ -246,7 +248,7 @@ def gather_elems(
     data = words.tobytes()  # slicing bytes is cheaper than slicing a memoryview
     head, size = 4 * first, 4 * step
     elems = array(words.typecode)
-    elems.frombytes(b"".join([data[4 * w + head : 4 * w + head + v * size] for w, v in zip(group, vlens, strict=True)]))
+    elems.frombytes(b"".join([data[(s := 4 * w + head) : s + v * size] for w, v in zip(group, vlens, strict=True)]))
     return elems
 
 
@@ -285,7 +287,7 @@ def field_values(
     if spec.has_vlen and (spec.elem_refs or spec.elem_strs):
         step = spec.elem_words
         if elems is None:
-            vlens = [words[w + 1] & vlen_mask for w in group]
+            vlens = [info & vlen_mask for info in column(words, group, 1)]
             elems = gather_elems(words, group, 3 + spec.extra_words, step, vlens)
         refs.extend(elems[i::step] for i in spec.elem_refs)
         strs.extend(elems[i::step] for i in spec.elem_strs)

@@ -161,26 +161,28 @@ def _index(btf: BTF, at: int) -> tuple[list[list[int]], list[list[int]]]:
     adders = [g.append for g in groups]
     ids: list[list[int]] = [[] for _ in range(256)]
     id_adders = [g.append for g in ids]
-    # Record length per top byte as (fixed words, words per element); a fast path of KindSpec.
-    shape: dict[int, tuple[int, int]] = {}
+    # Record length per top byte as (fixed words, words per element), None for an unknown
+    # kind; a fast path of KindSpec (a list: indexing one is cheaper than a dict lookup).
+    shape: list[tuple[int, int] | None] = []
     for top in range(256):
         try:
             s = btf.spec(top & kmask)
         except BTFFormatError:
+            shape.append(None)
             continue
-        shape[top] = (3 + s.extra_words, s.elem_words if s.has_vlen else 0)
+        shape.append((3 + s.extra_words, s.elem_words if s.has_vlen else 0))
     w = 0
     try:
         # The section's end shows as an IndexError on the next record's info word.
         for type_id in count(btf.start_id):
             info = words[w + 1]
             top = info >> 24
-            fixed, per = shape[top]
+            fixed, per = shape[top]  # type: ignore[misc]
             append(w)
             adders[top](w)
             id_adders[top](type_id)
             w += fixed + (info & vmask) * per
-    except KeyError:
+    except TypeError:  # no shape: a kind nothing describes
         raise BTFFormatError(
             f"unknown kind {fmt.kind(words[w + 1])} (no layout section describes it)",
             offset=at + 4 * w,

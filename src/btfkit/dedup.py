@@ -68,7 +68,7 @@ from __future__ import annotations
 
 from array import array
 from bisect import bisect_left
-from itertools import accumulate, chain, compress, count, repeat
+from itertools import accumulate, chain, count, repeat
 
 from .btf import BTF
 from .errors import BTFFormatError, DedupError
@@ -315,23 +315,25 @@ class _Dedup:
     def __init__(self, btf: BTF, index: BaseIndex):
         self.btf = btf
         self.index = index
-        self.start_id = start = index.start_id
+        self.start_id = index.start_id
         self.vmask = btf.info_format.vlen_mask
         kmask = btf.info_format.kind_mask
         words, offs, kinds, mp = index.words, index.offs, index.kinds, index.map
         self.base_words = shift = len(words)
         words.extend(btf.words)
-        own_offs = [shift + o for o in btf.offsets]
-        offs.extend(own_offs)
-        own_kinds = [(words[o + 1] >> 24) & kmask for o in own_offs]
-        kinds.extend(own_kinds)
+        offs.extend([shift + o for o in btf.offsets])
+        self.nr = nr = len(btf.offsets)
+        # Each own type's kind, filed from the BTF's kind groups.
+        groups = btf.ids_by_kind()
+        kinds.extend(repeat(0, nr))
+        for k, group in enumerate(groups):
+            for tid in group:
+                kinds[tid] = k
         # VAR and DATASEC are canonical from the start; the rest is unprocessed.
-        mp.extend([_UNPROCESSED] * len(own_offs))
-        own = range(start, start + len(own_offs))
-        for tid in compress(own, map({_VAR, _DATASEC}.__contains__, own_kinds)):
+        mp.extend(repeat(_UNPROCESSED, nr))
+        for tid in chain(groups[_VAR], groups[_DATASEC]):
             mp[tid] = tid
         self.words, self.offs, self.kinds, self.map = words, offs, kinds, mp
-        self.nr = len(own_offs)
         # Base entries of map that this dedup changes (base FWDs and enum forwards).
         self.touched: list[int] = []
         self.table = _Table(index.table if index.table.size else None)

@@ -68,12 +68,13 @@ from __future__ import annotations
 
 from array import array
 from bisect import bisect_left
-from itertools import accumulate, chain, count, repeat
+from collections.abc import Iterable
+from itertools import accumulate, chain, compress, count, repeat
 
 from .btf import BTF
 from .errors import BTFFormatError, DedupError
 from .gcpause import paused_gc
-from .kinds import Kind
+from .kinds import Kind, field_values
 from .strings import StringTable
 
 __all__ = ["BaseIndex", "dedup"]
@@ -198,6 +199,9 @@ def _shapes(btf: BTF) -> list[tuple[int, int]]:
         out.append((3 + s.extra_words, s.elem_words if s.has_vlen else 0))
     return out
 
+
+#: String field values per kind number, as check_references' ``fields`` gathers them.
+StrValues = dict[int, list[Iterable[int]]]
 
 _RefLayout = tuple[tuple[int, ...], int, int, tuple[int, ...]]
 
@@ -378,19 +382,22 @@ class _Dedup:
         return sorted(chain.from_iterable(groups[k] for k in kinds if k < len(groups)))
 
     # --- strings --------------------------------------------------------------------
-    def dedup_strings(self) -> StringTable:
+    def dedup_strings(self, values: StrValues | None = None) -> StringTable:
         """libbpf's ``btf_dedup_strings``: own strings rebuilt in first-reference order.
 
         A string the base has becomes the base's offset; the others are laid out
         anew, each once, without a leading NUL for split BTF.  One pass over the
         references, in order, lays out each string at its first reference and
-        rewrites the offset.
+        rewrites the offset.  ``values`` (the string columns per kind, as the
+        reference check gathered them) lets it skip fields with offset 0.
         """
         btf = self.btf
         tab = btf.strings
         start = tab.start
         data = bytes(tab.data)
-        positions = self._string_positions()
+        # Offset 0 is the empty string (a base BTF's table starts with one) or the
+        # base's: it never moves and lays nothing out.
+        positions = self._string_positions(values or {}, start > 0 or data[:1] == b"\0")
         words = self.words
         if start:  # offsets below the own section (the base's) stay as they are
             positions = [p for p in positions if words[p] >= start]
@@ -442,24 +449,34 @@ class _Dedup:
         out.data[:] = b"".join(p + b"\0" for p in parts)
         return out
 
-    def _string_positions(self) -> list[int]:
-        """Word positions of all own string offsets, in libbpf's visiting order.
+    def _string_positions(self, values: StrValues, skip_empty: bool) -> list[int]:
+        """Word positions of the own string fields, in libbpf's visiting order.
 
         libbpf visits types in ID order and, in each, the name and then the
         element names; records lie in ID order in ``words``, so that order is
         just ascending position.  The positions are gathered kind by kind with
-        C-level iteration and sorted.
+        C-level iteration and sorted.  With ``skip_empty``, fields holding offset
+        0 (a third of them: pointers, prototypes and unnamed parameters) are
+        left out where ``values`` has the kind's string columns.
         """
         words, vmask, shift = self.words, self.vmask, self.base_words
-        positions = self.offs[self.start_id :]
         groups = self.btf.records_by_kind()  # word positions in the BTF's own array
-        for (first, per), group in zip(self._str_layout(), groups, strict=True):
-            if not per or not group:
+        if not skip_empty:
+            values = {}
+        positions = [] if values else self.offs[self.start_id :]
+        for kind, ((first, per), group) in enumerate(zip(self._str_layout(), groups, strict=True)):
+            if not group:
+                continue
+            strs = values.get(kind)
+            if values:
+                positions.extend([shift + w for w in (compress(group, strs[0]) if strs else group)])
+            if not per:
                 continue
             at, info = shift + first, shift + 1
             starts = [at + w for w in group]
             stops = [s + per * (words[info + w] & vmask) for s, w in zip(starts, group, strict=True)]
-            positions.extend(chain.from_iterable(map(range, starts, stops, repeat(per))))
+            elems = chain.from_iterable(map(range, starts, stops, repeat(per)))
+            positions.extend(compress(elems, strs[1]) if strs else elems)
         positions.sort()
         return positions
 
@@ -1068,7 +1085,17 @@ def dedup(btf: BTF, *, force_collisions: bool = False, index: BaseIndex | None =
     unchanged.
     """
     del force_collisions
-    btf.check_references()  # libbpf refuses dangling names and IDs when it opens BTF
+    # libbpf refuses dangling names and IDs when it opens BTF.  The check gathers
+    # every string field anyway: the string pass reuses those columns.
+    str_values: StrValues = {}
+    vmask = btf.info_format.vlen_mask
+
+    def fields(kind: int, group: list[int]) -> tuple[list[Iterable[int]], list[Iterable[int]]]:
+        refs, strs = field_values(btf.words, group, btf.spec(kind), vmask)
+        str_values[kind] = strs
+        return refs, strs
+
+    btf.check_references(fields)
     if index is None:
         index = BaseIndex(btf.base if btf.base is not None else BTF())
     elif index.base is not btf.base:
@@ -1079,7 +1106,7 @@ def dedup(btf: BTF, *, force_collisions: bool = False, index: BaseIndex | None =
     d = _Dedup(btf, index)
     try:
         with paused_gc():
-            strings = btf.strings if btf.strs_deduped else d.dedup_strings()
+            strings = btf.strings if btf.strs_deduped else d.dedup_strings(str_values)
             d.dedup_prims()
             d.dedup_structs()
             d.resolve_fwds()

@@ -626,11 +626,12 @@ class BTF:
         vmask = self.info_format.vlen_mask
         funcs = groups[Kind.FUNC] if len(groups) > Kind.FUNC else []
         targets: list[int] = []
+        data = words.tobytes() if fields is None else b""  # one copy for every kind's elements
         for kind, group in enumerate(groups):
             if not group:
                 continue
             if fields is None:
-                refs, strs = field_values(words, group, self.spec(kind), vmask)
+                refs, strs = field_values(words, group, self.spec(kind), vmask, data=data)
             else:
                 refs, strs = fields(kind, group)
             if kind == Kind.FUNC:

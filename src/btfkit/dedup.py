@@ -1089,9 +1089,12 @@ def dedup(btf: BTF, *, force_collisions: bool = False, index: BaseIndex | None =
     # every string field anyway: the string pass reuses those columns.
     str_values: StrValues = {}
     vmask = btf.info_format.vlen_mask
+    data = b""
 
     def fields(kind: int, group: list[int]) -> tuple[list[Iterable[int]], list[Iterable[int]]]:
-        refs, strs = field_values(btf.words, group, btf.spec(kind), vmask)
+        nonlocal data
+        data = data or btf.words.tobytes()  # one copy for every kind's elements
+        refs, strs = field_values(btf.words, group, btf.spec(kind), vmask, data=data)
         str_values[kind] = strs
         return refs, strs
 

@@ -241,11 +241,19 @@ def column(words: array[int], group: Sequence[int], j: int) -> Sequence[int]:
 
 
 def gather_elems(
-    words: array[int], group: Sequence[int], first: int, step: int, vlens: Iterable[int]
+    words: array[int],
+    group: Sequence[int],
+    first: int,
+    step: int,
+    vlens: Iterable[int],
+    *,
+    data: bytes | None = None,
 ) -> array[int]:
     """The element words of ``group``'s records (``vlens[i]`` elements of ``step`` words
-    from word ``first`` of each), one element after another, gathered by slicing."""
-    data = words.tobytes()  # slicing bytes is cheaper than slicing a memoryview
+    from word ``first`` of each), one element after another, gathered by slicing.
+    ``data`` is ``words.tobytes()`` if the caller has it (one copy for all kinds)."""
+    if data is None:
+        data = words.tobytes()  # slicing bytes is cheaper than slicing a memoryview
     head, size = 4 * first, 4 * step
     elems = array(words.typecode)
     elems.frombytes(b"".join([data[(s := 4 * w + head) : s + v * size] for w, v in zip(group, vlens, strict=True)]))
@@ -260,6 +268,7 @@ def field_values(
     *,
     elems: array[int] | None = None,
     col: Callable[[int], Iterable[int]] | None = None,
+    data: bytes | None = None,
 ) -> tuple[list[Iterable[int]], list[Iterable[int]]]:
     """The values of every type-ID field and every string field in records of one kind.
 
@@ -268,7 +277,7 @@ def field_values(
     gathered by slicing and then split by stride, so that checks over a whole
     kernel's BTF need few per-record steps.  A caller that has gathered some
     already passes them: ``elems`` as :func:`gather_elems` returns them, ``col(j)``
-    giving word ``j`` of every record.
+    giving word ``j`` of every record; ``data`` goes to :func:`gather_elems`.
 
     (Comprehensions, not ``map`` over slot wrappers such as ``(2).__add__`` or an
     array's ``__getitem__``: on CPython 3.11 the comprehension's specialized
@@ -288,7 +297,7 @@ def field_values(
         step = spec.elem_words
         if elems is None:
             vlens = [info & vlen_mask for info in column(words, group, 1)]
-            elems = gather_elems(words, group, 3 + spec.extra_words, step, vlens)
+            elems = gather_elems(words, group, 3 + spec.extra_words, step, vlens, data=data)
         refs.extend(elems[i::step] for i in spec.elem_refs)
         strs.extend(elems[i::step] for i in spec.elem_strs)
     return refs, strs

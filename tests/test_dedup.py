@@ -8,6 +8,7 @@ and without ``force_collisions``.  See ``dedup_support.py``.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -509,3 +510,33 @@ def test_index_reuse_after_base_forwards_were_redirected() -> None:
         dedup(ours, index=index)
         assert btfkit.to_bytes(ours) == expected
     assert index.map == list(range(base.type_count))
+
+
+@pytest.mark.parametrize(
+    "edits",
+    [
+        [(2, 0, 0)],  # a struct's name at the table's end
+        [(2, 3, 50)],  # a member's name past it
+        [(4, 3, 10**6)],  # an enumerator's name far past it
+        [(3, 0, 0)],  # a pointer's name (offset 0 fields are skipped by the string pass)
+        [(4, 0, 3), (3, 2, -1)],  # a bad name and a bad type ID: the first bad field wins
+        [(2, 3, 3), (3, 2, -1)],
+    ],
+)
+def test_dangling_offsets_fail_as_the_reference_check_does(edits: list[tuple[int, int, int]]) -> None:
+    # dedup meets string offsets in its string pass rather than checking them first:
+    # the error must still be check_references' (the same type, offset and message).
+    b = Builder()
+    i = b.add_int("int", 4, S)
+    s = b.add_struct("foo", 8, [("a", i, 0), ("b", i, 32)])
+    b.add_ptr(s)
+    b.add_enum("e", 4, [("X", 1)])
+    btf = b.btf
+    for tid, word, beyond in edits:
+        # beyond >= 0: a string offset that far past the table; -1: a type ID past the last
+        btf.words[btf.offsets[tid - 1] + word] = btf.strings.end + beyond if beyond >= 0 else btf.type_count
+    raw = btfkit.to_bytes(btf)
+    with pytest.raises(btfkit.BTFError) as expected:
+        btfkit.parse(raw).check_references()
+    with pytest.raises(type(expected.value), match=f"^{re.escape(str(expected.value))}$"):
+        dedup(btfkit.parse(raw))

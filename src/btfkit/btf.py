@@ -604,7 +604,7 @@ class BTF:
         self._kind_groups = (self.words, len(self.offsets), groups, ids)
 
     # --- integrity -------------------------------------------------------------------
-    def check_references(self, fields: FieldSource | None = None) -> None:
+    def check_references(self, fields: FieldSource | None = None, *, strings: bool = True) -> None:
         """libbpf's open-time checks: every name and type ID points inside the BTF (or its
         base) and every FUNC points to a FUNC_PROTO.
 
@@ -614,6 +614,8 @@ class BTF:
         ``fields(kind, group)``, if given, stands in for :func:`field_values` on a
         group of :meth:`records_by_kind`: a caller that gathers the records' element
         words anyway (the raw dump) shares them instead of having them gathered twice.
+        ``strings=False`` leaves the string offsets out, for a caller that meets every
+        one anyway (dedup); the BTF then does not count as checked.
         """
         if self.base is not None:
             self.base.check_references()
@@ -637,7 +639,7 @@ class BTF:
             if kind == Kind.FUNC:
                 targets = list(refs[0])  # the type words, also wanted by the FUNC_PROTO check below
                 refs = [targets]
-            if max(map(_max0, strs)) >= str_end or max(map(_max0, refs), default=0) >= type_count:
+            if (strings and max(map(_max0, strs)) >= str_end) or max(map(_max0, refs), default=0) >= type_count:
                 self._report_bad_field(group)
         unique = set(targets)
         if not (unique and unique <= set(self.ids_by_kind()[Kind.FUNC_PROTO])):
@@ -649,7 +651,7 @@ class BTF:
                         offset=self.types_offset + 4 * w,
                         type_id=self._owner(w),
                     )
-        self._references_checked = True
+        self._references_checked = strings
 
     def _report_bad_field(self, group: list[int]) -> None:
         """Raise for the first out-of-range name or type ID among ``group``'s records."""

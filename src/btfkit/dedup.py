@@ -72,7 +72,7 @@ from collections.abc import Iterable
 from itertools import accumulate, chain, compress, count, repeat
 
 from .btf import BTF
-from .errors import BTFFormatError, DedupError
+from .errors import BTFError, BTFFormatError, DedupError
 from .gcpause import paused_gc
 from .kinds import Kind, field_values
 from .strings import StringTable
@@ -388,8 +388,9 @@ class _Dedup:
         A string the base has becomes the base's offset; the others are laid out
         anew, each once, without a leading NUL for split BTF.  One pass over the
         references, in order, lays out each string at its first reference and
-        rewrites the offset.  ``values`` (the string columns per kind, as the
-        reference check gathered them) lets it skip fields with offset 0.
+        rewrites the offset; an offset past the table raises as
+        :meth:`BTF.check_references` does.  ``values`` (the string columns per
+        kind, as the reference check gathered them) lets it skip fields with offset 0.
         """
         btf = self.btf
         tab = btf.strings
@@ -421,30 +422,34 @@ class _Dedup:
             parts.append(b"")
             size = 1
         base_strs = self.index.strs if btf.base is not None else {}
-        for p in positions:
-            local = words[p] - start
-            n = at[local]
-            o = new_off[n]
-            if o < 0:
-                if not n:  # an offset into the middle of a string: number its text now
-                    text = data[local : data.index(b"\0", local)]
-                    n = at[local] = numbers.setdefault(text, len(texts))
-                    if n == len(texts):
-                        texts.append(text)
-                        new_off.append(-1)
-                    o = new_off[n]
-                if o < 0:  # the first reference to this text
-                    text = texts[n]
-                    o = base_strs.get(text, -1)
-                    if o < 0:
-                        if text:
-                            o = start + size
-                            parts.append(text)
-                            size += len(text) + 1
-                        else:
-                            o = 0
-                    new_off[n] = o
-            words[p] = o
+        try:
+            for p in positions:
+                local = words[p] - start
+                n = at[local]
+                o = new_off[n]
+                if o < 0:
+                    if not n:  # an offset into the middle of a string: number its text now
+                        text = data[local : data.index(b"\0", local)]
+                        n = at[local] = numbers.setdefault(text, len(texts))
+                        if n == len(texts):
+                            texts.append(text)
+                            new_off.append(-1)
+                        o = new_off[n]
+                    if o < 0:  # the first reference to this text
+                        text = texts[n]
+                        o = base_strs.get(text, -1)
+                        if o < 0:
+                            if text:
+                                o = start + size
+                                parts.append(text)
+                                size += len(text) + 1
+                            else:
+                                o = 0
+                        new_off[n] = o
+                words[p] = o
+        except (IndexError, ValueError):  # an offset past the table (ValueError: at its end)
+            btf.check_references()  # names the first bad field
+            raise
         out = StringTable(base=tab.base)
         out.data[:] = b"".join(p + b"\0" for p in parts)
         return out
@@ -1086,7 +1091,8 @@ def dedup(btf: BTF, *, force_collisions: bool = False, index: BaseIndex | None =
     """
     del force_collisions
     # libbpf refuses dangling names and IDs when it opens BTF.  The check gathers
-    # every string field anyway: the string pass reuses those columns.
+    # every string field anyway: the string pass reuses those columns, and checks
+    # the offsets itself as it meets them.
     str_values: StrValues = {}
     vmask = btf.info_format.vlen_mask
     data = b""
@@ -1098,7 +1104,11 @@ def dedup(btf: BTF, *, force_collisions: bool = False, index: BaseIndex | None =
         str_values[kind] = strs
         return refs, strs
 
-    btf.check_references(fields)
+    try:
+        btf.check_references(fields, strings=btf.strs_deduped)
+    except BTFError:
+        btf.check_references()  # the first bad field, strings included, as always
+        raise
     if index is None:
         index = BaseIndex(btf.base if btf.base is not None else BTF())
     elif index.base is not btf.base:
@@ -1123,3 +1133,4 @@ def dedup(btf: BTF, *, force_collisions: bool = False, index: BaseIndex | None =
     btf.strings = strings
     btf.strs_deduped = True
     btf._names = None
+    btf._references_checked = True  # every offset and ID was met on the way

@@ -21,9 +21,11 @@ import pytest
 
 import btfkit
 from btfkit import BTF, BTFFormatError, Kind, NotFoundError
+from btfkit import dump_c as dump_c_module
 from btfkit.build import Builder
 from btfkit.cli import main
 from btfkit.dump_c import EPILOGUE, PREAMBLE, dump_c, iter_c, merge_modules, write_c
+from btfkit.kinds import IntEncoding
 
 from .compilers import clang, gcc_gbtf, gcc_pahole
 from .conftest import Corpus, require, tool
@@ -295,6 +297,7 @@ char LICENSE[] SEC("license") = "GPL";
 def test_sys_vmlinux_matches_bpftool(sys_vmlinux: Path, tmp_path: Path) -> None:
     header = ours(btfkit.load(sys_vmlinux))
     assert_same(header, bpftool_c(sys_vmlinux), str(sys_vmlinux))
+    assert ours(btfkit.load(sys_vmlinux), parallel=True) == header  # two processes (fork)
     compiles(header, tmp_path)
     # A CO-RE program against it builds.
     require(Path("/usr/include/bpf/bpf_core_read.h").exists(), "libbpf-dev headers are not installed")
@@ -325,6 +328,7 @@ CHUNKS = 8
 def test_corpus_vmlinux_matches_bpftool(corpus: Corpus, tmp_path: Path) -> None:
     header = ours(corpus.base)
     assert_same(header, bpftool_c(corpus.vmlinux), "vmlinux")
+    assert ours(corpus.base, parallel=True) == header  # two processes (fork)
     compiles(header, tmp_path)
 
 
@@ -366,6 +370,66 @@ def test_merged_modules(corpus: Corpus, tmp_path: Path, capsysbinary: pytest.Cap
     # The CLI merges the same way.
     assert main(["dump", *map(str, paths), "-B", str(corpus.vmlinux), "-f", "c"]) == 0
     assert capsysbinary.readouterr().out == header
+
+
+# --- two processes (dump_c(..., parallel=True)) --------------------------------------------
+def _forked(btf: BTF, split: int) -> str:
+    """The header as the two-process dump writes it, split at root ``split``."""
+    d = dump_c_module._Dumper(btf, referenced=dump_c_module._check_references(btf))
+    return PREAMBLE + "".join(dump_c_module._dump_forked(d, split)) + EPILOGUE
+
+
+def _clashing_names() -> BTF:
+    """Types and enum values that share names, met on both sides of every split point."""
+    b = Builder()
+    i = b.add_int("int", 4, IntEncoding.SIGNED)
+    dup_a = b.add_struct("dup", 4, [("a", i, 0)])
+    b.add_fwd("dup")  # forward declarations do not take a suffix
+    t_a = b.add_typedef("T", dup_a)
+    e1 = b.add_enum("e1", 4, [("X", 1), ("Y", 2)])
+    dup_b, e2 = 8, 10  # user1 refers to later types: its members are met when it is written
+    b.add_struct("user1", 16, [("m", dup_b, 0), ("t", t_a, 64), ("e", e2, 96)])
+    dup_u = b.add_union("dup", 4, [("u", i, 0)])
+    assert b.add_struct("dup", 8, [("b", i, 0), ("c", i, 32)]) == dup_b
+    t_b = b.add_typedef("T", dup_b)
+    assert b.add_enum("e2", 4, [("X", 3), ("Z", 4)]) == e2
+    x = b.add_typedef("X", i)  # an identifier, as enum values are
+    anon = b.add_enum("", 4, [("Z", 5), ("Y", 6)])
+    b.add_struct("user2", 28, [("p", b.add_ptr(dup_a), 0), ("t", t_b, 64), ("e", e1, 128),
+                               ("x", x, 160), ("v", anon, 192)])  # fmt: skip
+    b.add_typedef("T", dup_u)
+    b.add_enum("e3", 4, [("X", 7)])
+    return b.btf
+
+
+def test_forked_dump_settles_shared_names_at_every_split(tmp_path: Path) -> None:
+    btf = _clashing_names()
+    whole = dump_c(btf)
+    assert "dup___2" in whole and "T___3" in whole and "X___3" in whole
+    btfkit.write(btf, tmp_path / "clash.btf")
+    assert_same(whole.encode(), bpftool_c(tmp_path / "clash.btf"), "clashing names")
+    for split in range(1, btf.type_count + 1):
+        assert _forked(btf, split) == whole, f"split at {split}"
+
+
+def test_forked_dump_of_compiled_objects(objects: dict[str, Path]) -> None:
+    for path in objects.values():
+        btf = btfkit.load(path)
+        whole = dump_c(btf)
+        for split in sorted({1, btf.type_count // 3, btf.type_count // 2, btf.type_count}):
+            assert _forked(btf, split) == whole, f"{path.name}, split at {split}"
+
+
+def test_forked_dump_errors_as_one_process_does() -> None:
+    b = Builder()
+    i = b.add_int("int", 4, IntEncoding.SIGNED)
+    for n in range(20):
+        b.add_struct(f"s{n}", 4, [("a", i, 0)])
+    s = b.add_struct("self", 8, [("a", i, 0)])
+    b.add_member("again", s, 32)  # contains itself: no C can say it
+    d = dump_c_module._Dumper(b.btf, referenced=set())
+    with pytest.raises(BTFFormatError, match="cycle"):
+        dump_c_module._dump_forked(d, 5)
 
 
 # --- CLI and errors -------------------------------------------------------------------------

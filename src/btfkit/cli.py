@@ -77,7 +77,10 @@ def _dump_c(btf: BTF, out: IO[bytes], args: argparse.Namespace) -> None:
 
     roots = [*(args.root_id or ()), *(args.type or ())]
     # One encode and one write: far cheaper than one per piece.
-    out.write("".join(iter_c(btf, sort=args.sort, roots=roots)).encode("utf-8", "surrogateescape"))
+    # A second process pays off where a second CPU is free to run it.
+    parallel = len(os.sched_getaffinity(0)) > 1 if hasattr(os, "sched_getaffinity") else False
+    text = "".join(iter_c(btf, sort=args.sort, roots=roots, parallel=parallel))
+    out.write(text.encode("utf-8", "surrogateescape"))
 
 
 #: ``btfkit dump --format NAME``: writes the dump of a BTF to a binary stream.

@@ -64,13 +64,14 @@ part; then everything is dumped afresh).
 from __future__ import annotations
 
 from array import array
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from itertools import compress
+from itertools import chain, compress
 
 from .btf import BTF
 from .errors import BTFError, BTFFormatError, NotFoundError
 from .gcpause import paused_gc
-from .kinds import KINDS, Kind, field_values, signed32, signed64
+from .kinds import KINDS, Kind, column, field_values, signed32, signed64
 from .strings import StringTable
 
 TYPE_CHECKING = False  # typing and weakref are imported when needed: start-up time counts
@@ -271,6 +272,11 @@ class _Dumper:
         for tid in sized:
             bits[tid] = words[woff[tid] + 2] * 8
         self.inline_defs = 0  # counts inline (anonymous) definitions written
+        self.formatting = True
+        # Names whose ___N suffix another process settles (type names, identifiers),
+        # and the order in which this one met them (see _dump_forked).
+        self.deferred: tuple[set[str], set[str]] | None = None
+        self.log: list[int | str] = []
         self.passed = 0  # roots below this ID have had their turn (when turns are skipped)
         self.queue: list[int] = []
         self.out: list[str] = []
@@ -298,6 +304,11 @@ class _Dumper:
         name = self.name(off)
         k = self.kind[tid]
         if k != _FWD and not (k == _ENUM and (self.words[self.woff[tid] + 1] & self.vmask) == 0):
+            if self.deferred is not None and name in self.deferred[table is self.ident_names]:
+                # Another process settles the suffix (see _dump_forked): write a mark.
+                self.log.append(tid)
+                got = self.names[tid] = f"\x01{tid}\x01"
+                return got
             dup = table.get(name, 0) + 1
             table[name] = dup
             if dup > 1:
@@ -507,6 +518,7 @@ class _Dumper:
             return
         k = self.kind[tid]
         out = self.out
+        fmt = self.formatting  # false: only the states move on (see _dump_forked)
         if es == _EMITTING:
             if self.fwd_emitted[tid]:
                 return
@@ -515,10 +527,11 @@ class _Dumper:
                 # struct in a loop cannot have one.
                 if tid == cont_id or not self.words[self.woff[tid]]:
                     return
-                out.append(self._struct_fwd(tid) + ";\n\n")
+                if fmt:
+                    out.append(self._struct_fwd(tid) + ";\n\n")
                 self.fwd_emitted[tid] = 1
             elif k == _TYPEDEF:
-                if not self._blacklisted(tid):
+                if fmt and not self._blacklisted(tid):
                     out.append(self._typedef_def(tid, 0) + ";\n\n")
                 self.fwd_emitted[tid] = 1
             return
@@ -537,10 +550,12 @@ class _Dumper:
                     if estate[end] != _EMITTED:
                         self._emit_type(end, inner)
             elif not self.fwd_emitted[tid] and tid != cont_id:
-                out.append(self._struct_fwd(tid) + ";\n\n")
+                if fmt:
+                    out.append(self._struct_fwd(tid) + ";\n\n")
                 self.fwd_emitted[tid] = 1
             if not cont_id:
-                out.append(self._struct_def(tid, 0) + ";\n\n")
+                if fmt:
+                    out.append(self._struct_def(tid, 0) + ";\n\n")
                 estate[tid] = _EMITTED
             else:
                 estate[tid] = 0
@@ -548,7 +563,7 @@ class _Dumper:
             estate[tid] = _EMITTING
             end = self.pass_end[words[w + 2]]
             self._emit_type(end if end >= 0 else self._pass_end(words[w + 2]), tid)
-            if not self.fwd_emitted[tid] and not self._blacklisted(tid):
+            if fmt and not self.fwd_emitted[tid] and not self._blacklisted(tid):
                 out.append(self._typedef_def(tid, 0) + ";\n\n")
             estate[tid] = _EMITTED
         elif k == _FUNC_PROTO:
@@ -565,14 +580,15 @@ class _Dumper:
             if done:
                 estate[tid] = _EMITTED  # a visit again would do nothing
         elif k == _ENUM or k == _ENUM64:
-            if not cont_id:
+            if fmt and not cont_id:
                 out.append(self._enum_def(tid, 0) + ";\n\n")
             estate[tid] = _EMITTED
         elif k == _FWD:
-            out.append(self._fwd_def(tid) + ";\n\n")
+            if fmt:
+                out.append(self._fwd_def(tid) + ";\n\n")
             estate[tid] = _EMITTED
         elif k == _INT:
-            alias = _MISSING_ALIASES.get(self._type_name(tid))
+            alias = _MISSING_ALIASES.get(self._type_name(tid)) if fmt else None
             if alias is not None:
                 out.append(f"typedef {alias} {self._type_name(tid)};\n\n")
             estate[tid] = _EMITTED
@@ -763,8 +779,13 @@ class _Dumper:
         else:
             it = iter(words[w : w + 2 * vlen])
             values = zip(it, it, strict=False) if not signed else ((noff, signed32(v)) for noff, v in zip(it, it, strict=False))
+        deferred = self.deferred[1] if self.deferred is not None else ()
         for noff, value in values:
             vname = get(noff)
+            if vname in deferred:  # settled by another process, as in _resolve_name
+                append(f"{ind}\x02{len(self.log)}\x02 = {value},")
+                self.log.append(vname)
+                continue
             dup = idents.get(vname, 0) + 1
             idents[vname] = dup
             if dup > 1:
@@ -1117,6 +1138,159 @@ def _dump_range(d: _Dumper, ids: Iterable[int]) -> None:
         raise BTFFormatError("type graph too deep or cyclic to write as C", type_id=tid) from None
 
 
+# --- two processes --------------------------------------------------------------------------
+# A C dump is one walk over the types, but most of its time goes into writing text,
+# which depends on the walk's state only through names: a name shared by several
+# types gets a ___N suffix in the order the types are first written.  So a second
+# process can walk the first part of the types without writing anything (cheap),
+# write the rest, and leave the suffixes of shared names to the first process,
+# which writes the first part meanwhile and then settles them in order.
+_PARALLEL_MIN_TYPES = 20_000  # below this a second process costs more than it saves
+_PARENT_SHARE = 0.58  # of the definitions, the part the first process writes
+
+
+def _dump_forked(d: _Dumper, split: int | None = None) -> list[str]:
+    """``_dump_range(d, range(1, d.n))`` in two processes; returns the pieces of text.
+
+    This process walks the roots below ``split``, the second one the rest
+    (by default, ``split`` leaves this process its share of the definitions).
+    Falls back to one process where there is no fork, and to finishing alone
+    when the second process fails or finds names it cannot mark (this process
+    then goes on where it stopped, which raises any error the walk meets).
+    """
+    import os  # noqa: PLC0415 (only the forked dump needs it)
+
+    if split is None:
+        groups = d.btf.ids_by_kind()
+        kinds = (_STRUCT, _UNION, _ENUM, _ENUM64, _TYPEDEF, _FWD)
+        defs = sorted(chain.from_iterable(groups[k] for k in kinds if k < len(groups)))
+        split = defs[int(len(defs) * _PARENT_SHARE)] if defs else d.n
+    r, w = os.pipe()
+    try:
+        pid = os.fork()
+    except OSError:
+        os.close(r)
+        os.close(w)
+        pid = -1
+    if pid == 0:  # the second process: never returns
+        status = 1
+        try:
+            os.close(r)
+            status = _dump_rest(d, split, w)
+        finally:
+            os._exit(status)
+    if pid > 0:
+        os.close(w)
+    try:
+        _dump_range(d, range(1, split))
+        data = _read_all(r) if pid > 0 else b""
+    except BaseException:
+        if pid > 0:
+            os.kill(pid, 9)
+        raise
+    finally:
+        if pid > 0:
+            os.close(r)
+            status = os.waitpid(pid, 0)[1]
+    if pid < 0 or status or not data:
+        _dump_range(d, range(split, d.n))
+        return d.out
+    import marshal  # noqa: PLC0415
+
+    text, log = marshal.loads(data)
+    return [*d.out, _settle_names(d, text, log)]
+
+
+def _dump_rest(d: _Dumper, split: int, fd: int) -> int:
+    """The second process: walk up to ``split`` silently, write the rest with marked
+    names, and send text and log through ``fd``.  Returns the exit status."""
+    import marshal  # noqa: PLC0415
+    import os  # noqa: PLC0415
+
+    d.formatting = False
+    _dump_range(d, range(1, split))
+    deferred = _shared_names(d)
+    if deferred is None:
+        return 2
+    d.formatting = True
+    d.deferred = deferred
+    d.out = []
+    _dump_range(d, range(split, d.n))
+    view = memoryview(marshal.dumps(("".join(d.out), d.log)))
+    while view:
+        view = view[os.write(fd, view) :]
+    return 0
+
+
+def _read_all(fd: int) -> bytes:
+    import os  # noqa: PLC0415
+
+    chunks = []
+    while chunk := os.read(fd, 1 << 20):
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _shared_names(d: _Dumper) -> tuple[set[str], set[str]] | None:
+    """Type names and identifiers that more than one type (or enum value) may be written
+    with: those whose suffix depends on the order of writing.  None where a mark
+    cannot stand in for one (a name the dump compares, marks in the strings)."""
+    btf = d.btf
+    data = bytes(btf.strings.data)
+    if b"\x01" in data or b"\x02" in data:
+        return None
+    words, vmask = btf.words, btf.info_format.vlen_mask
+    groups = btf.records_by_kind()
+    types: list[int] = []  # name offsets, counted as _resolve_name counts them
+    idents: list[int] = []
+    for k, group in enumerate(groups):
+        if k in (_STRUCT, _UNION, _ENUM, _ENUM64, _INT):
+            # Empty enums (forward declarations) do not count.
+            types += [words[w] for w in group if words[w] and (k != _ENUM or words[w + 1] & vmask)]
+        if k == _TYPEDEF:
+            idents += column(words, group, 0)
+        if k in (_ENUM, _ENUM64):
+            step = 2 if k == _ENUM else 3
+            for w in group:
+                idents += words[w + 3 : w + 3 + step * (words[w + 1] & vmask) : step]
+    # Count offsets, then texts: a text is shared if its offset is, or if two offsets hold it.
+    text = data.decode("ascii") if data.isascii() and btf.strings.start == 0 else None
+    find = (text or "").find
+    shared: list[set[str]] = []
+    for offsets in (types, idents):
+        counts = Counter(offsets)
+        if text is not None:  # sliced in place: a call of d.name costs more than the slice
+            texts = [text[off : find("\0", off)] for off in counts]
+        else:
+            texts = list(map(d.name, counts))
+        more = {t for t, n in zip(texts, counts.values(), strict=True) if n > 1}
+        more.update(t for t, n in Counter(texts).items() if n > 1)
+        shared.append(more)
+    if shared[0] & _MISSING_ALIASES.keys() or "__gnuc_va_list" in shared[1]:
+        return None
+    return shared[0], shared[1]
+
+
+def _settle_names(d: _Dumper, text: str, log: list[int | str]) -> str:
+    """Replace the marks in ``text`` (from the second process) with the names this
+    process gives them, meeting them in the order the second one wrote them."""
+    final: dict[str, str] = {}
+    idents = d.ident_names
+    for i, entry in enumerate(log):
+        if isinstance(entry, int):
+            table = idents if d.kind[entry] == _TYPEDEF else d.type_names
+            final[f"\x01{entry}\x01"] = d.names[entry] or d._resolve_name(entry, table)
+        else:
+            dup = idents.get(entry, 0) + 1
+            idents[entry] = dup
+            final[f"\x02{i}\x02"] = f"{entry}___{dup}" if dup > 1 else entry
+    if not final:
+        return text
+    import re  # noqa: PLC0415
+
+    return re.sub("\x01\\d+\x01|\x02\\d+\x02", lambda m: final[m[0]], text)
+
+
 # Kinds that, as roots, only get marked ordered: they define nothing.
 _NOTHING_TO_ORDER = frozenset({_INT, _FLOAT, _FUNC, _VAR, _DATASEC, _DECL_TAG})
 _ORDERABLE = bytes(k not in _NOTHING_TO_ORDER for k in range(256))  # a translate table
@@ -1225,7 +1399,7 @@ def _root_ids(btf: BTF, roots: Sequence[int | str]) -> list[int]:
 
 # --- public API -------------------------------------------------------------------------------
 def iter_c(
-    btf: BTF, *, sort: bool = False, roots: Sequence[int | str] | None = None
+    btf: BTF, *, sort: bool = False, roots: Sequence[int | str] | None = None, parallel: bool = False
 ) -> Iterator[str]:
     """Yield the C header for ``btf`` in pieces (see :func:`dump_c`).
 
@@ -1234,8 +1408,11 @@ def iter_c(
     referenced = _check_references(btf)  # bpftool cannot open BTF with dangling names or IDs
     with paused_gc():
         head, d, ids = _prepare(btf, sort, roots, referenced)
-        _dump_range(d, ids)
-        body = d.out
+        if parallel and not head and ids == range(1, d.n) and btf.base is None and d.n >= _PARALLEL_MIN_TYPES:
+            body = _dump_forked(d)
+        else:
+            _dump_range(d, ids)
+            body = d.out
         del d  # freed before the collector is back, which would only scan it
     yield PREAMBLE
     yield from head
@@ -1289,7 +1466,9 @@ def _prepare(
     return [], d, range(1, d.n)
 
 
-def dump_c(btf: BTF, *, sort: bool = False, roots: Sequence[int | str] | None = None) -> str:
+def dump_c(
+    btf: BTF, *, sort: bool = False, roots: Sequence[int | str] | None = None, parallel: bool = False
+) -> str:
     """The C header for ``btf``, byte for byte what ``bpftool btf dump file F format c`` prints.
 
     For split BTF every type from ID 1 on is written, the base's included, as bpftool
@@ -1297,18 +1476,26 @@ def dump_c(btf: BTF, *, sort: bool = False, roots: Sequence[int | str] | None = 
     does (but keeps every type).  ``roots`` limits the output to the given type IDs
     and names (every type of that name) plus what they need, in that order.
 
+    ``parallel=True`` lets a whole dump of a large BTF without base use a second
+    process (forked; the text is the same): worth it where a second CPU is free.
+
     Raises :class:`BTFFormatError` for type graphs C cannot express (a struct that
     contains itself, cyclic modifier chains) and :class:`NotFoundError` for an
     unknown root name.
     """
-    return "".join(iter_c(btf, sort=sort, roots=roots))
+    return "".join(iter_c(btf, sort=sort, roots=roots, parallel=parallel))
 
 
 def write_c(
-    btf: BTF, file: TextIO, *, sort: bool = False, roots: Sequence[int | str] | None = None
+    btf: BTF,
+    file: TextIO,
+    *,
+    sort: bool = False,
+    roots: Sequence[int | str] | None = None,
+    parallel: bool = False,
 ) -> None:
     """Write the C header for ``btf`` to ``file`` (see :func:`dump_c`)."""
-    for piece in iter_c(btf, sort=sort, roots=roots):
+    for piece in iter_c(btf, sort=sort, roots=roots, parallel=parallel):
         file.write(piece)
 
 

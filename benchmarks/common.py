@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import resource
-import shutil
 import subprocess
 import sys
 import time
@@ -17,8 +16,10 @@ from pathlib import Path
 
 CORPUS = Path(os.environ.get("BTFKIT_CORPUS", Path.home() / ".cache/btfkit")) / "current"
 PYTHON = sys.executable
-#: How to run the btfkit command line (the venv's script, else ``python -m btfkit``).
-BTFKIT = [PYTHON, "-m", "btfkit"] if shutil.which("btfkit") is None else [shutil.which("btfkit") or ""]
+#: How to run the btfkit command line: the script installed beside this interpreter (as the
+#: README runs it; ``python -m`` would add runpy's imports), else ``python -m btfkit``.
+_SCRIPT = Path(PYTHON).with_name("btfkit")
+BTFKIT = [str(_SCRIPT)] if _SCRIPT.exists() else [PYTHON, "-m", "btfkit"]
 
 
 def best_of(

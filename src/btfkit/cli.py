@@ -12,7 +12,7 @@ import os
 import sys
 from collections import Counter
 from collections.abc import Callable, Sequence
-from typing import IO
+from typing import IO, Any
 
 from .btf import BTF
 from .errors import BTFError
@@ -202,8 +202,35 @@ def _cmd_merge(args: argparse.Namespace) -> int:
     return 0
 
 
+class _Formatter(argparse.HelpFormatter):
+    """argparse's help formatter, sized without shutil.
+
+    argparse makes a formatter for every argument it adds, and its default asks
+    shutil (with bz2 and lzma behind it) for the terminal width: a tenth of a
+    small command's start-up.  The width is the same: the terminal's less two.
+    """
+
+    def __init__(self, prog: str) -> None:
+        try:
+            columns = int(os.environ["COLUMNS"])
+        except (KeyError, ValueError):
+            try:
+                columns = os.get_terminal_size().columns
+            except OSError:
+                columns = 80
+        super().__init__(prog, width=columns - 2)
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose help (and its subcommands' help) uses :class:`_Formatter`."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", _Formatter)
+        super().__init__(*args, **kwargs)
+
+
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="btfkit", description="Read, build, deduplicate and dump BTF.")
+    p = _Parser(prog="btfkit", description="Read, build, deduplicate and dump BTF.")
     sub = p.add_subparsers(dest="command", required=True)
 
     info = sub.add_parser("info", help="summarize a BTF file")

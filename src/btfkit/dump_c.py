@@ -1146,7 +1146,7 @@ def _dump_range(d: _Dumper, ids: Iterable[int]) -> None:
 # write the rest, and leave the suffixes of shared names to the first process,
 # which writes the first part meanwhile and then settles them in order.
 _PARALLEL_MIN_TYPES = 20_000  # below this a second process costs more than it saves
-_PARENT_SHARE = 0.58  # of the definitions, the part the first process writes
+_PARENT_SHARE = 0.66  # of the definitions, the part the first process writes
 
 
 def _dump_forked(d: _Dumper, split: int | None = None) -> list[str]:
@@ -1274,21 +1274,25 @@ def _shared_names(d: _Dumper) -> tuple[set[str], set[str]] | None:
 def _settle_names(d: _Dumper, text: str, log: list[int | str]) -> str:
     """Replace the marks in ``text`` (from the second process) with the names this
     process gives them, meeting them in the order the second one wrote them."""
-    final: dict[str, str] = {}
+    types: dict[str, str] = {}  # "tid" -> name
+    values: dict[str, str] = {}  # "log index" -> enum value name
     idents = d.ident_names
     for i, entry in enumerate(log):
         if isinstance(entry, int):
             table = idents if d.kind[entry] == _TYPEDEF else d.type_names
-            final[f"\x01{entry}\x01"] = d.names[entry] or d._resolve_name(entry, table)
+            types[str(entry)] = d.names[entry] or d._resolve_name(entry, table)
         else:
             dup = idents.get(entry, 0) + 1
             idents[entry] = dup
-            final[f"\x02{i}\x02"] = f"{entry}___{dup}" if dup > 1 else entry
-    if not final:
-        return text
-    import re  # noqa: PLC0415
-
-    return re.sub("\x01\\d+\x01|\x02\\d+\x02", lambda m: final[m[0]], text)
+            values[str(i)] = f"{entry}___{dup}" if dup > 1 else entry
+    # A mark is its key between two mark characters: splitting on them puts the keys
+    # at the odd places (cheaper than a regular expression over the whole text).
+    for mark, final in (("\x01", types), ("\x02", values)):
+        if final:
+            parts = text.split(mark)
+            parts[1::2] = [final[key] for key in parts[1::2]]
+            text = "".join(parts)
+    return text
 
 
 # Kinds that, as roots, only get marked ordered: they define nothing.

@@ -99,6 +99,7 @@ _REFS = frozenset({_CONST, _VOLATILE, _RESTRICT, _PTR, _TYPEDEF, _FUNC, _TYPE_TA
 #: Kinds the prim pass handles, and the struct pass.
 _PRIMS = frozenset({_INT, _FWD, _FLOAT, _ENUM, _ENUM64})
 _STRUCTS = frozenset({_STRUCT, _UNION})
+_FWD_OR_STRUCTS = frozenset({_FWD, _STRUCT, _UNION})
 #: Ref-pass kinds with one reference, in the third word.
 _REF1 = frozenset({_CONST, _VOLATILE, _RESTRICT, _PTR, _TYPEDEF, _FUNC, _TYPE_TAG, _DECL_TAG})
 #: Kinds is_equiv follows through their third word (DECL_TAG is not among them).
@@ -342,6 +343,8 @@ class _Dedup:
         self.touched: list[int] = []
         self.table = _Table(index.table if index.table.size else None)
         self.hypot: dict[int, int] = {}
+        #: The canons of ``hypot`` whose pair has a FWD, STRUCT or UNION side, in order.
+        self.acting: list[int] = []
         self.adjust_canon = False
         self._layout = _ref_layout(btf)
         self._merge_kinds = [k in (_FWD, _STRUCT, _UNION) for k in range(kmask + 1)]
@@ -572,6 +575,7 @@ class _Dedup:
                 cands = self._prefilter(cands, types)
             for cand in cands:
                 self.hypot = {}
+                self.acting = []
                 self.adjust_canon = False
                 if not self.is_equiv(tid, cand):
                     continue
@@ -739,6 +743,7 @@ class _Dedup:
         type before its parameters); the first mismatch anywhere ends the walk.
         """
         kinds, hypot, resolve, expand = self.kinds, self.hypot, self.resolve, self._expand
+        acting, acts = self.acting.append, self._merge_kinds
         words, offs, mp, vmask = self.words, self.offs, self.map, self.vmask
         # Pairs to visit, as two parallel stacks (no tuple per pair).
         cands, canons = [cand_id], [canon_id]
@@ -772,7 +777,10 @@ class _Dedup:
                         break
                     return False
                 hypot[canon] = cand
-                if kinds[cand] == kk:
+                ck = kinds[cand]
+                if acts[ck] or acts[kk]:
+                    acting(canon)
+                if ck == kk:
                     # The common cases, inline (the same checks as _expand).
                     cw, kw = offs[cand], offs[canon]
                     if kk in _EQUIV_REF:
@@ -860,10 +868,10 @@ class _Dedup:
         """Record what a successful walk found: resolved forwards, and structs mapped ahead of time."""
         kinds, mp, resolve, adjust, set_map = self.kinds, self.map, self.resolve, self.adjust_canon, self.set_map
         # Only pairs with a FWD, STRUCT or UNION side can change anything (other
-        # kinds never resolve to those), so the rest are skipped first.
-        acts = self._merge_kinds
-        acting = [(c, t) for c, t in self.hypot.items() if acts[kinds[c]] or acts[kinds[t]]]
-        for canon, targ in acting:
+        # kinds never resolve to those): is_equiv listed those.
+        hypot = self.hypot
+        for canon in self.acting:
+            targ = hypot[canon]
             m = mp[targ]
             t = targ if m == targ or m > _MAX_ID else resolve(targ)
             m = mp[canon]
@@ -884,7 +892,7 @@ class _Dedup:
         base_names = self.index.names
         own: dict[int, int] = {}
         fwds = []
-        for tid in [t for t in self.own_ids() if mp[t] == t]:
+        for tid in [t for t in self.own_of(_FWD_OR_STRUCTS) if mp[t] == t]:
             k = kinds[tid]
             if k in (_STRUCT, _UNION):
                 n = words[offs[tid]]

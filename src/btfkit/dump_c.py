@@ -64,7 +64,6 @@ part; then everything is dumped afresh).
 from __future__ import annotations
 
 from array import array
-from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from itertools import chain, compress
 
@@ -149,6 +148,8 @@ _MISSING_ALIASES = {
     "__Poly64_t": "unsigned long long",
     "__Poly128_t": "unsigned __int128",
 }
+# Names the dump compares as written (the others it only writes).
+_COMPARED = frozenset({*_MISSING_ALIASES, "__gnuc_va_list"})
 
 
 class _Dumper:
@@ -273,10 +274,10 @@ class _Dumper:
             bits[tid] = words[woff[tid] + 2] * 8
         self.inline_defs = 0  # counts inline (anonymous) definitions written
         self.formatting = True
-        # Names whose ___N suffix another process settles (type names, identifiers),
-        # and the order in which this one met them (see _dump_forked).
-        self.deferred: tuple[set[str], set[str]] | None = None
-        self.log: list[int | str] = []
+        # Whether names are written as marks for another process to settle their
+        # ___N suffixes, and the order in which they were met (see _dump_forked).
+        self.marking = False
+        self.log: list[tuple[int, str]] = []  # (type ID or -1 for an enum value, name)
         self.passed = 0  # roots below this ID have had their turn (when turns are skipped)
         self.queue: list[int] = []
         self.out: list[str] = []
@@ -304,10 +305,10 @@ class _Dumper:
         name = self.name(off)
         k = self.kind[tid]
         if k != _FWD and not (k == _ENUM and (self.words[self.woff[tid] + 1] & self.vmask) == 0):
-            if self.deferred is not None and name in self.deferred[table is self.ident_names]:
+            if self.marking and name not in _COMPARED:
                 # Another process settles the suffix (see _dump_forked): write a mark.
-                self.log.append(tid)
-                got = self.names[tid] = f"\x01{tid}\x01"
+                got = self.names[tid] = f"\x01{len(self.log)}\x01"
+                self.log.append((tid, name))
                 return got
             dup = table.get(name, 0) + 1
             table[name] = dup
@@ -779,12 +780,12 @@ class _Dumper:
         else:
             it = iter(words[w : w + 2 * vlen])
             values = zip(it, it, strict=False) if not signed else ((noff, signed32(v)) for noff, v in zip(it, it, strict=False))
-        deferred = self.deferred[1] if self.deferred is not None else ()
+        marking = self.marking
         for noff, value in values:
             vname = get(noff)
-            if vname in deferred:  # settled by another process, as in _resolve_name
-                append(f"{ind}\x02{len(self.log)}\x02 = {value},")
-                self.log.append(vname)
+            if marking and vname not in _COMPARED:  # settled by another process, as in _resolve_name
+                append(f"{ind}\x01{len(self.log)}\x01 = {value},")
+                self.log.append((-1, vname))
                 continue
             dup = idents.get(vname, 0) + 1
             idents[vname] = dup
@@ -1143,10 +1144,11 @@ def _dump_range(d: _Dumper, ids: Iterable[int]) -> None:
 # which depends on the walk's state only through names: a name shared by several
 # types gets a ___N suffix in the order the types are first written.  So a second
 # process can walk the first part of the types without writing anything (cheap),
-# write the rest, and leave the suffixes of shared names to the first process,
-# which writes the first part meanwhile and then settles them in order.
+# then write the rest with a mark for each name, which the first process (having
+# written the first part meanwhile) replaces with the name, suffix and all, meeting
+# the marks in the order they were written.
 _PARALLEL_MIN_TYPES = 20_000  # below this a second process costs more than it saves
-_PARENT_SHARE = 0.66  # of the definitions, the part the first process writes
+_PARENT_SHARE = 0.62  # of the definitions, the part the first process writes
 
 
 def _dump_forked(d: _Dumper, split: int | None = None) -> list[str]:
@@ -1207,13 +1209,11 @@ def _dump_rest(d: _Dumper, split: int, fd: int) -> int:
     import marshal  # noqa: PLC0415
     import os  # noqa: PLC0415
 
+    if not _markable(d):
+        return 2
     d.formatting = False
     _dump_range(d, range(1, split))
-    deferred = _shared_names(d)
-    if deferred is None:
-        return 2
-    d.formatting = True
-    d.deferred = deferred
+    d.formatting = d.marking = True
     d.out = []
     _dump_range(d, range(split, d.n))
     view = memoryview(marshal.dumps(("".join(d.out), d.log)))
@@ -1231,68 +1231,61 @@ def _read_all(fd: int) -> bytes:
     return b"".join(chunks)
 
 
-def _shared_names(d: _Dumper) -> tuple[set[str], set[str]] | None:
-    """Type names and identifiers that more than one type (or enum value) may be written
-    with: those whose suffix depends on the order of writing.  None where a mark
-    cannot stand in for one (a name the dump compares, marks in the strings)."""
+def _markable(d: _Dumper) -> bool:
+    """Whether the second process may mark every name: no string holds a mark
+    character, and each name the dump compares (rather than only writes) names
+    at most one type or enum value, so that it never takes a suffix."""
     btf = d.btf
     data = bytes(btf.strings.data)
-    if b"\x01" in data or b"\x02" in data:
-        return None
+    if b"\x01" in data:
+        return False
+    found: list[list[int]] = []  # per compared name, every offset that reads as it
+    for text in _COMPARED:
+        key, offsets = text.encode() + b"\0", []
+        at = data.find(key)
+        while at >= 0:
+            offsets.append(at)
+            at = data.find(key, at + 1)
+        if offsets:
+            found.append(offsets)
+    if not found:
+        return True
     words, vmask = btf.words, btf.info_format.vlen_mask
-    groups = btf.records_by_kind()
-    types: list[int] = []  # name offsets, counted as _resolve_name counts them
-    idents: list[int] = []
-    for k, group in enumerate(groups):
-        if k in (_STRUCT, _UNION, _ENUM, _ENUM64, _INT):
-            # Empty enums (forward declarations) do not count.
-            types += [words[w] for w in group if words[w] and (k != _ENUM or words[w + 1] & vmask)]
-        if k == _TYPEDEF:
-            idents += column(words, group, 0)
+    names: list[int] = []
+    for k, group in enumerate(btf.records_by_kind()):
+        names += column(words, group, 0)
         if k in (_ENUM, _ENUM64):
             step = 2 if k == _ENUM else 3
             for w in group:
-                idents += words[w + 3 : w + 3 + step * (words[w + 1] & vmask) : step]
-    # Count offsets, then texts: a text is shared if its offset is, or if two offsets hold it.
-    text = data.decode("ascii") if data.isascii() and btf.strings.start == 0 else None
-    find = (text or "").find
-    shared: list[set[str]] = []
-    for offsets in (types, idents):
-        counts = Counter(offsets)
-        if text is not None:  # sliced in place: a call of d.name costs more than the slice
-            texts = [text[off : find("\0", off)] for off in counts]
-        else:
-            texts = list(map(d.name, counts))
-        more = {t for t, n in zip(texts, counts.values(), strict=True) if n > 1}
-        more.update(t for t, n in Counter(texts).items() if n > 1)
-        shared.append(more)
-    if shared[0] & _MISSING_ALIASES.keys() or "__gnuc_va_list" in shared[1]:
-        return None
-    return shared[0], shared[1]
+                names += words[w + 3 : w + 3 + step * (words[w + 1] & vmask) : step]
+    return all(sum(map(names.count, offsets)) <= 1 for offsets in found)
 
 
-def _settle_names(d: _Dumper, text: str, log: list[int | str]) -> str:
+def _settle_names(d: _Dumper, text: str, log: list[tuple[int, str]]) -> str:
     """Replace the marks in ``text`` (from the second process) with the names this
-    process gives them, meeting them in the order the second one wrote them."""
-    types: dict[str, str] = {}  # "tid" -> name
-    values: dict[str, str] = {}  # "log index" -> enum value name
-    idents = d.ident_names
-    for i, entry in enumerate(log):
-        if isinstance(entry, int):
-            table = idents if d.kind[entry] == _TYPEDEF else d.type_names
-            types[str(entry)] = d.names[entry] or d._resolve_name(entry, table)
-        else:
-            dup = idents.get(entry, 0) + 1
-            idents[entry] = dup
-            values[str(i)] = f"{entry}___{dup}" if dup > 1 else entry
-    # A mark is its key between two mark characters: splitting on them puts the keys
-    # at the odd places (cheaper than a regular expression over the whole text).
-    for mark, final in (("\x01", types), ("\x02", values)):
-        if final:
-            parts = text.split(mark)
-            parts[1::2] = [final[key] for key in parts[1::2]]
-            text = "".join(parts)
-    return text
+    process gives them, meeting them in the order the second one wrote them
+    (``_resolve_name`` and ``_enum_def`` count them the same way)."""
+    names, kind, type_names, idents = d.names, d.kind, d.type_names, d.ident_names
+    final: list[str] = []
+    for tid, name in log:
+        if tid < 0:  # an enum value: every one counts
+            dup = idents.get(name, 0) + 1
+            idents[name] = dup
+            final.append(f"{name}___{dup}" if dup > 1 else name)
+            continue
+        got = names[tid]
+        if got is None:
+            table = idents if kind[tid] == _TYPEDEF else type_names
+            dup = table.get(name, 0) + 1
+            table[name] = dup
+            got = names[tid] = _suffixed(name, dup) if dup > 1 else name
+        final.append(got)
+    # A mark is a log index between two mark characters: splitting on them puts the
+    # indexes at the odd places (cheaper than a regular expression over the text).
+    by_key = dict(zip(map(str, range(len(final))), final, strict=True))
+    parts = text.split("\x01")
+    parts[1::2] = [by_key[key] for key in parts[1::2]]
+    return "".join(parts)
 
 
 # Kinds that, as roots, only get marked ordered: they define nothing.

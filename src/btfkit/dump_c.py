@@ -1428,16 +1428,19 @@ def _check_references(btf: BTF) -> set[int] | None:
     words, vmask = btf.words, btf.info_format.vlen_mask
     found: set[int] = set()
     checked: list[int] = []
+    data = words.tobytes()  # one copy for every kind's elements
 
     def fields(kind: int, group: list[int]) -> tuple[list[Iterable[int]], list[Iterable[int]]]:
         spec = btf.spec(kind)
-        refs, strs = field_values(words, group, spec, vmask)
+        refs, strs = field_values(words, group, spec, vmask, data=data)
         checked.append(kind)
         if candidates and kind != _FUNC:  # a FUNC's type must be a FUNC_PROTO
             # The type word (first column) counts only where _referenced counts it.
             skip_first = (spec.type_ref or spec.iter_ref) and not (spec.type_ref and kind != _FUNC_PROTO)
             for i in range(1 if skip_first else 0, len(refs)):
-                refs[i] = column = list(refs[i])  # read here and by the check
+                column = refs[i]
+                if not isinstance(column, tuple):
+                    refs[i] = column = list(column)  # read here and by the check
                 found.update(candidates.intersection(column))
         return refs, strs
 

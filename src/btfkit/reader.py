@@ -16,6 +16,7 @@ import os
 import struct
 import sys
 from array import array
+from collections.abc import Callable
 from itertools import count
 
 from .btf import BTF, ByteOrder
@@ -158,30 +159,32 @@ def _index(btf: BTF, at: int) -> tuple[list[list[int]], list[list[int]]]:
     # The loop works on the info word's top byte (kind plus kind_flag and unused bits),
     # saving a mask per record; groups of one kind are merged afterwards.
     groups: list[list[int]] = [[] for _ in range(256)]
-    adders = [g.append for g in groups]
     ids: list[list[int]] = [[] for _ in range(256)]
-    id_adders = [g.append for g in ids]
-    # Record length per top byte as (fixed words, words per element), None for an unknown
-    # kind; a fast path of KindSpec (a list: indexing one is cheaper than a dict lookup).
-    shape: list[tuple[int, int] | None] = []
+    # Per top byte: the record's fixed words, its words per element (0: none) and where
+    # its offset and ID go; None for a kind nothing describes.  A fast path of KindSpec,
+    # in a list: indexing one is cheaper than a dict lookup.
+    place: list[tuple[int, int, Callable[[int], None], Callable[[int], None]] | None] = []
     for top in range(256):
         try:
             s = btf.spec(top & kmask)
         except BTFFormatError:
-            shape.append(None)
+            place.append(None)
             continue
-        shape.append((3 + s.extra_words, s.elem_words if s.has_vlen else 0))
+        per = s.elem_words if s.has_vlen else 0
+        place.append((3 + s.extra_words, per, groups[top].append, ids[top].append))
     w = 0
     try:
         # The section's end shows as an IndexError on the next record's info word.
         for type_id in count(btf.start_id):
             info = words[w + 1]
-            top = info >> 24
-            fixed, per = shape[top]  # type: ignore[misc]
+            fixed, per, add, add_id = place[info >> 24]  # type: ignore[misc]
             append(w)
-            adders[top](w)
-            id_adders[top](type_id)
-            w += fixed + (info & vmask) * per
+            add(w)
+            add_id(type_id)
+            if per:  # (most records have no elements: no mask, no product)
+                w += fixed + (info & vmask) * per
+            else:
+                w += fixed
     except TypeError:  # no shape: a kind nothing describes
         raise BTFFormatError(
             f"unknown kind {fmt.kind(words[w + 1])} (no layout section describes it)",

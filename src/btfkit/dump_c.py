@@ -1148,7 +1148,7 @@ def _dump_range(d: _Dumper, ids: Iterable[int]) -> None:
 # written the first part meanwhile) replaces with the name, suffix and all, meeting
 # the marks in the order they were written.
 _PARALLEL_MIN_TYPES = 20_000  # below this a second process costs more than it saves
-_PARENT_SHARE = 0.62  # of the definitions, the part the first process writes
+_PARENT_SHARE = 0.64  # of the definitions, the part the first process writes
 
 
 def _dump_forked(d: _Dumper, split: int | None = None) -> list[str]:
@@ -1170,7 +1170,7 @@ def _dump_forked(d: _Dumper, split: int | None = None) -> list[str]:
     r, w = os.pipe()
     try:
         pid = os.fork()
-    except OSError:
+    except (AttributeError, OSError):  # no fork on this system, or no room for a process
         os.close(r)
         os.close(w)
         pid = -1
@@ -1188,7 +1188,7 @@ def _dump_forked(d: _Dumper, split: int | None = None) -> list[str]:
         data = _read_all(r) if pid > 0 else b""
     except BaseException:
         if pid > 0:
-            os.kill(pid, 9)
+            os.kill(pid, 9)  # SIGKILL: its part is of no use now
         raise
     finally:
         if pid > 0:

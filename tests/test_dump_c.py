@@ -18,6 +18,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import btfkit
 from btfkit import BTF, BTFFormatError, Kind, NotFoundError
@@ -29,6 +31,7 @@ from btfkit.kinds import IntEncoding
 
 from .compilers import clang, gcc_gbtf, gcc_pahole
 from .conftest import Corpus, require, tool
+from .strategies import Graph, type_graphs
 from .test_dump import assert_same
 
 C_DIR = Path(__file__).parent / "data" / "c"
@@ -418,6 +421,21 @@ def test_forked_dump_of_compiled_objects(objects: dict[str, Path]) -> None:
         whole = dump_c(btf)
         for split in sorted({1, btf.type_count // 3, btf.type_count // 2, btf.type_count}):
             assert _forked(btf, split) == whole, f"{path.name}, split at {split}"
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(graph=type_graphs(max_types=40), where=st.floats(0, 1))
+def test_forked_dump_of_random_graphs(graph: Graph, where: float) -> None:
+    # Names come from small pools, so suffixes abound; every kind appears.
+    btf = graph.build()
+    split = 1 + int(where * (btf.type_count - 1))
+    try:
+        whole = dump_c(btf)
+    except BTFFormatError as exc:
+        with pytest.raises(BTFFormatError, match=re.escape(str(exc))):
+            _forked(btf, split)
+        return
+    assert _forked(btf, split) == whole
 
 
 def test_forked_dump_errors_as_one_process_does() -> None:

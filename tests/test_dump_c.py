@@ -378,8 +378,7 @@ def test_merged_modules(corpus: Corpus, tmp_path: Path, capsysbinary: pytest.Cap
 # --- two processes (dump_c(..., parallel=True)) --------------------------------------------
 def _forked(btf: BTF, split: int) -> str:
     """The header as the two-process dump writes it, split at root ``split``."""
-    d = dump_c_module._Dumper(btf, referenced=dump_c_module._check_references(btf))
-    return PREAMBLE + "".join(dump_c_module._dump_forked(d, split)) + EPILOGUE
+    return PREAMBLE + "".join(dump_c_module._dump_forked(btf, split)) + EPILOGUE
 
 
 def _clashing_names() -> BTF:
@@ -445,9 +444,12 @@ def test_forked_dump_errors_as_one_process_does() -> None:
         b.add_struct(f"s{n}", 4, [("a", i, 0)])
     s = b.add_struct("self", 8, [("a", i, 0)])
     b.add_member("again", s, 32)  # contains itself: no C can say it
-    d = dump_c_module._Dumper(b.btf, referenced=set())
     with pytest.raises(BTFFormatError, match="cycle"):
-        dump_c_module._dump_forked(d, 5)
+        dump_c_module._dump_forked(b.btf, 5)
+    # A dangling reference: the check, which the first process makes, refuses it.
+    b.add_ptr(999)
+    with pytest.raises(BTFFormatError, match="999"):
+        dump_c_module._dump_forked(b.btf, 5)
 
 
 # --- CLI and errors -------------------------------------------------------------------------

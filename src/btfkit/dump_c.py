@@ -1148,57 +1148,75 @@ def _dump_range(d: _Dumper, ids: Iterable[int]) -> None:
 # written the first part meanwhile) replaces with the name, suffix and all, meeting
 # the marks in the order they were written.
 _PARALLEL_MIN_TYPES = 20_000  # below this a second process costs more than it saves
-_PARENT_SHARE = 0.64  # of the definitions, the part the first process writes
+_PARENT_SHARE = 0.58  # of the definitions, the part the first process writes
 
 
-def _dump_forked(d: _Dumper, split: int | None = None) -> list[str]:
-    """``_dump_range(d, range(1, d.n))`` in two processes; returns the pieces of text.
+def _dump_forked(btf: BTF, split: int | None = None) -> list[str]:
+    """The text of a whole C dump of ``btf`` (no base), written by two processes.
 
-    This process walks the roots below ``split``, the second one the rest
-    (by default, ``split`` leaves this process its share of the definitions).
-    Falls back to one process where there is no fork, and to finishing alone
-    when the second process fails or finds names it cannot mark (this process
-    then goes on where it stopped, which raises any error the walk meets).
+    This process checks the references (the other one sets up its dumper
+    meanwhile and then takes what the check found) and walks the roots below
+    ``split``, the second one the rest (by default, ``split`` leaves this
+    process its share of the definitions).  Falls back to one process where
+    there is no fork, and to finishing alone when the second process fails or
+    finds names it cannot mark (this process then goes on where it stopped,
+    which raises any error the walk meets).
     """
-    import os  # noqa: PLC0415 (only the forked dump needs it)
+    import marshal  # noqa: PLC0415 (only the forked dump needs these)
+    import os  # noqa: PLC0415
 
     if split is None:
-        groups = d.btf.ids_by_kind()
+        groups = btf.ids_by_kind()
         kinds = (_STRUCT, _UNION, _ENUM, _ENUM64, _TYPEDEF, _FWD)
         defs = sorted(chain.from_iterable(groups[k] for k in kinds if k < len(groups)))
-        split = defs[int(len(defs) * _PARENT_SHARE)] if defs else d.n
-    r, w = os.pipe()
+        split = defs[int(len(defs) * _PARENT_SHARE)] if defs else btf.type_count
+    text_r, text_w = os.pipe()  # the second process's text, to this one
+    refs_r, refs_w = os.pipe()  # what the reference check found, to the second process
     try:
         pid = os.fork()
     except (AttributeError, OSError):  # no fork on this system, or no room for a process
-        os.close(r)
-        os.close(w)
+        for fd in (text_r, text_w, refs_r, refs_w):
+            os.close(fd)
         pid = -1
     if pid == 0:  # the second process: never returns
         status = 1
         try:
-            os.close(r)
-            status = _dump_rest(d, split, w)
+            os.close(text_r)
+            os.close(refs_w)
+            d = _Dumper(btf, referenced=set())
+            found = _read_all(refs_r)
+            if found:  # nothing: the check failed here
+                d.referenced = marshal.loads(found)
+                status = _dump_rest(d, split, text_w)
         finally:
             os._exit(status)
     if pid > 0:
-        os.close(w)
+        os.close(text_w)
+        os.close(refs_r)
     try:
+        referenced = _check_references(btf)  # bpftool cannot open BTF with dangling names or IDs
+        if referenced is None:  # checked before: what it finds is not kept
+            referenced = _referenced(btf, _anonymous_enums(btf))
+        if pid > 0:
+            _write_all(refs_w, marshal.dumps(referenced))
+            os.close(refs_w)
+            refs_w = -1
+        d = _Dumper(btf, referenced=referenced)
         _dump_range(d, range(1, split))
-        data = _read_all(r) if pid > 0 else b""
+        data = _read_all(text_r) if pid > 0 else b""
     except BaseException:
         if pid > 0:
             os.kill(pid, 9)  # SIGKILL: its part is of no use now
         raise
     finally:
         if pid > 0:
-            os.close(r)
+            os.close(text_r)
+            if refs_w >= 0:
+                os.close(refs_w)
             status = os.waitpid(pid, 0)[1]
     if pid < 0 or status or not data:
         _dump_range(d, range(split, d.n))
         return d.out
-    import marshal  # noqa: PLC0415
-
     text, log = marshal.loads(data)
     return [*d.out, _settle_names(d, text, log)]
 
@@ -1207,7 +1225,6 @@ def _dump_rest(d: _Dumper, split: int, fd: int) -> int:
     """The second process: walk up to ``split`` silently, write the rest with marked
     names, and send text and log through ``fd``.  Returns the exit status."""
     import marshal  # noqa: PLC0415
-    import os  # noqa: PLC0415
 
     if not _markable(d):
         return 2
@@ -1216,10 +1233,16 @@ def _dump_rest(d: _Dumper, split: int, fd: int) -> int:
     d.formatting = d.marking = True
     d.out = []
     _dump_range(d, range(split, d.n))
-    view = memoryview(marshal.dumps(("".join(d.out), d.log)))
+    _write_all(fd, marshal.dumps(("".join(d.out), d.log)))
+    return 0
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    import os  # noqa: PLC0415
+
+    view = memoryview(data)
     while view:
         view = view[os.write(fd, view) :]
-    return 0
 
 
 def _read_all(fd: int) -> bytes:
@@ -1402,14 +1425,18 @@ def iter_c(
 
     The pieces are worked out before the first one is yielded.
     """
+    if parallel and not sort and not roots and btf.base is None and btf.type_count >= _PARALLEL_MIN_TYPES:
+        with paused_gc():
+            body = _dump_forked(btf)
+        yield PREAMBLE
+        yield from body
+        yield EPILOGUE
+        return
     referenced = _check_references(btf)  # bpftool cannot open BTF with dangling names or IDs
     with paused_gc():
         head, d, ids = _prepare(btf, sort, roots, referenced)
-        if parallel and not head and ids == range(1, d.n) and btf.base is None and d.n >= _PARALLEL_MIN_TYPES:
-            body = _dump_forked(d)
-        else:
-            _dump_range(d, ids)
-            body = d.out
+        _dump_range(d, ids)
+        body = d.out
         del d  # freed before the collector is back, which would only scan it
     yield PREAMBLE
     yield from head

@@ -406,12 +406,14 @@ class _Dedup:
         if start:  # offsets below the own section (the base's) stay as they are
             positions = [p for p in positions if words[p] >= start]
         # Number each distinct text (from 1) and file each string's number at its
-        # (local) offset, 0 elsewhere.  A list, not an array('I'): CPython
-        # specialises list subscripts, which makes both loops below far cheaper.
+        # (local) offset, 0 elsewhere.  The table is as wide as the table of strings
+        # is long, so its items are as narrow as the numbers allow: memory traffic,
+        # not instructions, is what its lookups cost.
         pieces = data.split(b"\0")
         pieces.pop()
         numbers = dict(zip(dict.fromkeys(pieces), count(1)))
-        at = [0] * (len(data) + 1)
+        at = array("H" if len(numbers) < 0x10000 else "I")
+        at.frombytes(bytes(at.itemsize * (len(data) + 1)))
         off = 0
         for piece in pieces:
             at[off] = numbers[piece]
@@ -431,9 +433,9 @@ class _Dedup:
                 n = at[local]
                 o = new_off[n]
                 if o < 0:
-                    if not n:  # an offset into the middle of a string: number its text now
+                    if not n:  # an offset into the middle of a string (rare): number its text
                         text = data[local : data.index(b"\0", local)]
-                        n = at[local] = numbers.setdefault(text, len(texts))
+                        n = numbers.setdefault(text, len(texts))
                         if n == len(texts):
                             texts.append(text)
                             new_off.append(-1)

@@ -1312,9 +1312,8 @@ def _settle_names(d: _Dumper, text: str, log: list[tuple[int, str]]) -> str:
         final.append(got)
     # A mark is a log index between two mark characters: splitting on them puts the
     # indexes at the odd places (cheaper than a regular expression over the text).
-    by_key = dict(zip(map(str, range(len(final))), final, strict=True))
     parts = text.split("\x01")
-    parts[1::2] = [by_key[key] for key in parts[1::2]]
+    parts[1::2] = [final[int(key)] for key in parts[1::2]]
     return "".join(parts)
 
 

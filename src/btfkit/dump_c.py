@@ -1203,7 +1203,10 @@ def _dump_forked(btf: BTF, split: int | None = None) -> list[str]:
         if referenced is None:  # checked before: what it finds is not kept
             referenced = _referenced(btf, _anonymous_enums(btf))
         if pid > 0:
-            _write_all(refs_w, marshal.dumps(referenced))
+            try:
+                _write_all(refs_w, marshal.dumps(referenced))
+            except BrokenPipeError:
+                pass  # the second process is gone: its status tells, below
             os.close(refs_w)
             refs_w = -1
         d = _Dumper(btf, referenced=referenced)

@@ -1169,6 +1169,7 @@ def _dump_forked(btf: BTF, split: int | None = None) -> list[str]:
     """
     import marshal  # noqa: PLC0415 (only the forked dump needs these)
     import os  # noqa: PLC0415
+    from contextlib import suppress  # noqa: PLC0415
 
     if split is None:
         groups = btf.ids_by_kind()
@@ -1203,10 +1204,8 @@ def _dump_forked(btf: BTF, split: int | None = None) -> list[str]:
         if referenced is None:  # checked before: what it finds is not kept
             referenced = _referenced(btf, _anonymous_enums(btf))
         if pid > 0:
-            try:
+            with suppress(BrokenPipeError):  # the second process is gone: its status tells, below
                 _write_all(refs_w, marshal.dumps(referenced))
-            except BrokenPipeError:
-                pass  # the second process is gone: its status tells, below
             os.close(refs_w)
             refs_w = -1
         d = _Dumper(btf, referenced=referenced)

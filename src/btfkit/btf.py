@@ -40,6 +40,8 @@ from .strings import StringTable
 ByteOrder = Literal["little", "big"]
 #: What :func:`~btfkit.kinds.field_values` returns for one kind's records: (type-ID fields, string fields).
 FieldSource = Callable[[int, list[int]], tuple[list[Iterable[int]], list[Iterable[int]]]]
+#: Told, kind by kind, the (type-ID fields, string fields) columns a check gathered.
+FieldSink = Callable[[int, list[Iterable[int]], list[Iterable[int]]], None]
 
 _LONG_NAMES = frozenset(
     {
@@ -604,7 +606,9 @@ class BTF:
         self._kind_groups = (self.words, len(self.offsets), groups, ids)
 
     # --- integrity -------------------------------------------------------------------
-    def check_references(self, fields: FieldSource | None = None, *, strings: bool = True) -> None:
+    def check_references(
+        self, fields: FieldSource | None = None, *, seen: FieldSink | None = None, strings: bool = True
+    ) -> None:
         """libbpf's open-time checks: every name and type ID points inside the BTF (or its
         base) and every FUNC points to a FUNC_PROTO.
 
@@ -614,7 +618,10 @@ class BTF:
         ``fields(kind, group)``, if given, stands in for :func:`field_values` on a
         group of :meth:`records_by_kind`: a caller that gathers the records' element
         words anyway (the raw dump) shares them instead of having them gathered twice.
-        ``strings=False`` leaves the string offsets out, for a caller that meets every
+        ``seen(kind, refs, strs)``, if given, is told each kind's columns before they
+        are checked: a caller that reads them too (dedup's string pass, the C dump's
+        scan for referenced enums) takes them from here; it may replace a column in
+        the lists by an equal list.  ``strings=False`` leaves the string offsets out, for a caller that meets every
         one anyway (dedup); the BTF then does not count as checked.
         """
         if self.base is not None:
@@ -636,6 +643,8 @@ class BTF:
                 refs, strs = field_values(words, group, self.spec(kind), vmask, data=data)
             else:
                 refs, strs = fields(kind, group)
+            if seen is not None:
+                seen(kind, refs, strs)
             if kind == Kind.FUNC:
                 targets = list(refs[0])  # the type words, also wanted by the FUNC_PROTO check below
                 refs = [targets]

@@ -74,7 +74,7 @@ from itertools import accumulate, chain, compress, count, repeat
 from .btf import BTF
 from .errors import BTFError, BTFFormatError, DedupError
 from .gcpause import paused_gc
-from .kinds import Kind, field_values
+from .kinds import Kind
 from .strings import StringTable
 
 __all__ = ["BaseIndex", "dedup"]
@@ -201,7 +201,7 @@ def _shapes(btf: BTF) -> list[tuple[int, int]]:
     return out
 
 
-#: String field values per kind number, as check_references' ``fields`` gathers them.
+#: String field values per kind number, as check_references gathers them.
 StrValues = dict[int, list[Iterable[int]]]
 
 _RefLayout = tuple[tuple[int, ...], int, int, tuple[int, ...]]
@@ -1104,18 +1104,12 @@ def dedup(btf: BTF, *, force_collisions: bool = False, index: BaseIndex | None =
     # every string field anyway: the string pass reuses those columns, and checks
     # the offsets itself as it meets them.
     str_values: StrValues = {}
-    vmask = btf.info_format.vlen_mask
-    data = b""
 
-    def fields(kind: int, group: list[int]) -> tuple[list[Iterable[int]], list[Iterable[int]]]:
-        nonlocal data
-        data = data or btf.words.tobytes()  # one copy for every kind's elements
-        refs, strs = field_values(btf.words, group, btf.spec(kind), vmask, data=data)
+    def seen(kind: int, _refs: list[Iterable[int]], strs: list[Iterable[int]]) -> None:
         str_values[kind] = strs
-        return refs, strs
 
     try:
-        btf.check_references(fields, strings=btf.strs_deduped)
+        btf.check_references(seen=seen, strings=btf.strs_deduped)
     except BTFError:
         btf.check_references()  # the first bad field, strings included, as always
         raise

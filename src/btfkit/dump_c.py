@@ -979,30 +979,28 @@ def _referenced(btf: BTF, candidates: set[int]) -> set[int]:
     enums care: one nobody refers to is a top-level ``enum { ... };``.
     """
     found: set[int] = set()
-    if not candidates:
-        return found
-    words, vmask = btf.words, btf.info_format.vlen_mask
-    for k, group in enumerate(btf.records_by_kind()):
-        spec = KINDS.get(k)
-        if not group or spec is None:
-            continue
-        if spec.type_ref and k != _FUNC_PROTO:
-            found |= candidates.intersection([words[w + 2] for w in group])
-        for i in spec.extra_refs:
-            found |= candidates.intersection([words[w + 3 + i] for w in group])
-        if spec.elem_refs:
-            # Gather each record's element words with one slice per field.
-            step, first = spec.elem_words, 3 + spec.extra_words
-            column = array("I")
-            extend = column.extend
-            for i in spec.elem_refs:
-                for w in group:
-                    vlen = words[w + 1] & vmask
-                    if vlen:
-                        start = w + first + i
-                        extend(words[start : start + step * vlen : step])
-            found |= candidates.intersection(column)
+    if candidates:
+        words, vmask, data = btf.words, btf.info_format.vlen_mask, btf.words.tobytes()
+        for kind, group in enumerate(btf.records_by_kind()):
+            if group:
+                refs, _strs = field_values(words, group, btf.spec(kind), vmask, data=data)
+                _note_referenced(kind, refs, candidates, found)
     return found
+
+
+def _note_referenced(kind: int, refs: list[Iterable[int]], candidates: set[int], found: set[int]) -> None:
+    """Add to ``found`` those of ``candidates`` that ``refs`` (one kind's type-ID columns, as
+    :func:`field_values` gives them) refer to, as :func:`_referenced` counts."""
+    spec = KINDS.get(kind)
+    if spec is None or kind == _FUNC:  # a FUNC's type is a FUNC_PROTO, never a candidate
+        return
+    # The type word (the first column) counts unless it is a FUNC_PROTO's return type.
+    skip_first = (spec.type_ref or spec.iter_ref) and not (spec.type_ref and kind != _FUNC_PROTO)
+    for i in range(1 if skip_first else 0, len(refs)):
+        column = refs[i]
+        if not isinstance(column, tuple):
+            refs[i] = column = list(column)  # read here and, in a check, again
+        found.update(candidates.intersection(column))
 
 
 def _namer(
@@ -1434,20 +1432,18 @@ def iter_c(
     The pieces are worked out before the first one is yielded.
     """
     if parallel and not sort and not roots and btf.base is None and btf.type_count >= _PARALLEL_MIN_TYPES:
+        head: list[str] = []
         with paused_gc():
-            body = _dump_forked(btf)
-        yield PREAMBLE
-        yield from body
-        yield EPILOGUE
-        return
-    referenced = _check_references(btf)  # bpftool cannot open BTF with dangling names or IDs
-    with paused_gc():
-        head, d, ids = _prepare(btf, sort, roots, referenced)
-        _dump_range(d, ids)
-        body = d.out
-        if kept_for_exit is not None:
-            kept_for_exit.append(d)
-        del d  # freed before the collector is back, which would only scan it
+            body = _dump_forked(btf)  # checks the references itself, beside the other process
+    else:
+        referenced = _check_references(btf)  # bpftool cannot open BTF with dangling names or IDs
+        with paused_gc():
+            head, d, ids = _prepare(btf, sort, roots, referenced)
+            _dump_range(d, ids)
+            body = d.out
+            if kept_for_exit is not None:
+                kept_for_exit.append(d)
+            del d  # freed before the collector is back, which would only scan it
     yield PREAMBLE
     yield from head
     yield from body
@@ -1462,26 +1458,15 @@ def _check_references(btf: BTF) -> set[int] | None:
         btf.check_references()
         return None
     candidates = _anonymous_enums(btf)
-    words, vmask = btf.words, btf.info_format.vlen_mask
     found: set[int] = set()
     checked: list[int] = []
-    data = words.tobytes()  # one copy for every kind's elements
 
-    def fields(kind: int, group: list[int]) -> tuple[list[Iterable[int]], list[Iterable[int]]]:
-        spec = btf.spec(kind)
-        refs, strs = field_values(words, group, spec, vmask, data=data)
+    def seen(kind: int, refs: list[Iterable[int]], _strs: list[Iterable[int]]) -> None:
         checked.append(kind)
-        if candidates and kind != _FUNC:  # a FUNC's type must be a FUNC_PROTO
-            # The type word (first column) counts only where _referenced counts it.
-            skip_first = (spec.type_ref or spec.iter_ref) and not (spec.type_ref and kind != _FUNC_PROTO)
-            for i in range(1 if skip_first else 0, len(refs)):
-                column = refs[i]
-                if not isinstance(column, tuple):
-                    refs[i] = column = list(column)  # read here and by the check
-                found.update(candidates.intersection(column))
-        return refs, strs
+        if candidates:
+            _note_referenced(kind, refs, candidates, found)
 
-    btf.check_references(fields)
+    btf.check_references(seen=seen)
     return found if checked else None
 
 

@@ -75,7 +75,6 @@ def _dump_json(btf: BTF, out: IO[bytes], args: argparse.Namespace) -> None:
 
 def _dump_c(btf: BTF, out: IO[bytes], args: argparse.Namespace) -> None:
     from . import dump_c  # noqa: PLC0415
-    from .dump_c import iter_c  # noqa: PLC0415
 
     if _exit_fast:  # the process ends after this: keep the dumper, and no collections
         dump_c.kept_for_exit = []
@@ -85,7 +84,7 @@ def _dump_c(btf: BTF, out: IO[bytes], args: argparse.Namespace) -> None:
     # One encode and one write: far cheaper than one per piece.
     # A second process pays off where a second CPU is free to run it.
     parallel = len(os.sched_getaffinity(0)) > 1 if hasattr(os, "sched_getaffinity") else False
-    text = "".join(iter_c(btf, sort=args.sort, roots=roots, parallel=parallel))
+    text = "".join(dump_c.iter_c(btf, sort=args.sort, roots=roots, parallel=parallel))
     out.write(text.encode("utf-8", "surrogateescape"))
 
 

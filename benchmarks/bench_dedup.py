@@ -25,10 +25,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import btfkit
-from btfkit.dedup import dedup
-from btfkit.elf import btf_sections
-from btfkit.merge import concat, standalone
-from btfkit.modtree import dedup_modules, find_modules
+from btfkit.format.elf import btf_sections
+from btfkit.transforms.dedup import dedup
+from btfkit.transforms.merge import concat, standalone
+from btfkit.transforms.modtree import dedup_modules, find_modules
 
 from .common import CORPUS, PYTHON, best_of, report
 
@@ -102,7 +102,7 @@ def bench_large(count: int) -> None:
     with tempfile.NamedTemporaryFile(dir="/dev/shm", suffix=".btf") as f:
         f.write(raw)
         f.flush()
-        code_ours = f"import btfkit\nfrom btfkit.dedup import dedup\ndedup(btfkit.parse(open({f.name!r}, 'rb').read()))"
+        code_ours = f"import btfkit\nfrom btfkit.transforms.dedup import dedup\ndedup(btfkit.parse(open({f.name!r}, 'rb').read()))"
         code_lib = (f"import sys; sys.path.insert(0, {str(Path(__file__).resolve().parent.parent)!r})\n"
                     f"from tests import libbpf_oracle\nlibbpf_oracle.dedup(open({f.name!r}, 'rb').read())")  # fmt: skip
         base_rss = _peak_rss_mb("import btfkit")

@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import btfkit
-from btfkit.dump_c import dump_c
+from btfkit.outputs.c import dump_c
 
 from .common import BTFKIT, CORPUS, best_of, report, run_to_file_best_of
 

@@ -3,7 +3,7 @@
 Builds the test modules (tests/data/c/enc_mod_*.c, and v4l2loopback and apfs from Debian's
 DKMS packages when they can be fetched) against the corpus kernel's headers, then times, per module:
 
-* in-process: ``btfkit.encode.encode`` with the vmlinux already loaded and indexed (what a tool
+* in-process: ``btfkit.sources.encode.encode`` with the vmlinux already loaded and indexed (what a tool
   encoding many modules pays per module), split into DWARF reading (pyelftools + relocations),
   BTF building and dedup, next to pahole's whole run;
 * whole process: ``btfkit encode KO -B vmlinux -o OUT`` against ``pahole -J --btf_base``, both
@@ -22,8 +22,8 @@ import time
 from pathlib import Path
 
 import btfkit
-from btfkit.dedup import BaseIndex
-from btfkit.encode import EncodeStats, encode
+from btfkit.sources.encode import EncodeStats, encode
+from btfkit.transforms.dedup import BaseIndex
 
 from .common import CORPUS, PYTHON, best_of, report, run_best_of
 

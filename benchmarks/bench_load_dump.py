@@ -22,7 +22,7 @@ import tempfile
 from pathlib import Path
 
 import btfkit
-from btfkit.elf import btf_sections
+from btfkit.format.elf import btf_sections
 
 from .common import (
     BTFKIT,

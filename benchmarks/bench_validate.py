@@ -18,7 +18,7 @@ from pathlib import Path
 from tests import kernel_oracle
 
 import btfkit
-from btfkit.validate import validate, validate_bytes
+from btfkit.format.validate import validate, validate_bytes
 
 from .common import best_of, report
 

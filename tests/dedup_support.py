@@ -1,6 +1,6 @@
 """Running one BTF recipe through btfkit and through libbpf 1.1.2, and deduplicating both.
 
-A *recipe* is a function of a builder with btfkit's :class:`~btfkit.build.Builder`
+A *recipe* is a function of a builder with btfkit's :class:`~btfkit.format.build.Builder`
 API; :class:`LibbpfFacade` gives libbpf's ``btf__add_*`` that same API, so one
 recipe makes the same BTF in both libraries.  :func:`dedup_both` then
 deduplicates:
@@ -17,8 +17,8 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 import btfkit
-from btfkit.build import Builder
-from btfkit.dedup import dedup
+from btfkit.format.build import Builder
+from btfkit.transforms.dedup import dedup
 
 from . import libbpf_oracle
 

@@ -1,6 +1,6 @@
 """Hypothesis strategies for random, well-formed BTF type graphs.
 
-A graph is drawn as a *recipe*: the list of :class:`~btfkit.build.Builder`
+A graph is drawn as a *recipe*: the list of :class:`~btfkit.format.build.Builder`
 calls that makes it, so the same graph can be replayed through btfkit, through
 libbpf's ``btf__add_*`` (see ``test_build.py``), or shifted onto a base.  Every
 graph the strategies draw is valid for the kernel's verifier (``validate``
@@ -35,7 +35,7 @@ from typing import Any
 from hypothesis import strategies as st
 
 from btfkit import BTF, IntEncoding, Kind, Linkage
-from btfkit.build import Builder
+from btfkit.format.build import Builder
 
 IDENTS = ["a", "b", "c", "x", "foo", "bar", "node", "list_head", "_priv", "u8"]
 SECTIONS = [".data", ".bss", ".rodata", ".data..percpu", "license"]

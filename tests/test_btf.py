@@ -17,8 +17,8 @@ import zstandard
 
 import btfkit
 from btfkit import BTF, Kind
-from btfkit.build import Builder
-from btfkit.kinds import KINDS
+from btfkit.format.build import Builder
+from btfkit.format.kinds import KINDS
 
 from .conftest import Corpus, tool
 

@@ -22,8 +22,8 @@ from hypothesis import strategies as st
 
 import btfkit
 from btfkit import BuildError, Kind
-from btfkit.build import Builder
-from btfkit.validate import validate
+from btfkit.format.build import Builder
+from btfkit.format.validate import validate
 
 from . import libbpf_oracle
 from .conftest import require

@@ -15,8 +15,8 @@ import pytest
 
 import btfkit
 from btfkit import DedupError, IntEncoding
-from btfkit.build import Builder
-from btfkit.dedup import BaseIndex, dedup
+from btfkit.format.build import Builder
+from btfkit.transforms.dedup import BaseIndex, dedup
 
 from . import libbpf_oracle
 from .conftest import require

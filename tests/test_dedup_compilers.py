@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 
 import btfkit
-from btfkit.dedup import dedup
-from btfkit.elf import btf_sections
-from btfkit.merge import concat
+from btfkit.format.elf import btf_sections
+from btfkit.transforms.dedup import dedup
+from btfkit.transforms.merge import concat
 
 from . import libbpf_oracle
 from .conftest import require, tool

@@ -17,9 +17,9 @@ import zstandard
 
 import btfkit
 from btfkit.cli import main
-from btfkit.dedup import BaseIndex, dedup
-from btfkit.elf import btf_sections
-from btfkit.merge import concat, merge, standalone
+from btfkit.format.elf import btf_sections
+from btfkit.transforms.dedup import BaseIndex, dedup
+from btfkit.transforms.merge import concat, merge, standalone
 
 from . import kernel_oracle, libbpf_oracle
 from .conftest import Corpus, require

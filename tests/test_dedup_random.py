@@ -19,8 +19,8 @@ from hypothesis import strategies as st
 
 import btfkit
 from btfkit import IntEncoding
-from btfkit.dedup import dedup
-from btfkit.merge import concat
+from btfkit.transforms.dedup import dedup
+from btfkit.transforms.merge import concat
 
 from . import libbpf_oracle
 from .conftest import require

@@ -17,12 +17,12 @@ import pytest
 
 import btfkit
 from btfkit import BTF, IntEncoding, Kind, Linkage, TypeIDError
-from btfkit.build import Builder
 from btfkit.cli import main
-from btfkit.dump_json import format_json
-from btfkit.dump_raw import format_raw
-from btfkit.elf import btf_sections
-from btfkit.kinds import make_info
+from btfkit.format.build import Builder
+from btfkit.format.elf import btf_sections
+from btfkit.format.kinds import make_info
+from btfkit.outputs.json import format_json
+from btfkit.outputs.raw import format_raw
 
 from .compilers import clang, gcc_gbtf, gcc_pahole
 from .conftest import tool

@@ -23,11 +23,11 @@ from hypothesis import strategies as st
 
 import btfkit
 from btfkit import BTF, BTFFormatError, Kind, NotFoundError
-from btfkit import dump_c as dump_c_module
-from btfkit.build import Builder
 from btfkit.cli import main
-from btfkit.dump_c import EPILOGUE, PREAMBLE, dump_c, iter_c, merge_modules, write_c
-from btfkit.kinds import IntEncoding
+from btfkit.format.build import Builder
+from btfkit.format.kinds import IntEncoding
+from btfkit.outputs import c as dump_c_module
+from btfkit.outputs.c import EPILOGUE, PREAMBLE, dump_c, iter_c, merge_modules, write_c
 
 from .compilers import clang, gcc_gbtf, gcc_pahole
 from .conftest import Corpus, require, tool

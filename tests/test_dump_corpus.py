@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 
 import btfkit
-from btfkit.dump_json import format_json
-from btfkit.dump_raw import format_raw
-from btfkit.elf import btf_sections
+from btfkit.format.elf import btf_sections
+from btfkit.outputs.json import format_json
+from btfkit.outputs.raw import format_raw
 
 from .conftest import Corpus, tool
 from .test_dump import FORMATS, assert_same, bpftool_dump

@@ -23,10 +23,10 @@ from elftools.elf.elffile import ELFFile
 from elftools.elf.sections import SymbolTableSection
 
 import btfkit
-from btfkit.dedup import BaseIndex
-from btfkit.elf import btf_sections
-from btfkit.elfedit import set_section
-from btfkit.encode import encode, link
+from btfkit.format.elf import btf_sections
+from btfkit.sources.elfedit import set_section
+from btfkit.sources.encode import encode, link
+from btfkit.transforms.dedup import BaseIndex
 
 from . import libbpf_oracle
 from .conftest import Corpus, require, tool
@@ -125,8 +125,8 @@ def test_module_matches_pahole(name: str, modules: dict[str, Path], corpus: Corp
     ref = pahole_detached(ko, tmp_path / "pahole.btf", corpus.vmlinux)
     btf = encode(ko, corpus.base, index=base_index)
     mine = btfkit.to_bytes(btf)
-    (tmp_path / "btfkit.btf").write_bytes(mine)
-    assert bpftool_dump(tmp_path / "btfkit.btf", corpus.vmlinux) == bpftool_dump(tmp_path / "pahole.btf",
+    (tmp_path / "btfkit.format.btf").write_bytes(mine)
+    assert bpftool_dump(tmp_path / "btfkit.format.btf", corpus.vmlinux) == bpftool_dump(tmp_path / "pahole.btf",
                                                                                   corpus.vmlinux)  # fmt: skip
     assert mine == ref
     assert len(btf) > 0
@@ -165,8 +165,8 @@ def test_object_matches_pahole(compiler: str, flags: tuple[str, ...], tmp_path: 
     checked([tool(cc), *target, "-g", *flags, "-c", str(src), "-o", str(obj)])
     ref = pahole_detached(obj, tmp_path / "pahole.btf", None)
     mine = btfkit.to_bytes(encode(obj))
-    (tmp_path / "btfkit.btf").write_bytes(mine)
-    assert bpftool_dump(tmp_path / "btfkit.btf", None) == bpftool_dump(tmp_path / "pahole.btf", None)
+    (tmp_path / "btfkit.format.btf").write_bytes(mine)
+    assert bpftool_dump(tmp_path / "btfkit.format.btf", None) == bpftool_dump(tmp_path / "pahole.btf", None)
     assert mine == ref
 
 
@@ -544,7 +544,7 @@ def test_gen_floats_matches_pahole(compiler: str, tmp_path: Path) -> None:
     obj = tmp_path / "enc_types.o"
     checked([tool(compiler), "-g", "-O2", "-c", str(DATA / "enc_types.c"), "-o", str(obj)])
     ref = pahole_detached(obj, tmp_path / "pahole.btf", None, "--btf_gen_floats")
-    out = tmp_path / "btfkit.btf"
+    out = tmp_path / "btfkit.format.btf"
     checked([*BTFKIT, "encode", "--no-base", "--btf_gen_floats", str(obj), "-o", str(out)])
     assert out.read_bytes() == ref
     assert {t.name for t in btfkit.load(out).types() if t.kind == btfkit.Kind.FLOAT} >= {"float", "double"}

@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 
 import btfkit
 from btfkit import BTFError
-from btfkit.validate import validate, validate_bytes
+from btfkit.format.validate import validate, validate_bytes
 
 from .conftest import tool
 from .test_kernel import ACCEPTED, MALFORMED, every_kind

@@ -1,7 +1,7 @@
 """The running kernel is the oracle for validation: what it rejects, btfkit rejects.
 
 Every blob here goes through bpf(BPF_BTF_LOAD) and through
-:func:`btfkit.validate.validate_bytes`; the two verdicts must agree.  A kernel
+:func:`btfkit.format.validate.validate_bytes`; the two verdicts must agree.  A kernel
 that refuses to load BTF at all (no privilege, no bpf()) skips these tests with
 its reason, in CI too: that is the machine's policy, not a missing tool.
 """
@@ -20,8 +20,8 @@ from hypothesis import strategies as st
 
 import btfkit
 from btfkit import BTFError, IntEncoding, Kind, Linkage
-from btfkit.build import Builder
-from btfkit.validate import validate, validate_bytes
+from btfkit.format.build import Builder
+from btfkit.format.validate import validate, validate_bytes
 
 from . import kernel_oracle
 from .conftest import Corpus

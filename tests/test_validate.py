@@ -13,9 +13,9 @@ import pytest
 
 import btfkit
 from btfkit import BTFValidationError, Kind
-from btfkit.build import Builder
 from btfkit.cli import main
-from btfkit.validate import validate, validate_bytes
+from btfkit.format.build import Builder
+from btfkit.format.validate import validate, validate_bytes
 
 from .conftest import Corpus
 from .test_kernel import MALFORMED, every_kind

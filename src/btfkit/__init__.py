@@ -1,6 +1,5 @@
 """btfkit: read, build, deduplicate and dump BTF (the BPF Type Format) in Python."""
 
-from .btf import BTF, ArrayInfo, EnumValue, Member, Param, Type, VarSecInfo
 from .errors import (
     BTFError,
     BTFFormatError,
@@ -13,9 +12,10 @@ from .errors import (
     NotFoundError,
     TypeIDError,
 )
-from .kinds import IntEncoding, Kind, Linkage
-from .reader import load, parse
-from .writer import to_bytes, write
+from .format.btf import BTF, ArrayInfo, EnumValue, Member, Param, Type, VarSecInfo
+from .format.kinds import IntEncoding, Kind, Linkage
+from .format.reader import load, parse
+from .format.writer import to_bytes, write
 
 __version__ = "0.1.0"
 

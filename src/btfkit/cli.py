@@ -15,10 +15,10 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import IO, Any, NoReturn
 
-from .btf import BTF
 from .errors import BTFError
-from .reader import is_raw_btf, load
-from .writer import write
+from .format.btf import BTF
+from .format.reader import is_raw_btf, load
+from .format.writer import write
 
 
 def _load(path: str, base: str | None) -> BTF:
@@ -47,7 +47,7 @@ def _cmd_info(args: argparse.Namespace) -> int:
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
-    from .validate import validate, validate_bytes  # noqa: PLC0415 (see above)
+    from .format.validate import validate, validate_bytes  # noqa: PLC0415 (see above)
 
     btf = _load(args.file, args.base)
     with open(args.file, "rb") as f:
@@ -62,19 +62,19 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
 
 def _dump_raw(btf: BTF, out: IO[bytes], args: argparse.Namespace) -> None:
-    from .dump_raw import dump_raw  # noqa: PLC0415 (imported on use, see above)
+    from .outputs.raw import dump_raw  # noqa: PLC0415 (imported on use, see above)
 
     dump_raw(btf, out, args.root_id)
 
 
 def _dump_json(btf: BTF, out: IO[bytes], args: argparse.Namespace) -> None:
-    from .dump_json import dump_json  # noqa: PLC0415
+    from .outputs.json import dump_json  # noqa: PLC0415
 
     dump_json(btf, out, args.root_id, pretty=args.pretty)
 
 
 def _dump_c(btf: BTF, out: IO[bytes], args: argparse.Namespace) -> None:
-    from . import dump_c  # noqa: PLC0415
+    from .outputs import c as dump_c  # noqa: PLC0415
 
     if _exit_fast:  # the process ends after this: keep the dumper, and no collections
         dump_c.kept_for_exit = []
@@ -101,7 +101,7 @@ def _cmd_dump(args: argparse.Namespace) -> int:
     if fmt != "c" and (args.sort or args.type or args.more):
         raise BTFError("--sort, --type and several files go with --format c")
     if args.more:
-        from .dump_c import merge_modules  # noqa: PLC0415
+        from .outputs.c import merge_modules  # noqa: PLC0415
 
         if not args.base:
             raise BTFError("merging several modules into one header needs their base (-B)")
@@ -119,8 +119,8 @@ _SYS_VMLINUX = "/sys/kernel/btf/vmlinux"
 
 
 def _cmd_encode(args: argparse.Namespace) -> int:
-    from .dedup import BaseIndex  # noqa: PLC0415 (imported on use, see above)
-    from .encode import encode, write_section  # noqa: PLC0415
+    from .sources.encode import encode, write_section  # noqa: PLC0415
+    from .transforms.dedup import BaseIndex  # noqa: PLC0415 (imported on use, see above)
 
     if (args.output is None) == (not args.in_place):
         raise BTFError("give exactly one of -o OUT.btf and --in-place")
@@ -140,15 +140,15 @@ def _cmd_encode(args: argparse.Namespace) -> int:
 
 
 def _cmd_link(args: argparse.Namespace) -> int:
-    from .encode import link  # noqa: PLC0415 (imported on use, see above)
+    from .sources.encode import link  # noqa: PLC0415 (imported on use, see above)
 
     write(link(args.files, load(args.base) if args.base else None), args.output)
     return 0
 
 
 def _cmd_dedup(args: argparse.Namespace) -> int:
-    from .dedup import dedup  # noqa: PLC0415 (imported on use, see above)
-    from .modtree import (  # noqa: PLC0415
+    from .transforms.dedup import dedup  # noqa: PLC0415 (imported on use, see above)
+    from .transforms.modtree import (  # noqa: PLC0415
         dedup_modules,
         find_base,
         find_modules,
@@ -200,7 +200,7 @@ def _cmd_dedup(args: argparse.Namespace) -> int:
 
 
 def _cmd_merge(args: argparse.Namespace) -> int:
-    from .merge import merge  # noqa: PLC0415 (imported on use, see above)
+    from .transforms.merge import merge  # noqa: PLC0415 (imported on use, see above)
 
     base = load(args.base)
     write(merge([load(path, base) for path in args.inputs], base), args.output)

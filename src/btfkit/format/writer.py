@@ -14,8 +14,8 @@ import struct
 import sys
 import time
 
-from .btf import BTF, ByteOrder
-from .kinds import HEADER_LEN_LAYOUT, MAGIC, VERSION
+from ..format.btf import BTF, ByteOrder
+from ..format.kinds import HEADER_LEN_LAYOUT, MAGIC, VERSION
 
 
 def to_bytes(btf: BTF, byteorder: ByteOrder | None = None) -> bytes:

@@ -15,17 +15,17 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .btf import BTF, ByteOrder, Type
-from .build import Builder
-from .dedup import BaseIndex, dedup
-from .dwarf import DwarfStats, dwarf_to_btf
-from .elf import BTF_SECTION, btf_sections, unwrap
-from .elfedit import set_section
-from .errors import BTFError, ELFError
-from .gcpause import paused_gc
-from .kinds import Kind
-from .reader import parse
-from .writer import to_bytes, write_atomic
+from ..errors import BTFError, ELFError
+from ..format.btf import BTF, ByteOrder, Type
+from ..format.build import Builder
+from ..format.elf import BTF_SECTION, btf_sections, unwrap
+from ..format.kinds import Kind
+from ..format.reader import parse
+from ..format.writer import to_bytes, write_atomic
+from ..gcpause import paused_gc
+from ..sources.dwarf import DwarfStats, dwarf_to_btf
+from ..sources.elfedit import set_section
+from ..transforms.dedup import BaseIndex, dedup
 
 __all__ = ["EncodeStats", "encode", "link", "write_section"]
 
@@ -85,7 +85,7 @@ def encode(
 ) -> BTF:
     """The deduplicated BTF of an ELF object's DWARF, split on ``base`` when given.
 
-    ``index`` (a :class:`~btfkit.dedup.BaseIndex` of ``base``) saves re-indexing the
+    ``index`` (a :class:`~btfkit.transforms.dedup.BaseIndex` of ``base``) saves re-indexing the
     base when encoding many objects.  With ``check_base``, a kernel module whose
     ``struct module`` is laid out differently from the base's is rejected: the base
     is then not the kernel the module was built for.  ``gen_floats`` is pahole's

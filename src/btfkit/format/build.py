@@ -1,6 +1,6 @@
 """Building BTF through an API: one call per kind, strings deduplicated as they are added.
 
-:class:`Builder` appends to a :class:`~btfkit.btf.BTF` (a new one, a split one
+:class:`Builder` appends to a :class:`~btfkit.format.btf.BTF` (a new one, a split one
 on top of a base, or an existing one) and returns the new type IDs.  Records
 are encoded exactly as libbpf's ``btf__add_*`` functions encode them, so the
 same sequence of calls gives the same bytes.  Types with elements can take
@@ -13,9 +13,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Literal
 
-from .btf import BTF, ByteOrder
-from .errors import BuildError
-from .kinds import IntEncoding, Kind, Linkage, make_info
+from ..errors import BuildError
+from ..format.btf import BTF, ByteOrder
+from ..format.kinds import IntEncoding, Kind, Linkage, make_info
 
 _ID_LIMIT = 0x7FFFFFFF
 

@@ -8,7 +8,7 @@ appends it, the way libbpf's ``btf__add_str`` does.
 
 from __future__ import annotations
 
-from .errors import BTFStringError
+from ..errors import BTFStringError
 
 
 class StringTable:

@@ -1,12 +1,12 @@
 """Validation modelled on the kernel's BTF verifier (``kernel/bpf/btf.c``, Linux 6.18).
 
 :func:`validate` answers "would the running kernel accept this BTF?" for a
-:class:`~btfkit.btf.BTF` object; :func:`validate_bytes` also checks the header
-rules that :func:`~btfkit.reader.parse` tolerates (gaps between sections,
+:class:`~btfkit.format.btf.BTF` object; :func:`validate_bytes` also checks the header
+rules that :func:`~btfkit.format.reader.parse` tolerates (gaps between sections,
 trailing bytes, unknown header fields and, for ``BPF_BTF_LOAD``, byte order and
 size).  The first broken rule raises :class:`~btfkit.errors.BTFValidationError`
 naming the type ID and, where there is one, the byte offset in the blob as
-:func:`~btfkit.writer.to_bytes` lays it out.
+:func:`~btfkit.format.writer.to_bytes` lays it out.
 
 The kernel checks in the same order as here:
 
@@ -14,7 +14,7 @@ The kernel checks in the same order as here:
 2. *Strings*: a base's strings start and end with NUL; no string offset past 16M.
 3. *Meta pass*: every record on its own, in ID order: info bits, kind, name
    syntax, kind_flag and vlen, sizes, member offsets, DATASEC entries.  The
-   per-kind facts come from :data:`~btfkit.kinds.KINDS` (``names``,
+   per-kind facts come from :data:`~btfkit.format.kinds.KINDS` (``names``,
    ``elem_names``, ``kflag_ok``, ``vlen_max``, ``size_values``); only what a
    table cannot say (INT encodings, member and entry layout) has code here.
 4. *Resolve pass*: for every type that refers to others, a depth-first walk
@@ -42,10 +42,10 @@ from collections.abc import Callable
 from itertools import accumulate
 from typing import Final, NoReturn
 
-from .btf import BTF
-from .errors import BTFHeaderError, BTFValidationError
-from .kinds import HEADER_LEN, KINDS, MAX_NAME_OFFSET, MAX_TYPE_ID, Kind, Names, Role
-from .reader import _byteorder, parse
+from ..errors import BTFHeaderError, BTFValidationError
+from ..format.btf import BTF
+from ..format.kinds import HEADER_LEN, KINDS, MAX_NAME_OFFSET, MAX_TYPE_ID, Kind, Names, Role
+from ..format.reader import _byteorder, parse
 
 __all__ = ["MAX_LOAD_SIZE", "validate", "validate_bytes"]
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from .btf import BTF
-from .dedup import BaseIndex, dedup
-from .errors import BuildError
+from ..errors import BuildError
+from ..format.btf import BTF
+from ..transforms.dedup import BaseIndex, dedup
 
 __all__ = ["concat", "merge", "standalone"]
 
@@ -24,7 +24,7 @@ def concat(btfs: Sequence[BTF], base: BTF | None = None) -> BTF:
     Each input is either split on ``base`` (references into the base stay as
     they are) or standalone (its types are renumbered to follow ``base``).  The
     string sections are appended as they are, so the result is what a linker
-    would produce; :func:`~btfkit.dedup.dedup` cleans it up.
+    would produce; :func:`~btfkit.transforms.dedup.dedup` cleans it up.
     """
     out = BTF(base, byteorder=btfs[0].byteorder if btfs else None)
     out.strs_deduped = False

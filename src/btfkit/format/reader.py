@@ -1,13 +1,13 @@
 """Reading BTF: raw blobs in either byte order, and every container that holds one.
 
-:func:`parse` turns raw BTF bytes into a :class:`~btfkit.btf.BTF`; :func:`load`
+:func:`parse` turns raw BTF bytes into a :class:`~btfkit.format.btf.BTF`; :func:`load`
 accepts a path or bytes and finds the BTF inside whatever it is given (raw BTF,
 an ELF object, a compressed module, a bzImage, ``/sys/kernel/btf/<name>``).
 
 Parsing checks what libbpf checks when it opens BTF (section bounds, record
 bounds, string-section shape, that names and type IDs point somewhere), so
 every later operation can trust the indexes.  The kernel's stricter rules live
-in :mod:`btfkit.validate`.
+in :mod:`btfkit.format.validate`.
 """
 
 from __future__ import annotations
@@ -19,9 +19,9 @@ from array import array
 from collections.abc import Callable
 from itertools import count
 
-from .btf import BTF, ByteOrder
-from .errors import BTFFormatError, BTFHeaderError, BTFStringError, ELFError
-from .kinds import (
+from ..errors import BTFFormatError, BTFHeaderError, BTFStringError, ELFError
+from ..format.btf import BTF, ByteOrder
+from ..format.kinds import (
     HEADER_LEN,
     HEADER_LEN_LAYOUT,
     MAGIC,
@@ -241,7 +241,7 @@ def load(
         data, name = source, "<bytes>"
     if is_raw_btf(data):
         return parse(data, base)
-    from .elf import btf_sections  # noqa: PLC0415 (raw BTF, the common case, needs no ELF code)
+    from ..format.elf import btf_sections  # noqa: PLC0415 (raw BTF, the common case, needs no ELF code)
 
     sections = btf_sections(data, name)
     pointer_size = sections.pointer_size

@@ -51,9 +51,11 @@ from elftools.common.exceptions import ELFError as _PyELFError
 from elftools.common.exceptions import ELFParseError as _PyELFParseError
 from elftools.elf.elffile import ELFFile
 
-from .btf import BTF
-from .build import Builder
-from .dwarfread import (
+from ..errors import BTFError, BuildError, ELFError
+from ..format.btf import BTF
+from ..format.build import Builder
+from ..format.kinds import IntEncoding, Kind, Linkage, make_info
+from ..sources.dwarfread import (
     AT_ABSTRACT_ORIGIN,
     AT_BIT_OFFSET,
     AT_BIT_SIZE,
@@ -74,8 +76,6 @@ from .dwarfread import (
     Unit,
     iter_units,
 )  # fmt: skip
-from .errors import BTFError, BuildError, ELFError
-from .kinds import IntEncoding, Kind, Linkage, make_info
 
 __all__ = ["PERCPU_SECTION", "DwarfStats", "dwarf_to_btf"]
 

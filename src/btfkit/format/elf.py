@@ -14,7 +14,7 @@ import struct
 import zlib
 from dataclasses import dataclass
 
-from .errors import ELFError
+from ..errors import ELFError
 
 __all__ = ["BTFSections", "ELFError", "btf_sections", "bzimage_payload", "decompress", "unwrap"]
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
-from .errors import ELFError
+from ..errors import ELFError
 
 __all__ = ["set_section"]
 

@@ -22,9 +22,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import IO
 
-from .btf import BTF
-from .dump_raw import Style, records, write_records
-from .kinds import Kind
+from ..format.btf import BTF
+from ..format.kinds import Kind
+from ..outputs.raw import Style, records, write_records
 
 __all__ = ["dump_json", "format_json"]
 

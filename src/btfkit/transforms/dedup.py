@@ -71,11 +71,11 @@ from bisect import bisect_left
 from collections.abc import Iterable
 from itertools import accumulate, chain, compress, count, repeat
 
-from .btf import BTF
-from .errors import BTFError, BTFFormatError, DedupError
-from .gcpause import paused_gc
-from .kinds import Kind
-from .strings import StringTable
+from ..errors import BTFError, BTFFormatError, DedupError
+from ..format.btf import BTF
+from ..format.kinds import Kind
+from ..format.strings import StringTable
+from ..gcpause import paused_gc
 
 __all__ = ["BaseIndex", "dedup"]
 

@@ -67,11 +67,11 @@ from array import array
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from itertools import chain, compress
 
-from .btf import BTF
-from .errors import BTFError, BTFFormatError, NotFoundError
-from .gcpause import paused_gc
-from .kinds import KINDS, Kind, column, field_values, signed32, signed64
-from .strings import StringTable
+from ..errors import BTFError, BTFFormatError, NotFoundError
+from ..format.btf import BTF
+from ..format.kinds import KINDS, Kind, column, field_values, signed32, signed64
+from ..format.strings import StringTable
+from ..gcpause import paused_gc
 
 TYPE_CHECKING = False  # typing and weakref are imported when needed: start-up time counts
 if TYPE_CHECKING:
@@ -1530,8 +1530,8 @@ def merge_modules(modules: Sequence[BTF]) -> BTF:
     appear once.  Raises :class:`BTFError` unless all modules are split on the
     same base object.
     """
-    from .build import Builder  # noqa: PLC0415 (dedup and the builder are only needed here)
-    from .dedup import dedup  # noqa: PLC0415
+    from ..format.build import Builder  # noqa: PLC0415 (dedup and the builder are only needed here)
+    from ..transforms.dedup import dedup  # noqa: PLC0415
 
     if not modules:
         raise BTFError("no modules to merge")

@@ -29,11 +29,11 @@ from itertools import accumulate, compress, groupby, repeat
 from operator import add
 from typing import IO, NamedTuple
 
-from .btf import BTF
-from .errors import BTFStringError, TypeIDError
-from .gcpause import paused_gc
-from .kinds import KINDS, Kind, KindSpec, column, field_values, gather_elems
-from .strings import StringTable
+from ..errors import BTFStringError, TypeIDError
+from ..format.btf import BTF
+from ..format.kinds import KINDS, Kind, KindSpec, column, field_values, gather_elems
+from ..format.strings import StringTable
+from ..gcpause import paused_gc
 
 __all__ = [
     "RAW", "NameMap", "Style", "dump_raw", "format_raw", "kind_label", "name_map", "records",

@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Literal
 
-from .errors import ELFError
+from ..errors import ELFError
 
 __all__ = ["NOT_CONSTANT", "Die", "Unit", "iter_units"]
 

@@ -1,6 +1,6 @@
 """Deduplicating whole trees of kernel modules against one vmlinux.
 
-The base is read and indexed once (:class:`~btfkit.dedup.BaseIndex`); worker
+The base is read and indexed once (:class:`~btfkit.transforms.dedup.BaseIndex`); worker
 processes are forked after that, so they share it without re-hashing it (libbpf
 re-hashes the whole base for every module).  Inputs are module files
 (``.ko``, ``.ko.xz``, ``.ko.zst``, ``.ko.gz``), directories of them, or an
@@ -19,12 +19,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
-from .btf import BTF
-from .dedup import BaseIndex, dedup
-from .errors import BTFError
-from .merge import standalone
-from .reader import load
-from .writer import to_bytes, write_atomic
+from ..errors import BTFError
+from ..format.btf import BTF
+from ..format.reader import load
+from ..format.writer import to_bytes, write_atomic
+from ..transforms.dedup import BaseIndex, dedup
+from ..transforms.merge import standalone
 
 __all__ = ["ModuleResult", "Progress", "dedup_modules", "find_base", "find_modules", "raw_size",
            "report_modules"]

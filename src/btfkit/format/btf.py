@@ -21,8 +21,8 @@ from collections.abc import Callable, Iterable, Iterator
 from functools import partial
 from typing import Literal, NamedTuple
 
-from .errors import BTFFormatError, BTFStringError, NotFoundError, TypeIDError
-from .kinds import (
+from ..errors import BTFFormatError, BTFStringError, NotFoundError, TypeIDError
+from ..format.kinds import (
     CLASSIC_INFO,
     KINDS,
     MODIFIERS,
@@ -35,10 +35,10 @@ from .kinds import (
     signed32,
     signed64,
 )
-from .strings import StringTable
+from ..format.strings import StringTable
 
 ByteOrder = Literal["little", "big"]
-#: What :func:`~btfkit.kinds.field_values` returns for one kind's records: (type-ID fields, string fields).
+#: What :func:`~btfkit.format.kinds.field_values` returns for one kind's records: (type-ID fields, string fields).
 FieldSource = Callable[[int, list[int]], tuple[list[Iterable[int]], list[Iterable[int]]]]
 #: Told, kind by kind, the (type-ID fields, string fields) columns a check gathered.
 FieldSink = Callable[[int, list[Iterable[int]], list[Iterable[int]]], None]

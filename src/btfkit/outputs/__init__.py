@@ -1,0 +1,1 @@
+"""Outputs: bpftool's raw text, JSON and C header dumps."""

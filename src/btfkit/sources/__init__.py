@@ -1,0 +1,1 @@
+"""BTF from other sources: DWARF encoding (as pahole -J does), ELF section editing."""

@@ -1,0 +1,1 @@
+"""Transforms of BTF: deduplication, merging, whole module trees."""

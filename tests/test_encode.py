@@ -29,11 +29,9 @@ from btfkit.sources.encode import encode, link
 from btfkit.transforms.dedup import BaseIndex
 
 from . import libbpf_oracle
-from .conftest import Corpus, require, tool
+from .conftest import Corpus, require, sample, tool
 
 DATA = Path(__file__).parent / "data" / "c"
-KVER = "6.1.0-56-cloud-amd64"
-KBUILD = Path(f"/lib/modules/{KVER}/build")
 DEB_CACHE = Path(os.environ.get("BTFKIT_CORPUS", Path.home() / ".cache/btfkit")) / "debs"
 BTFKIT = [sys.executable, "-m", "btfkit"]
 
@@ -66,9 +64,12 @@ MODULES = ["enc_mod_basic", "enc_mod_decl", "enc_mod_basic-dwarf4", "enc_mod_dec
            "v4l2loopback"]
 
 
-def _kbuild(src: Path, extra: tuple[str, ...] = ()) -> None:
-    require(KBUILD.exists(), f"{KBUILD} missing: apt-get install linux-headers-{KVER} (scripts/setup)")
-    checked(["make", "-s", "-C", str(KBUILD), f"M={src}", *extra, "modules"])
+def _kbuild(release: str, src: Path, extra: tuple[str, ...] = ()) -> None:
+    """Build the modules in ``src`` out of tree against the headers of kernel ``release``."""
+    kbuild = Path(f"/lib/modules/{release}/build")
+    require(kbuild.exists(), f"{kbuild} missing: apt-get install linux-headers-{release} "
+            "(scripts/setup installs linux-headers-cloud-amd64, the corpus kernel's)")  # fmt: skip
+    checked(["make", "-s", "-C", str(kbuild), f"M={src}", *extra, "modules"])
 
 
 def _deb(package: str) -> Path:
@@ -89,8 +90,8 @@ def _dkms_source(package: str, tmp: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
-def modules(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """name -> freshly built .ko (no BTF: kbuild skips it without a vmlinux)."""
+def modules(tmp_path_factory: pytest.TempPathFactory, corpus: Corpus) -> dict[str, Path]:
+    """name -> freshly built .ko for the corpus kernel (no BTF: kbuild skips it without a vmlinux)."""
     tool("make")
     tmp = tmp_path_factory.mktemp("modules")
     built = {}
@@ -101,13 +102,13 @@ def modules(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         for c in DATA.glob("enc_mod_*.c"):
             shutil.copy(c, own)
         (own / "Makefile").write_text("obj-m := " + " ".join(c.stem + ".o" for c in DATA.glob("enc_mod_*.c")) + "\n")
-        _kbuild(own, extra)
+        _kbuild(corpus.release, own, extra)
         built.update({ko.stem + suffix: ko for ko in own.glob("*.ko")})
     acpi = _dkms_source("acpi-call-dkms", tmp / "acpi")
-    _kbuild(acpi)
+    _kbuild(corpus.release, acpi)
     v4l2 = _dkms_source("v4l2loopback-dkms", tmp / "v4l2")
     # The cloud kernel has no V4L2: its symbols are unresolved, which only modpost minds.
-    _kbuild(v4l2, ("KBUILD_MODPOST_WARN=1",))
+    _kbuild(corpus.release, v4l2, ("KBUILD_MODPOST_WARN=1",))
     built.update({ko.stem: ko for ko in [*acpi.glob("*.ko"), *v4l2.glob("*.ko")]})
     assert set(built) >= set(MODULES), built
     return built
@@ -435,15 +436,14 @@ def test_corrupt_dwarf_never_crashes(tmp_path: Path) -> None:
 
 
 # --- the corpus kernel's own modules, unstripped ---------------------------------------------
-DBG_PACKAGE = f"linux-image-{KVER}-dbg"
 DBG_SAMPLE_EVERY = 16  # of the ~560 modules under kernel/{net,fs,drivers/net}: 36
 
 
 def test_in_tree_modules_match_pahole(corpus: Corpus, base_index: BaseIndex, tmp_path: Path) -> None:
     """Debian's debug package has the corpus kernel's own modules with their DWARF (what
     the shipped ones were stripped of): a sample of them encodes to pahole's bytes.  (All
-    562 were checked once by hand, see the report; 36 keep CI short.)"""
-    deb = _deb(DBG_PACKAGE)
+    562 are checked by ``scripts/test --full``; 36 keep CI short.)"""
+    deb = _deb(f"linux-image-{corpus.release}-dbg")
     tree = tmp_path / "dbg"
     tree.mkdir()
     tar = subprocess.Popen(["dpkg-deb", "--fsys-tarfile", str(deb)], stdout=subprocess.PIPE)
@@ -453,15 +453,15 @@ def test_in_tree_modules_match_pahole(corpus: Corpus, base_index: BaseIndex, tmp
         assert tar.wait() == 0
         kos = sorted(tree.rglob("*.ko"))
         assert len(kos) > 400
-        sample = kos[::DBG_SAMPLE_EVERY]
+        picked = sample(kos, DBG_SAMPLE_EVERY)
         mismatched = []
-        for ko in sample:
+        for ko in picked:
             ref = pahole_detached(ko, tmp_path / f"{ko.stem}.btf", corpus.vmlinux)
             if btfkit.to_bytes(encode(ko, corpus.base, index=base_index)) != ref:
                 mismatched.append(ko.name)
     finally:
         shutil.rmtree(tree)  # about 1 GB
-    assert not mismatched, f"{len(mismatched)} of {len(sample)} differ from pahole: {mismatched}"
+    assert not mismatched, f"{len(mismatched)} of {len(picked)} differ from pahole: {mismatched}"
 
 
 @pytest.mark.parametrize("compiler", ["gcc", "clang-bpfeb"])

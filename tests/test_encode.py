@@ -385,17 +385,42 @@ def test_link_matches_libbpf(split: bool, gbtf_objects: list[Path]) -> None:
     assert btfkit.to_bytes(merged, "little" if expected[:2] == b"\x9f\xeb" else "big") == expected
 
 
-def test_default_base_is_sysfs_and_checked(modules: dict[str, Path], sys_vmlinux: Path, tmp_path: Path) -> None:
-    """Without -B the running kernel's BTF is the base.  This machine runs another kernel than the
-    modules were built for, so the base check refuses them; with the check off, the result is
-    still pahole's on the same base."""
+def test_default_base_is_the_modules_kernel(modules: dict[str, Path], sys_vmlinux: Path, corpus: Corpus,
+                                            tmp_path: Path) -> None:  # fmt: skip
+    """Without -B a module is encoded on its own kernel's vmlinux, never on the running kernel's
+    when it was built for another (modinfo's vermagic says which).  Here the modules were built
+    for the corpus kernel, out of tree: no base is found, and the error names -B and where it
+    looked.  Given the running kernel's BTF with -B, btfkit warns and the struct module check
+    refuses; with the check off, the result is still pahole's on the same base."""
     ko = modules["acpi_call"]
     out = tmp_path / "out.btf"
     vermagic = checked([tool("modinfo"), "-F", "vermagic", str(ko)]).split()[0]
     require(vermagic != os.uname().release, "this machine runs the modules' own kernel")
-    assert "base does not match" in _bad(["encode", str(ko), "-o", str(out)])
-    checked([*BTFKIT, "encode", str(ko), "--no-base-check", "-o", str(out)])
+    err = _bad(["encode", str(ko), "-o", str(out)])
+    assert "no base found" in err and "-B" in err and f"/boot/vmlinuz-{vermagic}" in err
+    r = run([*BTFKIT, "encode", str(ko), "-B", str(sys_vmlinux), "-o", str(out)])
+    assert r.returncode == 1 and "base does not match" in r.stderr
+    assert f"built for kernel {vermagic}, but the base {sys_vmlinux} is {os.uname().release}'s" in r.stderr
+    checked([*BTFKIT, "encode", str(ko), "-B", str(sys_vmlinux), "--no-base-check", "-o", str(out)])
     assert out.read_bytes() == pahole_detached(ko, tmp_path / "pahole.btf", sys_vmlinux)
+    # In the corpus's layout (modules below the vmlinux of their package), the base is found and named.
+    (corpus_like := tmp_path / "pkg" / "modules").mkdir(parents=True)
+    (tmp_path / "pkg" / "vmlinux").symlink_to(corpus.vmlinux)
+    shutil.copy(ko, corpus_like / ko.name)
+    r = run([*BTFKIT, "encode", str(corpus_like / ko.name), "-o", str(out)])
+    assert r.returncode == 0, r.stderr
+    assert f"base {tmp_path / 'pkg' / 'vmlinux'} (the modules' kernel, {vermagic})" in r.stderr
+    assert out.read_bytes() == pahole_detached(ko, tmp_path / "pahole-corpus.btf", corpus.vmlinux)
+
+
+def test_userspace_object_gets_standalone_btf(tmp_path: Path) -> None:
+    """An object that is not a kernel module is encoded standalone without -B (it was split
+    on the running kernel's BTF before), as plain ``pahole -J`` does."""
+    obj = tmp_path / "t.o"
+    checked([tool("gcc"), "-g", "-c", str(DATA / "enc_types.c"), "-o", str(obj)])
+    checked([*BTFKIT, "encode", str(obj), "-o", str(tmp_path / "t.btf")])
+    assert btfkit.load(tmp_path / "t.btf").base is None
+    assert (tmp_path / "t.btf").read_bytes() == pahole_detached(obj, tmp_path / "p.btf", None)
 
 
 def test_output_replaces_longer_file(tmp_path: Path) -> None:

@@ -11,7 +11,8 @@ Every error btfkit raises on purpose is a :class:`BTFError`::
     ├── TypeIDError           a type ID outside the BTF
     ├── NotFoundError         a name lookup that matched nothing
     ├── BuildError            invalid arguments to the builder
-    └── DedupError            deduplication could not proceed
+    ├── DedupError            deduplication could not proceed
+    └── BaseMismatchError     a split BTF read on a base it was not built on
 """
 
 from __future__ import annotations
@@ -68,3 +69,7 @@ class BuildError(BTFError, ValueError):
 
 class DedupError(BTFError):
     """Deduplication failed (unsupported kind, reference loop, ...)."""
+
+
+class BaseMismatchError(BTFError):
+    """A split BTF read on a base it was not built on (see :mod:`btfkit.format.basefit`)."""

@@ -3,12 +3,35 @@
 from __future__ import annotations
 
 import argparse
-import os
 
 from ..errors import BTFError
 from ..format.reader import load
 from ..format.writer import write
-from .common import SYS_VMLINUX
+from .common import SYS_VMLINUX, module_image, note, warn_other_kernel
+
+
+def _encode_base(files: list[str], base: str | None) -> str | None:
+    """The base to encode ``files`` on: ``-B`` if given; else, for kernel modules, their
+    kernel's vmlinux (one kernel for all of them); other objects get standalone BTF."""
+    from ..format.kernelinfo import require_module_base  # noqa: PLC0415
+
+    modules = {path: image for path in files if (image := module_image(path)) is not None}
+    if base is not None:
+        for path, image in modules.items():
+            warn_other_kernel(path, image, base)
+        return base
+    if not modules:
+        return None
+    if len(modules) < len(files):
+        raise BTFError("kernel modules and other objects in one run: encode them separately")
+    choices = {path: require_module_base(path, image) for path, image in modules.items()}
+    releases = {c.release for c in choices.values()}
+    if len(releases) > 1:
+        raise BTFError(f"modules of several kernels ({', '.join(sorted(map(str, releases)))}): "
+                       "encode each kernel's apart, or give one base with -B")  # fmt: skip
+    choice = next(iter(choices.values()))
+    note(f"base {choice.path} (the modules' kernel, {choice.release})")
+    return choice.path
 
 
 def _cmd_encode(args: argparse.Namespace) -> int:
@@ -19,7 +42,7 @@ def _cmd_encode(args: argparse.Namespace) -> int:
         raise BTFError("give exactly one of -o OUT.btf and --in-place")
     if args.output is not None and len(args.files) > 1:
         raise BTFError("-o takes one object; use --in-place for several")
-    base_path = None if args.no_base else args.base or (SYS_VMLINUX if os.path.exists(SYS_VMLINUX) else None)
+    base_path = None if args.no_base else _encode_base(args.files, args.base)
     base = load(base_path) if base_path else None
     index = BaseIndex(base) if base is not None else None  # prepared once for all the objects
     for path in args.files:
@@ -44,9 +67,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     enc = sub.add_parser("encode", help="make an object's BTF from its DWARF, as pahole -J does")
     enc.add_argument("files", nargs="+", metavar="file",
                      help="ELF object or kernel module (.o, .ko) with DWARF (several with --in-place)")  # fmt: skip
-    enc.add_argument("-B", "--base", help=f"base BTF to split on (any readable form; default {SYS_VMLINUX} "
-                     "when it exists)")  # fmt: skip
-    enc.add_argument("--no-base", action="store_true", help="standalone BTF, even if the default base exists")
+    enc.add_argument("-B", "--base", help="base BTF to split on (any readable form); default for kernel modules: "
+                     f"their kernel's vmlinux ({SYS_VMLINUX} if they were built for the running kernel), "
+                     "for other objects none")  # fmt: skip
+    enc.add_argument("--no-base", action="store_true", help="standalone BTF, even for kernel modules")
     enc.add_argument("--btf_gen_floats", "--btf-gen-floats", action="store_true",
                      help="floats as FLOAT, not INT (pahole's option, which kernel builds use)")  # fmt: skip
     enc.add_argument("--no-base-check", action="store_true",

@@ -58,7 +58,12 @@ def _cmd_encode(args: argparse.Namespace) -> int:
 def _cmd_link(args: argparse.Namespace) -> int:
     from ..sources.encode import link  # noqa: PLC0415 (imported on use, see above)
 
-    write(link(args.files, load(args.base) if args.base else None), args.output)
+    notes: dict[str, list[str]] = {}
+    btf = link(args.files, load(args.base) if args.base else None, notes=notes)
+    write(btf, args.output)
+    for name, done in notes.items():
+        note(f"{name}: {len(done)} fixes, as libbpf makes when it opens the object and as the kernel "
+             f"needs (btfkit validate {name} lists libbpf's)")  # fmt: skip
     return 0
 
 

@@ -6,6 +6,7 @@ import argparse
 import sys
 from collections import Counter
 
+from ..format.elf import unwrap
 from ..format.reader import is_raw_btf
 from .common import load_input
 
@@ -29,16 +30,30 @@ def _cmd_info(args: argparse.Namespace) -> int:
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
-    from ..format.validate import validate, validate_bytes  # noqa: PLC0415 (see above)
+    from ..errors import BTFValidationError  # noqa: PLC0415 (see above)
+    from ..format.fixups import load_time_fixups, object_layout  # noqa: PLC0415
+    from ..format.validate import validate, validate_bytes  # noqa: PLC0415
 
     btf = load_input(args.file, args.base)
     with open(args.file, "rb") as f:
-        head = f.read(2)
-    if is_raw_btf(head):  # raw BTF: also check the header layout the reader tolerates
-        with open(args.file, "rb") as f:
-            validate_bytes(f.read(), btf.base)
+        data = f.read()
+    if is_raw_btf(data):  # raw BTF: also check the header layout the reader tolerates
+        validate_bytes(data, btf.base)
     else:
-        validate(btf)
+        # An object (.o) is judged as libbpf hands it to the kernel: after its open-time fixes.
+        layout = object_layout(unwrap(data, args.file), args.file)
+        if layout is not None:
+            for line in load_time_fixups(btf, layout):
+                print(f"fixed as libbpf does when it opens the object: {line}")
+        try:
+            validate(btf)
+        except BTFValidationError as exc:
+            if layout is not None and "INT encoding 0x3" in str(exc):
+                raise BTFValidationError(
+                    f"{exc} (gcc writes char and signed char so; libbpf passes it on, the kernel refuses "
+                    "the object's BTF and libbpf loads its programs without BTF; btfkit link writes SIGNED)"
+                ) from exc
+            raise
     print(f"OK: {len(btf)} types")
     return 0
 

@@ -91,3 +91,24 @@ def load_input(path: str, base: str | None) -> BTF:
         return load(path, base_btf)
     except BaseMismatchError as exc:
         raise BaseMismatchError(f"{path} on base {base}: {exc}") from exc
+
+
+def examples(*commands: str) -> str:
+    """A subcommand's help epilog: real example command lines."""
+    return "examples:\n" + "\n".join(f"  {command}" for command in commands)
+
+
+def size_text(n: int) -> str:
+    """A byte count for people: the exact number, and KiB or MiB beside it when large."""
+    if n < 1024:
+        return f"{n} bytes"
+    unit, scale = ("MiB", 1 << 20) if n >= 1 << 20 else ("KiB", 1 << 10)
+    return f"{n / scale:.1f} {unit} ({n:,} bytes)"
+
+
+def print_json(value: object) -> None:
+    """``value`` as indented JSON on stdout (for scripts: ``--json``)."""
+    import json  # noqa: PLC0415 (only --json needs it)
+
+    json.dump(value, sys.stdout, indent=2)
+    sys.stdout.write("\n")

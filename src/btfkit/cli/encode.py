@@ -7,7 +7,7 @@ import argparse
 from ..errors import BTFError
 from ..format.reader import load
 from ..format.writer import write
-from .common import SYS_VMLINUX, module_image, note, warn_other_kernel
+from .common import SYS_VMLINUX, examples, module_image, note, warn_other_kernel
 
 
 def _encode_base(files: list[str], base: str | None) -> str | None:
@@ -37,6 +37,7 @@ def _encode_base(files: list[str], base: str | None) -> str | None:
 def _cmd_encode(args: argparse.Namespace) -> int:
     from ..sources.encode import encode, write_section  # noqa: PLC0415
     from ..transforms.dedup import BaseIndex  # noqa: PLC0415 (imported on use, see above)
+    from ..transforms.modtree import Progress, progress_stream  # noqa: PLC0415
 
     if (args.output is None) == (not args.in_place):
         raise BTFError("give exactly one of -o OUT.btf and --in-place")
@@ -45,6 +46,7 @@ def _cmd_encode(args: argparse.Namespace) -> int:
     base_path = None if args.no_base else _encode_base(args.files, args.base)
     base = load(base_path) if base_path else None
     index = BaseIndex(base) if base is not None else None  # prepared once for all the objects
+    bar = Progress(len(args.files), progress_stream() if len(args.files) > 1 else None, label="objects")
     for path in args.files:
         btf = encode(path, base, index=index, name=path, check_base=not args.no_base_check,
                      gen_floats=args.btf_gen_floats)  # fmt: skip
@@ -52,6 +54,8 @@ def _cmd_encode(args: argparse.Namespace) -> int:
             write_section(path, btf)
         else:
             write(btf, args.output)
+        bar.step()
+    bar.close()
     return 0
 
 
@@ -69,7 +73,11 @@ def _cmd_link(args: argparse.Namespace) -> int:
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the commands of this module to the ``btfkit`` parser."""
-    enc = sub.add_parser("encode", help="make an object's BTF from its DWARF, as pahole -J does")
+    enc = sub.add_parser("encode", help="make an object's BTF from its DWARF, as pahole -J does", epilog=examples(
+        "btfkit encode --in-place -B /usr/lib/debug/boot/vmlinux-$(uname -r) foo.ko",
+        "btfkit encode prog.o -o prog.btf",
+        "btfkit encode --in-place --btf_gen_floats a.ko b.ko c.ko",
+    ))  # fmt: skip
     enc.add_argument("files", nargs="+", metavar="file",
                      help="ELF object or kernel module (.o, .ko) with DWARF (several with --in-place)")  # fmt: skip
     enc.add_argument("-B", "--base", help="base BTF to split on (any readable form); default for kernel modules: "
@@ -86,7 +94,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     enc.set_defaults(func=_cmd_encode)
 
 
-    lnk = sub.add_parser("link", help="merge and deduplicate the .BTF sections of objects (gcc -gbtf)")
+    lnk = sub.add_parser("link", help="merge and deduplicate the .BTF sections of objects (gcc -gbtf)", epilog=examples(
+        "btfkit link a.bpf.o b.bpf.o -o prog.btf",
+        "btfkit link extra.o -B /sys/kernel/btf/vmlinux -o extra.btf",
+    ))  # fmt: skip
     lnk.add_argument("files", nargs="+", help="ELF objects with a .BTF section")
     lnk.add_argument("-B", "--base", help="base BTF to split the result on")
     lnk.add_argument("-o", "--output", required=True, help="write raw BTF to this file")

@@ -56,3 +56,20 @@ def test_library_example_runs(sys_vmlinux: Path, tmp_path: Path) -> None:
     assert r.returncode == 0, r.stderr
     assert (tmp_path / "point.btf").exists()
     assert r.stdout.count("\n") == 2  # the two printed lines
+
+
+def _named_definitions(header: str) -> list[str]:
+    """The first line of each named struct/union/enum/typedef, in order (anonymous enums left out)."""
+    return [line for line in header.splitlines()
+            if re.match(r"(struct|union|enum|typedef) ", line) and not line.startswith("enum {")]  # fmt: skip
+
+
+def test_sort_is_bpftool_75s_default_order(sys_vmlinux: Path) -> None:
+    """README and ``dump --help``: ``--sort`` is bpftool 7.5's default order but for anonymous enums."""
+    from . import kernel_source
+
+    theirs = subprocess.run([str(kernel_source.bpftool_path()), "btf", "dump", "file", str(sys_vmlinux), "format", "c"],
+                            capture_output=True, text=True, check=True).stdout  # fmt: skip
+    ours = subprocess.run([sys.executable, "-m", "btfkit", "dump", str(sys_vmlinux), "-f", "c", "--sort"],
+                          capture_output=True, text=True, check=True).stdout  # fmt: skip
+    assert _named_definitions(ours) == _named_definitions(theirs)

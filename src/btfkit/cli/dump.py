@@ -84,12 +84,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                       "a module's own kernel's when omitted")  # fmt: skip
     dump.add_argument("-f", "--format", choices=sorted(DUMP_FORMATS), default="raw",
                       help="raw text (default), JSON or a C header (vmlinux.h), as bpftool 7.1 prints them")  # fmt: skip
-    dump.add_argument("--sort", action="store_true", help="C: order types by kind and name (newer bpftool's order)")
+    dump.add_argument("--sort", action="store_true", help="C: order types by kind and name (bpftool 7.5's default order, anonymous enums aside)")
     dump.add_argument("--type", action="append", metavar="NAME",
                       help="C: only types of this name and what they need (repeatable)")  # fmt: skip
     dump.add_argument("-j", "--json", action="store_true", help="same as --format json")
     dump.add_argument("-p", "--pretty", action="store_true", help="pretty-printed JSON (implies -j)")
     dump.add_argument("--root-id", type=int, action="append", metavar="ID",
-                      help="print only this type (repeatable; order kept)")  # fmt: skip
+                      help="print only this type (repeatable; order kept); btfkit's own, not bpftool 7.1's")  # fmt: skip
     dump.set_defaults(func=_cmd_dump)
 

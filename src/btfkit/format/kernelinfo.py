@@ -81,15 +81,18 @@ def _image_release(data: bytes | bytearray | memoryview) -> str | None:
     """The release of a kernel image: a bzImage's setup-header string, or an ELF's banner."""
     if bzimage_payload(data) is not None:
         (pointer,) = struct.unpack_from("<H", data, 0x20E)  # kernel_version, 0x200 bytes before
-        text = bytes(data[pointer + 0x200 : pointer + 0x300]).split(b"\0", 1)[0].split()
-        if pointer and text:
-            return text[0].decode("utf-8", "replace")
+        version = bytes(data[pointer + 0x200 : pointer + 0x300]).split(b"\0", 1)[0].split()
+        if pointer and version:
+            return version[0].decode("utf-8", "replace")
         data = unwrap(data, "image")
-    at = bytes(data).find(_BANNER) if isinstance(data, memoryview) else data.find(_BANNER)
-    if at < 0:
-        return None
-    words = bytes(data[at + len(_BANNER) : at + len(_BANNER) + 200]).split()
-    return words[0].decode("utf-8", "replace") if words else None
+    text = bytes(data)
+    at = text.find(_BANNER)
+    while at >= 0:  # the banner itself, not a format string such as "Linux version %s"
+        words = text[at + len(_BANNER) : at + len(_BANNER) + 200].split()
+        if words and not words[0].startswith(b"%"):
+            return words[0].decode("utf-8", "replace")
+        at = text.find(_BANNER, at + 1)
+    return None
 
 
 def base_release(path: str) -> str | None:

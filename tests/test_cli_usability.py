@@ -66,7 +66,8 @@ def test_every_help_ends_with_examples_that_parse(command: str, capsys: pytest.C
 
 
 def test_examples_on_this_machine_run(sys_vmlinux: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """Examples whose every path exists here run and succeed (the vmlinux ones, at least)."""
+    """Examples whose every path exists here run and succeed (the vmlinux ones, at least; the
+    vmlinux.h one is the README's first command, run by test_readme.py)."""
     ran = 0
     for command in ("info", "validate", "dump"):
         with pytest.raises(SystemExit):
@@ -75,7 +76,7 @@ def test_examples_on_this_machine_run(sys_vmlinux: Path, capsys: pytest.CaptureF
             words = shlex.split(example)
             words = words[: words.index(">")] if ">" in words else words
             files = [w for w in words[2:] if not w.startswith("-") and ("/" in w or "." in w)]
-            if all(os.path.exists(w) for w in files) and "$(uname" not in example:
+            if all(os.path.exists(w) for w in files) and "$(uname" not in example and ">" not in example:
                 assert main(words[1:]) == 0, example
                 capsys.readouterr()
                 ran += 1
@@ -106,7 +107,7 @@ def test_info_units_and_json(sys_vmlinux: Path) -> None:
 def test_dedup_report_json_and_progress(corpus: Corpus, tmp_path: Path) -> None:
     tree = tmp_path / "tree"
     tree.mkdir()
-    for module in (corpus.root / "modules/drivers/net").glob("*.ko"):
+    for module in sorted((corpus.root / "modules/drivers/net").glob("*.ko"))[:6]:
         (tree / module.name).symlink_to(module)
     n = len(list(tree.iterdir()))
     report = _btfkit("dedup", "--report", "--json", "-B", corpus.vmlinux, tree, "--progress")

@@ -118,3 +118,16 @@ def test_modules_and_images_are_left_alone(corpus: Corpus) -> None:
     """libbpf opens only relocatable objects; a kernel module's or vmlinux's BTF is read as it is."""
     for path in (corpus.modules[0], corpus.vmlinux):
         assert object_layout(path.read_bytes(), str(path)) is None
+
+
+@pytest.mark.parametrize("damage", [["--rename-section", ".data.custom=.data.other"],
+                                    ["--localize-symbol", "custom_value"]], ids=["no-section", "no-symbol"])  # fmt: skip
+def test_objects_libbpf_refuses_are_refused(damage: list[str], tmp_path: Path) -> None:
+    """A DATASEC without its ELF section, or a global VAR without a global symbol: libbpf
+    fails to open the object, and validate says why."""
+    clean, obj = tmp_path / "prog.o", tmp_path / "damaged.o"
+    subprocess.run([tool("clang"), *COMPILERS["clang"][1:], "-c", str(SOURCE), "-o", str(clean)], check=True)
+    subprocess.run([tool("llvm-objcopy"), *damage, str(clean), str(obj)], check=True)
+    assert not _libbpf().bpf_object__open_file(str(obj).encode(), None)
+    r = _btfkit("validate", obj)
+    assert r.returncode == 1 and "libbpf refuses the object" in r.stderr and r.stderr.count("\n") == 1

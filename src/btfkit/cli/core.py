@@ -1,0 +1,83 @@
+"""``btfkit core``: CO-RE relocations as libbpf resolves them."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+
+def _lines(result: Any) -> list[str]:
+    from ..core.resolve import CoreResult  # noqa: PLC0415 (imported on use)
+
+    assert isinstance(result, CoreResult)
+    rels = result.relocations
+    failing = sum(r.fails for r in rels)
+    out = [f"{result.program}: {len(rels)} CO-RE relocations against {result.target}, {failing} failing"]
+    section = None
+    for r in rels:
+        if r.section != section:
+            section = r.section
+            out.append(f"section '{section}'")
+        where = f"relo #{r.index} insn {r.insn}"
+        if r.program is not None:
+            where += f" (prog {r.program} insn {r.prog_insn})"
+        out.append(f"  {where}: {r.kind_label} {r.what}")
+        if r.skipped:
+            out.append(f"    skipped: {r.skipped}")
+            continue
+        if r.candidates:
+            cands = ", ".join(
+                f"[{c.type_id}] {c.kind} {c.name} in {c.target}{'' if c.matched else ' (no match)'}" for c in r.candidates
+            )
+            out.append(f"    candidates: {cands}")
+        if r.chosen is not None and r.chosen.spec is not None:
+            out.append(f"    -> {r.chosen.spec.split(' ', 1)[1]}")
+        if r.error is not None:
+            out.append(f"    error: {r.error}")
+        elif r.poisoned:
+            state = "never reached on this target (guarded)" if r.dead else "the program fails to load"
+            out.append(f"    no match: instruction poisoned, {state}")
+        elif r.value is not None:
+            out.append(f"    value {r.local_value} -> {r.value}")
+    return out
+
+
+def _as_json(result: Any) -> dict[str, Any]:
+    from dataclasses import asdict  # noqa: PLC0415
+
+    rels = []
+    for r in result.relocations:
+        d = asdict(r)
+        d["kind"] = r.kind_label
+        d["fails"] = r.fails
+        rels.append(d)
+    return {"program": result.program, "target": result.target, "fails": result.fails, "relocations": rels}
+
+
+def _cmd_core(args: argparse.Namespace) -> int:
+    from ..core.resolve import Target, resolve  # noqa: PLC0415
+    from ..format.reader import load  # noqa: PLC0415
+
+    vmlinux = Target(load(args.base))
+    results = [resolve(prog, vmlinux, args.module or ()) for prog in args.programs]
+    if args.json:
+        json.dump([_as_json(r) for r in results], sys.stdout, indent=1)
+        sys.stdout.write("\n")
+    else:
+        sys.stdout.write("".join(line + "\n" for r in results for line in _lines(r)))
+    return 1 if any(r.fails for r in results) else 0
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the commands of this module to the ``btfkit`` parser."""
+    core = sub.add_parser("core", help="resolve a BPF object's CO-RE relocations against a kernel, as libbpf does")
+    core.add_argument("programs", nargs="+", metavar="PROG.o", help="BPF object files (clang/gcc, with .BTF.ext)")
+    core.add_argument("-B", "--base", required=True, metavar="VMLINUX",
+                      help="the target kernel's BTF: raw, ELF vmlinux or /sys/kernel/btf/vmlinux")  # fmt: skip
+    core.add_argument("--module", action="append", metavar="M.ko",
+                      help="a module's BTF, searched where vmlinux has no candidate (repeatable)")  # fmt: skip
+    core.add_argument("-j", "--json", action="store_true", help="JSON output")
+    core.set_defaults(func=_cmd_core)
+

@@ -1,0 +1,110 @@
+"""CO-RE relocation resolution against the kernel's own selftests, with libbpf 1.5 as the oracle.
+
+Every pairing of ``prog_tests/core_reloc.c``'s table (program x target BTF) is
+resolved by btfkit and by libbpf (``btf_custom_path``, debug log parsed):
+the outcome must be the table's (loads / fails), and each relocation libbpf
+logs must agree with btfkit: the local spec, the matching candidates and
+their specs, the patch (instruction, old and new value), a poisoning, or a
+failure.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from btfkit.cli.app import main
+from btfkit.core import resolve
+from btfkit.core.resolve import CoreResult
+
+from . import core_oracle
+from .conftest import SYS_VMLINUX, Corpus, require
+from .core_selftests import Case, cases, objects
+
+
+def _with_target(case: Case) -> bool:
+    return case.target is not None
+
+
+def _params() -> list[Case]:
+    try:
+        return [c for c in cases() if _with_target(c)]
+    except BaseException:  # the tree is not there: one placeholder case reports why
+        return [Case("<corpus missing>", "", None, fails=False, btfgen_fails=False)]
+
+
+def compare(ours: CoreResult, theirs: core_oracle.Run) -> int:
+    """Assert that every relocation libbpf logged went the same way in btfkit; returns how many were compared."""
+    by_key = {(r.section, r.index): r for r in ours.relocations}
+    for key, relo in theirs.relos.items():
+        mine = by_key[key]
+        where = f"{key}: {mine.what}"
+        assert mine.program == relo.program, where
+        if relo.spec:
+            assert mine.local_spec == relo.spec, where
+        matched = [c for c in mine.candidates if c.matched]
+        if not relo.failed:
+            assert [c.type_id for c in matched] == relo.matched, where
+            assert [c.spec for c in matched] == relo.matched_specs, where
+        patched = [p for p in mine.patch if p.startswith("patched")]
+        theirs_patched = [f"patched insn #{mine.prog_insn} ({w.split()[0]}) {w.split()[1]} {a} -> {b}"
+                          for w, a, b in relo.patched]  # fmt: skip
+        assert patched == theirs_patched, where
+        assert mine.poisoned == relo.poisoned, where
+        assert (mine.error is not None) == relo.failed, f"{where}: {mine.error}"
+    if theirs.relocation_failed:
+        assert any(r.error for r in ours.relocations)
+    else:
+        assert not any(r.error for r in ours.relocations), [r.error for r in ours.relocations if r.error]
+    return len(theirs.relos)
+
+
+@pytest.mark.parametrize("case", _params(), ids=lambda c: c.name)
+def test_selftest_pairing(case: Case) -> None:
+    require(case.program != "", "the linux-source tree is not available")
+    d = objects()
+    assert case.target is not None
+    prog, target = d / case.program, d / case.target
+    ours = resolve(prog, target)
+    assert ours.fails == case.fails, [(r.what, r.error, r.poisoned) for r in ours.relocations if r.fails]
+    assert compare(ours, core_oracle.run(prog, target)) > 0
+
+
+def test_table_is_read_whole() -> None:
+    """The table has every program and its error cases (a guard on the preprocessor-based reading)."""
+    table = cases()
+    assert len(table) > 70
+    programs = {c.program for c in table}
+    assert len(programs) >= 17
+    assert sum(c.fails for c in table) > 15
+
+
+@pytest.fixture(scope="module")
+def kernel_targets(corpus: Corpus) -> list[Path]:
+    found = [corpus.vmlinux]
+    if SYS_VMLINUX.exists():
+        found.append(SYS_VMLINUX)
+    return found
+
+
+def test_kernel_program(kernel_targets: list[Path]) -> None:
+    """``test_core_reloc_kernel`` (task_struct and friends) on real kernels: loads, with libbpf's values."""
+    prog = objects() / "test_core_reloc_kernel.bpf.o"
+    for target in kernel_targets:
+        ours = resolve(prog, target)
+        assert not ours.fails, [(r.what, r.error) for r in ours.relocations if r.fails]
+        assert compare(ours, core_oracle.run(prog, target)) > 20
+
+
+def test_cli(capsys: pytest.CaptureFixture[str]) -> None:
+    d = objects()
+    assert main(["core", str(d / "test_core_reloc_size.bpf.o"), "-B", str(d / "btf__core_reloc_size___diff_sz.bpf.o")]) == 0
+    out = capsys.readouterr().out
+    assert "relo #2 insn 6 (prog test_core_size insn 6): field_byte_size struct core_reloc_size.struct_field (0:1)" in out
+    assert "-> [4] struct core_reloc_size___diff_sz.struct_field (0:1 @ offset 8)" in out
+    assert "value 4 -> 12" in out
+    failing = ["core", str(d / "test_core_reloc_size.bpf.o"), "-B", str(d / "btf__core_reloc_size___err_ambiguous.bpf.o")]
+    assert main(failing) == 1
+    out = capsys.readouterr().out
+    assert "relocation decision ambiguity" in out

@@ -1,4 +1,4 @@
-"""``btfkit core``: CO-RE relocations as libbpf resolves them."""
+"""``btfkit core`` and ``btfkit min-core-btf``: CO-RE relocations as libbpf resolves them, and minimized BTF."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ import argparse
 import json
 import sys
 from typing import Any
+
+from ..errors import BTFError
 
 
 def _lines(result: Any) -> list[str]:
@@ -45,11 +47,13 @@ def _lines(result: Any) -> list[str]:
 
 
 def _as_json(result: Any) -> dict[str, Any]:
-    from dataclasses import asdict  # noqa: PLC0415
+    from dataclasses import asdict, fields  # noqa: PLC0415
 
     rels = []
     for r in result.relocations:
-        d = asdict(r)
+        d = {f.name: getattr(r, f.name) for f in fields(r) if f.name != "target_spec"}
+        d["candidates"] = [asdict(c) for c in r.candidates]
+        d["chosen"] = asdict(r.chosen) if r.chosen is not None else None
         d["kind"] = r.kind_label
         d["fails"] = r.fails
         rels.append(d)
@@ -70,6 +74,15 @@ def _cmd_core(args: argparse.Namespace) -> int:
     return 1 if any(r.fails for r in results) else 0
 
 
+def _cmd_min_core_btf(args: argparse.Namespace) -> int:
+    from ..core.minimize import min_core_btf  # noqa: PLC0415
+
+    if not args.programs:
+        raise BTFError("min-core-btf needs at least one BPF object")
+    min_core_btf(args.vmlinux, args.output, args.programs, modules=args.module or ())
+    return 0
+
+
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the commands of this module to the ``btfkit`` parser."""
     core = sub.add_parser("core", help="resolve a BPF object's CO-RE relocations against a kernel, as libbpf does")
@@ -80,4 +93,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                       help="a module's BTF, searched where vmlinux has no candidate (repeatable)")  # fmt: skip
     core.add_argument("-j", "--json", action="store_true", help="JSON output")
     core.set_defaults(func=_cmd_core)
-
+    mini = sub.add_parser("min-core-btf", help="the BTF a set of BPF objects needs, as bpftool gen min_core_btf")
+    mini.add_argument("vmlinux", metavar="VMLINUX", help="the kernel's BTF (raw or ELF vmlinux)")
+    mini.add_argument("output", metavar="OUT", help="where to write the minimized BTF")
+    mini.add_argument("programs", nargs="+", metavar="PROG.o", help="BPF object files")
+    mini.add_argument("--module", action="append", metavar="M.ko",
+                      help="also minimize this module's BTF (written as OUT.<module>, split over OUT)")  # fmt: skip
+    mini.set_defaults(func=_cmd_min_core_btf)

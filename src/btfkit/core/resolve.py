@@ -132,6 +132,8 @@ class Relocation:
     skipped: str | None = None
     #: A poisoned instruction no path reaches (the guard around it is false on this target).
     dead: bool = False
+    #: The chosen candidate's spec (what minimized BTF keeps of the target).
+    target_spec: Spec | None = field(default=None, repr=False, compare=False)
 
     @property
     def kind_label(self) -> str:
@@ -380,8 +382,14 @@ def _candidate(target: Target, type_id: int) -> Candidate:
 
 
 def _resolve_one(
-    prog: Program, rel: Relocation, targets: Sequence[Target], cache: dict[int, list[tuple[Target, int]]]
+    prog: Program,
+    rel: Relocation,
+    targets: Sequence[Target],
+    cache: dict[int, list[tuple[Target, int]]],
+    *,
+    patch: bool = True,
 ) -> None:
+    """Resolve ``rel`` (libbpf's ``bpf_core_resolve_relo``), then patch its instruction if ``patch``."""
     local = prog.btf
     kind = rel.kind
     if not isinstance(kind, CoreReloKind):
@@ -395,10 +403,10 @@ def _resolve_one(
         return
     rel.local_spec = format_spec(spec)
     insn = prog.insn(rel.section, rel.insn)
-    assert insn is not None and rel.prog_insn is not None
     next_insn = prog.insn(rel.section, rel.insn + 1)
     if kind == CoreReloKind.TYPE_ID_LOCAL:
-        _patch(rel, _Outcome(_Value(rel.type_id, validate=False), _Value(rel.type_id)), insn, next_insn)
+        if patch and insn is not None:
+            _patch(rel, _Outcome(_Value(rel.type_id, validate=False), _Value(rel.type_id)), insn, next_insn)
         return
     if not local.name_of(rel.type_id):
         rel.error = f"<{kind.label}> ({int(kind)}) relocation doesn't support anonymous types"
@@ -421,13 +429,13 @@ def _resolve_one(
             continue
         cand.matched = True
         try:
-            out = _calc(spec, targ_spec, rel.prog_insn, prog.byteorder)
+            out = _calc(spec, targ_spec, rel.insn if rel.prog_insn is None else rel.prog_insn, prog.byteorder)
         except SpecError as exc:
             rel.error = str(exc)
             return
         if best is None:
             best = (targ_spec, out)
-            rel.chosen = cand
+            rel.chosen, rel.target_spec = cand, targ_spec
         elif targ_spec.bit_offset != best[0].bit_offset:
             rel.error = f"field offset ambiguity: {targ_spec.bit_offset} != {best[0].bit_offset}"
             return
@@ -442,12 +450,15 @@ def _resolve_one(
         cands[:] = kept  # later relocations of this local type see only what matched here
     if best is None:
         try:
-            out = _calc(spec, None, rel.prog_insn, prog.byteorder)
+            out = _calc(spec, None, rel.insn if rel.prog_insn is None else rel.prog_insn, prog.byteorder)
         except SpecError as exc:
             rel.error = str(exc)
             return
     else:
         out = best[1]
+    if not patch or insn is None:
+        rel.local_value, rel.value, rel.poisoned = out.orig.value, out.new.value, out.poison
+        return
     _patch(rel, out, insn, next_insn)
 
 
@@ -502,6 +513,27 @@ def module_name(path: str | os.PathLike[str]) -> str:
     return base.split(".ko")[0].replace("-", "_")
 
 
+def _targets(
+    target_btf: Target | BTF | str | os.PathLike[str], modules: Iterable[Target | BTF | str | os.PathLike[str]]
+) -> list[Target]:
+    vmlinux = _as_target(target_btf, "vmlinux")
+    targets = [vmlinux]
+    for m in modules:
+        name = m.name if isinstance(m, Target) else module_name(m) if not isinstance(m, BTF) else "module"
+        targets.append(_as_target(m, name, vmlinux.btf))
+    return targets
+
+
+def resolve_for_btfgen(prog: Program, targets: Sequence[Target]) -> list[Relocation]:
+    """Every relocation resolved as ``bpftool gen min_core_btf`` does: no program or instruction checks."""
+    cache: dict[int, list[tuple[Target, int]]] = {}
+    rels = relocations(prog)
+    for rel in rels:
+        rel.skipped, rel.error = None, None
+        _resolve_one(prog, rel, targets, cache, patch=False)
+    return rels
+
+
 def resolve(
     prog: Program | str | os.PathLike[str],
     target_btf: Target | BTF | str | os.PathLike[str],
@@ -516,18 +548,14 @@ def resolve(
     """
     if not isinstance(prog, Program):
         prog = load_program(prog)
-    vmlinux = _as_target(target_btf, "vmlinux")
-    targets = [vmlinux]
-    for m in modules:
-        name = m.name if isinstance(m, Target) else module_name(m) if not isinstance(m, BTF) else "module"
-        targets.append(_as_target(m, name, vmlinux.btf))
+    targets = _targets(target_btf, modules)
     cache: dict[int, list[tuple[Target, int]]] = {}
     rels = relocations(prog)
     for rel in rels:
         if rel.skipped is None and rel.error is None:
             _resolve_one(prog, rel, targets, cache)
     _mark_dead(prog, rels)
-    return CoreResult(prog.name, vmlinux.name, rels)
+    return CoreResult(prog.name, targets[0].name, rels)
 
 
 _POISON = Insn(0x85, 0, 0, 0, 195896080)  # call of a helper that does not exist ("0xbad2310")

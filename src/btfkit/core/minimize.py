@@ -38,7 +38,7 @@ from ..format.ext import CoreReloKind
 from ..format.kinds import Kind, make_info
 from ..format.writer import to_bytes, write_atomic
 from .program import Program, load_program
-from .resolve import Target, _targets, resolve_for_btfgen
+from .resolve import resolve_for_btfgen, targets_of
 from .spec import Spec
 
 __all__ = ["Marks", "min_core_btf", "minimized"]
@@ -202,12 +202,12 @@ def min_core_btf(
     against them, and each module some relocation uses gets a minimized split
     BTF over ``output``, written to ``output.<module>``.
     """
-    targets = _targets(vmlinux if not isinstance(vmlinux, Target) else vmlinux, modules)
+    targets = targets_of(vmlinux, modules)
     marks = {targets[0].name: Marks(targets[0].btf)}
     for t in targets[1:]:
         marks[t.name] = Marks(t.btf, base=marks[targets[0].name])
-    for prog in programs:
-        prog = prog if isinstance(prog, Program) else load_program(prog)
+    for source in programs:
+        prog = source if isinstance(source, Program) else load_program(source)
         if prog.ext is None:
             raise BTFError(f"{prog.name}: no .BTF.ext section")
         for rel in resolve_for_btfgen(prog, targets):

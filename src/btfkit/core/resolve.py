@@ -513,9 +513,10 @@ def module_name(path: str | os.PathLike[str]) -> str:
     return base.split(".ko")[0].replace("-", "_")
 
 
-def _targets(
+def targets_of(
     target_btf: Target | BTF | str | os.PathLike[str], modules: Iterable[Target | BTF | str | os.PathLike[str]]
 ) -> list[Target]:
+    """vmlinux then each module (read over vmlinux), as resolution targets."""
     vmlinux = _as_target(target_btf, "vmlinux")
     targets = [vmlinux]
     for m in modules:
@@ -548,7 +549,7 @@ def resolve(
     """
     if not isinstance(prog, Program):
         prog = load_program(prog)
-    targets = _targets(target_btf, modules)
+    targets = targets_of(target_btf, modules)
     cache: dict[int, list[tuple[Target, int]]] = {}
     rels = relocations(prog)
     for rel in rels:

@@ -16,11 +16,12 @@ from pathlib import Path
 import pytest
 
 from btfkit.cli.app import main
-from btfkit.core import resolve
+from btfkit.core import Target, resolve
 from btfkit.core.minimize import min_core_btf
 from btfkit.errors import BTFError
 from btfkit.format.reader import load
 
+from . import libbpf_oracle
 from .conftest import Corpus, require, tool
 from .core_selftests import Case, cases, objects
 
@@ -58,14 +59,18 @@ def test_every_program_on_a_real_kernel(corpus: Corpus, tmp_path: Path) -> None:
     """Each selftest program alone, then all together, against the corpus's ELF vmlinux."""
     progs = sorted(objects().glob("test_core_reloc_*.bpf.o"))
     theirs, ours = tmp_path / "bpftool.btf", tmp_path / "btfkit.btf"
-    for prog in [*([p] for p in progs), progs]:
-        ok = _bpftool(corpus.vmlinux, theirs, prog)
-        if not ok:
+    vmlinux = Target(corpus.base)  # read once: each program alone goes through the library
+    for prog in [[p] for p in progs]:
+        if not _bpftool(corpus.vmlinux, theirs, prog):
             with pytest.raises(BTFError):
-                min_core_btf(corpus.vmlinux, ours, prog)
+                min_core_btf(vmlinux, ours, prog)
             continue
-        assert main(["min-core-btf", str(corpus.vmlinux), str(ours), *map(str, prog)]) == 0
+        min_core_btf(vmlinux, ours, prog)
         assert ours.read_bytes() == theirs.read_bytes(), prog
+    # All at once, through the command line (which reads the ELF vmlinux itself).
+    assert _bpftool(corpus.vmlinux, theirs, progs)
+    assert main(["min-core-btf", str(corpus.vmlinux), str(ours), *map(str, progs)]) == 0
+    assert ours.read_bytes() == theirs.read_bytes()
 
 
 def test_minimized_still_resolves(tmp_path: Path) -> None:
@@ -80,3 +85,65 @@ def test_minimized_still_resolves(tmp_path: Path) -> None:
         (r.value, r.poisoned, r.error) for r in full.relocations
     ]
     assert len(load(out)) < len(load(target)) / 100
+
+
+MODULE_PROG = r"""
+struct xfs_sb { unsigned int sb_blocksize; unsigned long long sb_dblocks; } __attribute__((preserve_access_index));
+struct xfs_mount { struct xfs_sb m_sb; void *m_super; char *m_logname; } __attribute__((preserve_access_index));
+struct task_struct { int pid; int tgid; } __attribute__((preserve_access_index));
+
+__attribute__((section("kprobe/xfs_fs_sync_fs"), used))
+int prog(struct xfs_mount *mp, struct task_struct *t)
+{
+	return mp->m_sb.sb_blocksize + mp->m_sb.sb_dblocks + (long)mp->m_logname + t->tgid;
+}
+"""
+
+
+def _pahole_offsets(corpus: Corpus, module: Path, struct: str) -> dict[str, int]:
+    """Member byte offsets of ``struct`` in a module, as pahole reads the module's BTF over vmlinux."""
+    out = subprocess.run(
+        [tool("pahole"), "-F", "btf", "--btf_base", str(corpus.vmlinux), "-C", struct, str(module)],
+        capture_output=True, text=True, check=True,
+    ).stdout
+    found = {}
+    for line in out.splitlines():
+        if "/*" in line and ";" in line:
+            name = line.split(";")[0].split()[-1].lstrip("*")
+            found[name] = int(line.split("/*")[1].split()[0].rstrip(":"))
+    return found
+
+
+def test_module_relocations(corpus: Corpus, tmp_path: Path) -> None:
+    """Relocations against module types: resolved in the module (vmlinux has no candidate), minimized per module."""
+    module = next((m for m in corpus.modules if m.name == "xfs.ko"), None)
+    require(module is not None, "the corpus has no xfs module")
+    assert module is not None
+    src = tmp_path / "mod.c"
+    src.write_text(MODULE_PROG)
+    prog = tmp_path / "mod.o"
+    subprocess.run([tool("clang-19"), "-g", "-O2", "-target", "bpfel", "-c", str(src), "-o", str(prog)], check=True)
+
+    full = resolve(prog, Target(corpus.base), [module])
+    assert not full.fails
+    by_what = {r.what: r for r in full.relocations}
+    mount, sb = _pahole_offsets(corpus, module, "xfs_mount"), _pahole_offsets(corpus, module, "xfs_sb")
+    assert by_what["struct xfs_mount.m_logname (0:2)"].value == mount["m_logname"]
+    assert by_what["struct xfs_mount.m_sb.sb_dblocks (0:0:1)"].value == mount["m_sb"] + sb["sb_dblocks"]
+    assert {r.chosen.target for r in full.relocations if r.chosen} == {"vmlinux", "xfs"}
+
+    out = tmp_path / "min.btf"
+    assert main(["min-core-btf", str(corpus.vmlinux), str(out), str(prog), "--module", str(module)]) == 0
+    split_path = tmp_path / "min.btf.xfs"
+    # The split loads over the minimized vmlinux, in btfkit and in libbpf.
+    base = load(out)
+    split = load(split_path, base)
+    assert split.start_id == base.type_count and len(split) > 0
+    with (
+        libbpf_oracle.parsed(out.read_bytes()) as lib_base,
+        libbpf_oracle.parsed(split_path.read_bytes(), lib_base) as lib_split,
+    ):
+        assert libbpf_oracle.lib is not None
+        assert libbpf_oracle.lib.btf__type_cnt(lib_split) == split.type_count
+    small = resolve(prog, base, [Target(split, "xfs")])
+    assert [(r.value, r.poisoned) for r in small.relocations] == [(r.value, r.poisoned) for r in full.relocations]

@@ -38,7 +38,7 @@ from ..format.ext import CoreReloKind
 from ..format.kinds import Kind, make_info
 from ..format.writer import to_bytes, write_atomic
 from .program import Program, load_program
-from .resolve import resolve_for_btfgen, targets_of
+from .resolve import Target, resolve_for_btfgen, targets_of
 from .spec import Spec
 
 __all__ = ["Marks", "min_core_btf", "minimized"]
@@ -191,7 +191,7 @@ def minimized(marks: Marks, base: BTF | None = None, base_ids: dict[int, int] | 
 
 
 def min_core_btf(
-    vmlinux: str | os.PathLike[str] | BTF,
+    vmlinux: str | os.PathLike[str] | BTF | Target,
     output: str | os.PathLike[str],
     programs: Sequence[str | os.PathLike[str] | Program],
     modules: Iterable[str | os.PathLike[str] | BTF] = (),

@@ -10,6 +10,7 @@ failure.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -108,3 +109,32 @@ def test_cli(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(failing) == 1
     out = capsys.readouterr().out
     assert "relocation decision ambiguity" in out
+
+
+def test_check_matrix(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """``core check`` over the selftest programs x target BTFs: every cell the table has is as the table says."""
+    d = objects()
+    progs = sorted({c.program for c in cases() if c.target is not None})
+    targets = sorted({c.target for c in cases() if c.target is not None})
+    page = tmp_path / "matrix.html"
+    args = ["core", "check", *(str(d / p) for p in progs), *(str(d / t) for t in targets if t)]
+    assert main([*args, "--json", "--html", str(page), "--jobs", "2"]) == 1
+    cells = {(Path(c["program"]).name, c["kernel"]): c for c in json.loads(capsys.readouterr().out)}
+    assert len(cells) == len(progs) * len(targets)
+    for case in cases():
+        if case.target is not None:
+            assert cells[case.program, case.target]["loads"] == (not case.fails), case.name
+    text = page.read_text()
+    assert text.count("<tr>") == len(progs) + 1
+    assert 'class="fail" title="struct core_reloc_size.int_field (0:0): relocation decision ambiguity' in text
+
+
+def test_check_real_kernels(corpus: Corpus, capsys: pytest.CaptureFixture[str]) -> None:
+    """The kernel selftest program loads on real kernels; an unpacked package directory is one kernel."""
+    prog = objects() / "test_core_reloc_kernel.bpf.o"
+    kernels = [str(corpus.root)]
+    if SYS_VMLINUX.exists():
+        kernels.append(str(SYS_VMLINUX))
+    assert main(["core", "check", str(prog), *kernels]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[1].split()[1:] == ["ok"] * len(kernels)

@@ -60,9 +60,34 @@ def _as_json(result: Any) -> dict[str, Any]:
     return {"program": result.program, "target": result.target, "fails": result.fails, "relocations": rels}
 
 
+def _cmd_check(args: argparse.Namespace, paths: list[str]) -> int:
+    from ..core import check  # noqa: PLC0415
+    from ..format.writer import write_atomic  # noqa: PLC0415
+
+    read = [(p, check.is_program(p)) for p in paths]
+    programs = [prog for _, prog in read if prog is not None]
+    kernels = check.kernel_inputs([p for p, prog in read if prog is None])
+    if not programs:
+        raise BTFError("core check: no BPF program given (an ELF object for the BPF machine)")
+    cells = check.check(programs, kernels, args.jobs)
+    if args.html:
+        write_atomic(args.html, check.to_html(cells).encode(), fsync=False)
+    if args.json:
+        json.dump(check.to_json(cells), sys.stdout, indent=1)
+        sys.stdout.write("\n")
+    else:
+        sys.stdout.write(check.to_text(cells))
+    return 1 if any(c.fails for c in cells) else 0
+
+
 def _cmd_core(args: argparse.Namespace) -> int:
     from ..core.resolve import Target, resolve  # noqa: PLC0415
     from ..format.reader import load  # noqa: PLC0415
+
+    if args.programs[0] == "check":
+        return _cmd_check(args, args.programs[1:])
+    if not args.base:
+        raise BTFError("core needs the target kernel's BTF (-B VMLINUX), or: core check PROG.o... KERNEL...")
 
     vmlinux = Target(load(args.base))
     results = [resolve(prog, vmlinux, args.module or ()) for prog in args.programs]
@@ -85,13 +110,22 @@ def _cmd_min_core_btf(args: argparse.Namespace) -> int:
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the commands of this module to the ``btfkit`` parser."""
-    core = sub.add_parser("core", help="resolve a BPF object's CO-RE relocations against a kernel, as libbpf does")
-    core.add_argument("programs", nargs="+", metavar="PROG.o", help="BPF object files (clang/gcc, with .BTF.ext)")
-    core.add_argument("-B", "--base", required=True, metavar="VMLINUX",
+    core = sub.add_parser(
+        "core",
+        help="resolve a BPF object's CO-RE relocations against a kernel, as libbpf does",
+        description="core PROG.o... -B VMLINUX: each relocation's candidates, choice and value.  "
+        "core check PROG.o... KERNEL...: a programs x kernels compatibility matrix "
+        "(KERNEL: vmlinux or raw BTF, a directory of them, or an unpacked kernel package).",
+    )
+    core.add_argument("programs", nargs="+", metavar="PROG.o",
+                      help="BPF object files (clang/gcc, with .BTF.ext); after 'check', kernels too")  # fmt: skip
+    core.add_argument("-B", "--base", metavar="VMLINUX",
                       help="the target kernel's BTF: raw, ELF vmlinux or /sys/kernel/btf/vmlinux")  # fmt: skip
     core.add_argument("--module", action="append", metavar="M.ko",
                       help="a module's BTF, searched where vmlinux has no candidate (repeatable)")  # fmt: skip
     core.add_argument("-j", "--json", action="store_true", help="JSON output")
+    core.add_argument("--html", metavar="FILE", help="check: also write the matrix as an HTML page")
+    core.add_argument("--jobs", type=int, metavar="N", help="check: worker processes (default: all CPUs)")
     core.set_defaults(func=_cmd_core)
     mini = sub.add_parser("min-core-btf", help="the BTF a set of BPF objects needs, as bpftool gen min_core_btf")
     mini.add_argument("vmlinux", metavar="VMLINUX", help="the kernel's BTF (raw or ELF vmlinux)")

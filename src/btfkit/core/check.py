@@ -13,12 +13,14 @@ files, or an unpacked kernel package (a directory with ``boot/vmlinuz-*``).
 from __future__ import annotations
 
 import html
+import mmap
 import multiprocessing
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from ..errors import BTFError
+from ..format.btf import BTF
 from ..format.reader import is_raw_btf, load
 from .program import Program, load_program
 from .resolve import Relocation, Target, resolve
@@ -91,6 +93,15 @@ def _reason(rel: Relocation) -> str:
     return "no compatible candidate"
 
 
+def _load_mapped(path: str) -> BTF:
+    """A kernel's BTF read through a memory map: of a 50 MB vmlinux only the ``.BTF`` pages are read."""
+    with open(path, "rb") as f:
+        mapped = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+    btf = load(memoryview(mapped))
+    btf.mapped_file = mapped  # type: ignore[attr-defined]  # kept open while the BTF may point into it
+    return btf
+
+
 # The programs, set before the worker processes fork (so each is parsed once, in the parent).
 _programs: list[Program] = []
 
@@ -98,8 +109,8 @@ _programs: list[Program] = []
 def _check_kernel(item: tuple[str, str]) -> list[Cell]:
     name, path = item
     try:
-        target = Target(load(path))
-    except (BTFError, OSError) as exc:
+        target = Target(_load_mapped(path))
+    except (BTFError, OSError, ValueError) as exc:
         return [Cell(p.name, name, 0, error=str(exc)) for p in _programs]
     cells = []
     for prog in _programs:

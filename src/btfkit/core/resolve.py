@@ -26,6 +26,7 @@ fails.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -73,24 +74,38 @@ class Target:
     def __init__(self, btf: BTF, name: str = "vmlinux"):
         self.btf = btf
         self.name = name
-        self._index: dict[str, list[int]] | None = None
+        self._by_name_off: dict[int, list[int]] | None = None
+        self._strings: list[tuple[bytes, int]] = []  # (string data, its first offset) of this BTF and its bases
 
     def ids_named(self, essential: str) -> list[int]:
-        """Own type IDs (in ID order) whose flavor-less name is ``essential``."""
-        if self._index is None:
-            index: dict[str, list[int]] = {}
-            btf = self.btf
-            get, words, start = btf.strings.get, btf.words, btf.start_id
-            names: dict[int, str] = {}
+        """Own type IDs (in ID order) whose flavor-less name is ``essential``.
+
+        Rather than computing every type's flavor-less name (a second per kernel
+        in Python), the string section is searched for ``essential`` and its
+        flavors, and the types naming those strings are looked up.
+        """
+        btf = self.btf
+        if self._by_name_off is None:
+            index: dict[int, list[int]] = {}
+            words, start = btf.words, btf.start_id
             for i, w in enumerate(btf.offsets):
                 off = words[w]
                 if off:
-                    name = names.get(off)
-                    if name is None:
-                        name = names[off] = essential_name(get(off))
-                    index.setdefault(name, []).append(start + i)
-            self._index = index
-        return self._index.get(essential, [])
+                    index.setdefault(off, []).append(start + i)
+            self._by_name_off = index
+            # A split BTF's names may also live in its bases' strings (offsets below its own).
+            owner: BTF | None = btf
+            while owner is not None:
+                self._strings.append((bytes(owner.strings.data), owner.start_str_off))
+                owner = owner.base
+        raw = essential.encode("utf-8", "surrogateescape")
+        found: list[int] = []
+        pattern = re.compile(rb"(?<=\0)(" + re.escape(raw) + rb"(?:___[^\0]*)?)\0")
+        for data, first in self._strings:
+            for m in pattern.finditer(data):
+                if essential_name(m[1].decode("utf-8", "surrogateescape")) == essential:
+                    found.extend(self._by_name_off.get(first + m.start(1), ()))
+        return sorted(found)
 
 
 @dataclass

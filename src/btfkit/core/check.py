@@ -95,8 +95,11 @@ def _reason(rel: Relocation) -> str:
 
 def _load_mapped(path: str) -> BTF:
     """A kernel's BTF read through a memory map: of a 50 MB vmlinux only the ``.BTF`` pages are read."""
-    with open(path, "rb") as f:
-        mapped = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+    try:
+        with open(path, "rb") as f:
+            mapped = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+    except (OSError, ValueError):  # not mappable (sysfs, a pipe): read whole
+        return load(path)
     btf = load(memoryview(mapped))
     btf.mapped_file = mapped  # type: ignore[attr-defined]  # kept open while the BTF may point into it
     return btf

@@ -55,6 +55,14 @@ def _int_offset(t: Type) -> int:
     return t.bit_offset
 
 
+def _param_pairs(lt: Type, tt: Type) -> list[tuple[int, int]] | None:
+    """The (local, target) parameter types of two function prototypes; None when their counts differ."""
+    lp, tp = lt.params, tt.params
+    if len(lp) != len(tp):
+        return None
+    return [(a.type_id, b.type_id) for a, b in zip(lp, tp, strict=True)]
+
+
 def fields_are_compat(local: BTF, local_id: int, targ: BTF, targ_id: int) -> bool:
     """Whether a field of type ``local_id`` may be read from a target field of type ``targ_id``."""
     while True:
@@ -96,13 +104,13 @@ def types_are_compat(local: BTF, local_id: int, targ: BTF, targ_id: int, level: 
         elif lk == Kind.ARRAY:
             local_id, targ_id = lt.array.type_id, tt.array.type_id
         elif lk == Kind.FUNC_PROTO:
-            lp, tp = lt.params, tt.params
-            if len(lp) != len(tp):
+            pairs = _param_pairs(lt, tt)
+            if pairs is None:
                 return False
-            for a, b in zip(lp, tp, strict=True):
+            for a, b in pairs:
                 if level <= 0:
                     raise SpecError("function prototypes nested too deep")
-                if not types_are_compat(local, skip(local, a.type_id), targ, skip(targ, b.type_id), level - 1):
+                if not types_are_compat(local, skip(local, a), targ, skip(targ, b), level - 1):
                     return False
             local_id, targ_id = skip(local, lt.type_id), skip(targ, tt.type_id)
         else:
@@ -176,11 +184,11 @@ def types_match(
                 return False
             local_id, targ_id = lt.array.type_id, tt.array.type_id
         elif lk == Kind.FUNC_PROTO:
-            lp, tp = lt.params, tt.params
-            if len(lp) != len(tp):
+            pairs = _param_pairs(lt, tt)
+            if pairs is None:
                 return False
-            for a, b in zip(lp, tp, strict=True):
-                if not types_match(local, a.type_id, targ, b.type_id, behind_ptr=behind_ptr, level=level - 1):
+            for a, b in pairs:
+                if not types_match(local, a, targ, b, behind_ptr=behind_ptr, level=level - 1):
                     return False
             local_id, targ_id = lt.type_id, tt.type_id
         else:

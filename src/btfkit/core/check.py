@@ -114,7 +114,7 @@ def _check_kernel(item: tuple[str, str]) -> list[Cell]:
     try:
         target = Target(_load_mapped(path))
     except (BTFError, OSError, ValueError) as exc:
-        return [Cell(p.name, name, 0, error=str(exc)) for p in _programs]
+        return [Cell(p.name, name, 0, error=f"{path}: {exc}") for p in _programs]
     cells = []
     for prog in _programs:
         result = resolve(prog, target)

@@ -11,6 +11,7 @@ failure.
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -20,7 +21,7 @@ from btfkit.core import resolve
 from btfkit.core.resolve import CoreResult
 
 from . import core_oracle
-from .conftest import SYS_VMLINUX, Corpus, require
+from .conftest import SYS_VMLINUX, Corpus, require, tool
 from .core_selftests import Case, cases, objects
 
 
@@ -138,3 +139,37 @@ def test_check_real_kernels(corpus: Corpus, capsys: pytest.CaptureFixture[str]) 
     assert main(["core", "check", str(prog), *kernels]) == 0
     out = capsys.readouterr().out
     assert out.splitlines()[1].split()[1:] == ["ok"] * len(kernels)
+
+
+GCC_PROG = r"""
+struct inner { int x; unsigned short y[4]; };
+struct s { long a; struct inner in; int b; };
+__attribute__((section("kprobe/x"))) int f(struct s *p)
+{
+	return __builtin_preserve_access_index(p->in.y[2]) + __builtin_preserve_access_index(p->b);
+}
+char _license[] __attribute__((section("license"))) = "GPL";
+"""
+GCC_TARGET = r"""
+struct inner { long pad; int x; unsigned short y[8]; };
+struct s { int b; long a; struct inner in; };
+void use(struct s *p) {}
+"""
+
+
+def test_gcc_object(tmp_path: Path) -> None:
+    """A ``gcc -gbtf -mco-re`` object (Debian's gcc-bpf) resolves as libbpf resolves it, complaint included.
+
+    (gcc 12 records both relocations on instruction 0, so libbpf refuses the first patch:
+    btfkit must say the same.)
+    """
+    for name, text in (("prog.c", GCC_PROG), ("target.c", GCC_TARGET)):
+        (tmp_path / name).write_text(text)
+    prog, target = tmp_path / "prog.o", tmp_path / "target.o"
+    subprocess.run([tool("bpf-gcc"), "-gbtf", "-O2", "-mco-re", "-c", str(tmp_path / "prog.c"), "-o", str(prog)],
+                   check=True)  # fmt: skip
+    subprocess.run([tool("clang-19"), "-g", "-O2", "-target", "bpfel", "-c", str(tmp_path / "target.c"),
+                    "-o", str(target)], check=True)  # fmt: skip
+    ours = resolve(prog, target)
+    assert compare(ours, core_oracle.run(prog, target)) > 0
+    assert [r.what for r in ours.relocations] == ["struct s.in.y[2] (0:1:1:2)", "struct s.b (0:2)"]

@@ -166,3 +166,44 @@ def test_write_parse_round_trip(
         (n, b.sections, b.rec_size if b.sections else None) for n, b in built.blocks()
     ]
     assert ext.to_bytes(back) == data
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.data())
+def test_corrupt_ext_is_an_error_not_a_crash(data: st.DataObject) -> None:
+    """Flipped bytes in a real .BTF.ext: a parse, or a BTFFormatError; never another exception."""
+    good = bytearray(_ext_of(objects() / "test_core_reloc_kernel.bpf.o"))
+    for _ in range(data.draw(st.integers(1, 4))):
+        good[data.draw(st.integers(0, len(good) - 1))] = data.draw(st.integers(0, 255))
+    cut = data.draw(st.integers(0, len(good)))
+    try:
+        ext.parse(bytes(good[:cut]) if data.draw(st.booleans()) else bytes(good))
+    except ext.BTFFormatError:
+        pass
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.data())
+def test_odd_relocations_are_reported_not_raised(data: st.DataObject) -> None:
+    """Relocation records with any type ID, access string, kind or offset resolve to a value or an error."""
+    from btfkit.core import load_program, resolve  # noqa: PLC0415
+
+    prog = load_program(objects() / "test_core_reloc_kernel.bpf.o")
+    assert prog.ext is not None and prog.ext.core_relo is not None
+    strings = [s for s in ("0", "0:1", "0:0:5", "1:2:3", "0:99", "", ":", "x", "0:-1", "7") if s]
+    sec = prog.ext.core_relo.sections[0]
+    records = list(sec.records)
+    for i in range(len(records)):
+        if data.draw(st.booleans()):
+            off = prog.btf.strings.add(data.draw(st.sampled_from(strings)))
+            records[i] = ext.CoreRelo(
+                data.draw(st.integers(0, 2000)) * data.draw(st.sampled_from([8, 1])),
+                data.draw(st.integers(0, len(prog.btf) + 3)),
+                off,
+                data.draw(st.integers(0, 14)),
+            )
+    sec.records = records  # type: ignore[assignment]
+    target = load(objects() / "btf__core_reloc_type_based.bpf.o")
+    result = resolve(prog, target)
+    for r in result.relocations:
+        assert r.skipped or r.error is not None or r.value is not None or r.poisoned

@@ -407,6 +407,9 @@ def _resolve_one(
     """Resolve ``rel`` (libbpf's ``bpf_core_resolve_relo``), then patch its instruction if ``patch``."""
     local = prog.btf
     kind = rel.kind
+    if rel.type_id != 0 and rel.type_id not in local:
+        rel.error = f"local type ID {rel.type_id} does not exist"
+        return
     if not isinstance(kind, CoreReloKind):
         rel.error = f"unrecognized CO-RE relocation kind {kind}"
         return

@@ -176,8 +176,9 @@ def format_spec(spec: Spec) -> str:
 
 def describe(btf: BTF, type_id: int, access: str, kind: CoreReloKind) -> str:
     """A relocation in words, ``struct task_struct.se.load.weight (0:52:3:0)``, even when its spec is bad."""
-    name = btf.name_of(type_id) or "<anon>"
-    head = f"{kind_label(btf, type_id)} {name}" if type_id in btf or type_id == 0 else f"[{type_id}]"
+    if type_id != 0 and type_id not in btf:
+        return f"[{type_id}] <no such type> ({access})"
+    head = f"{kind_label(btf, type_id)} {btf.name_of(type_id) or '<anon>'}"
     try:
         spec = parse_spec(btf, type_id, access, kind)
     except (SpecError, KeyError, IndexError, ValueError):

@@ -173,3 +173,17 @@ def test_gcc_object(tmp_path: Path) -> None:
     ours = resolve(prog, target)
     assert compare(ours, core_oracle.run(prog, target)) > 0
     assert [r.what for r in ours.relocations] == ["struct s.in.y[2] (0:1:1:2)", "struct s.b (0:2)"]
+
+
+def test_cli_json(capsys: pytest.CaptureFixture[str]) -> None:
+    d = objects()
+    prog, target = d / "test_core_reloc_existence.bpf.o", d / "btf__core_reloc_existence___minimal.bpf.o"
+    assert main(["core", str(prog), "-B", str(target), "--json"]) == 0
+    (doc,) = json.loads(capsys.readouterr().out)
+    ours = resolve(prog, target)
+    assert [(r["what"], r["value"], r["poisoned"], r["dead"]) for r in doc["relocations"]] == [
+        (r.what, r.value, r.poisoned, r.dead) for r in ours.relocations
+    ]
+    # Guarded reads of missing fields: poisoned but never reached, so the program still loads.
+    assert any(r["poisoned"] and r["dead"] and not r["fails"] for r in doc["relocations"])
+    assert doc["fails"] is False

@@ -51,7 +51,28 @@ DUMP_FORMATS: dict[str, Callable[[BTF, IO[bytes], argparse.Namespace], None]] = 
 }
 
 
+def _dump_ext(args: argparse.Namespace) -> int:
+    from ..format.elf import btf_sections  # noqa: PLC0415
+    from ..format.ext import parse as parse_ext  # noqa: PLC0415
+    from ..format.reader import is_raw_btf  # noqa: PLC0415
+    from ..outputs.ext import dump_ext  # noqa: PLC0415
+
+    with open(args.file, "rb") as f:
+        data = f.read()
+    if is_raw_btf(data) or btf_sections(data, args.file).ext is None:
+        raise BTFError(f"{args.file}: no .BTF.ext section")
+    btf = load_input(args.file, args.base)
+    sys.stdout.flush()
+    ext = btf_sections(data, args.file).ext
+    assert ext is not None
+    dump_ext(btf, parse_ext(ext), sys.stdout.buffer)
+    sys.stdout.buffer.flush()
+    return 0
+
+
 def _cmd_dump(args: argparse.Namespace) -> int:
+    if args.ext:
+        return _dump_ext(args)
     fmt = "json" if (args.json or args.pretty) and args.format == "raw" else args.format
     if fmt != "c" and (args.sort or args.type or args.more):
         raise BTFError("--sort, --type and several files go with --format c")
@@ -91,5 +112,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     dump.add_argument("-p", "--pretty", action="store_true", help="pretty-printed JSON (implies -j)")
     dump.add_argument("--root-id", type=int, action="append", metavar="ID",
                       help="print only this type (repeatable; order kept); btfkit's own, not bpftool 7.1's")  # fmt: skip
+    dump.add_argument("--ext", action="store_true",
+                      help="print the object's .BTF.ext: functions, source lines and CO-RE relocations")  # fmt: skip
     dump.set_defaults(func=_cmd_dump)
 

@@ -116,8 +116,8 @@ def _embedded(split: BTF, n_dist: int) -> set[int]:
     vmask = split.info_format.vlen_mask
     members: set[int] = set()
     groups = split.records_by_kind()
-    for kind in _COMPOSITE:
-        for w in groups[kind]:
+    for composite in _COMPOSITE:
+        for w in groups[composite]:
             members.update(words[w + 4 : w + 3 + 3 * (words[w + 1] & vmask) : 3])
     for member in members:
         tid = member

@@ -224,7 +224,9 @@ def load(
 
     A module under ``/sys/kernel/btf`` gets ``/sys/kernel/btf/vmlinux`` as its base
     automatically, as bpftool does.  An ELF object with a ``.BTF.base`` section is
-    read on top of that distilled base, which is also kept in ``distilled_base``.
+    read on top of that distilled base and then, if ``base`` is given, relocated onto it
+    as libbpf 1.5 does (:func:`btfkit.transforms.relocate.relocate`); the distilled base
+    is kept in ``distilled_base`` either way.
     """
     if not isinstance(source, (bytes, bytearray, memoryview)):
         # os.path rather than pathlib: its import is a tenth of a small command's run.
@@ -247,12 +249,16 @@ def load(
     pointer_size = sections.pointer_size
     if sections.base_btf is not None:
         distilled = parse(sections.base_btf)
-        if base is not None:
-            raise BTFFormatError(
-                f"{name}: has a distilled base (.BTF.base); relocating it onto another base "
-                "is not supported yet"
-            )
         btf = parse(sections.btf, distilled)
+        if base is not None:
+            # As libbpf's btf__parse_split: moved onto the base given.  (Relocation is a
+            # transform; reading such a module is its one use below the transforms layer.)
+            from ..transforms.relocate import RelocateError, relocate  # noqa: PLC0415
+
+            try:
+                btf = relocate(btf, base)
+            except RelocateError as exc:
+                raise RelocateError(f"{name}: {exc}", exc.type_name) from None
         btf.distilled_base = distilled
     else:
         btf = parse(sections.btf, base)

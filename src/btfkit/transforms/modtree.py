@@ -27,7 +27,7 @@ from ..transforms.dedup import BaseIndex, dedup
 from ..transforms.merge import standalone
 
 __all__ = ["ModuleResult", "Progress", "dedup_modules", "find_base", "find_modules", "raw_size",
-           "report_modules"]
+           "report_modules", "run_tree", "worker_state"]
 
 _MODULE_SUFFIXES = (".ko", ".ko.xz", ".ko.zst", ".ko.gz")
 
@@ -161,15 +161,21 @@ def _report_one(job: tuple[Path, str]) -> ModuleResult:
     return ModuleResult(path, name, raw_size(alone), len(alone), raw_size(btf), len(btf))
 
 
-def _run(  # noqa: PLR0917
+def run_tree(
     fn: Callable[[tuple[Path, str]], ModuleResult],
-    base: BTF,
     modules: Sequence[tuple[Path, str]],
-    outdir: Path | None,
+    *,
     jobs: int,
     progress: TextIO | None,
+    **state: object,
 ) -> list[ModuleResult]:
-    _STATE.update(base=base, index=BaseIndex(base), outdir=outdir)
+    """``fn`` over every ``(path, output name)`` of ``modules``, in ``jobs`` forked processes.
+
+    ``state`` (the base and whatever was prepared from it) is made visible to ``fn``
+    through :func:`worker_state` before forking, so workers share it without copying or
+    rebuilding it.  Results come back in the order of ``modules``.
+    """
+    _STATE.update(state)
     bar = Progress(len(modules), progress)
     results: list[ModuleResult] = []
     try:
@@ -189,6 +195,22 @@ def _run(  # noqa: PLR0917
     order = {name: i for i, (_, name) in enumerate(modules)}
     results.sort(key=lambda r: order[r.output])
     return results
+
+
+def worker_state() -> dict[str, object]:
+    """What :func:`run_tree` was given as ``state``, for the function it runs."""
+    return _STATE
+
+
+def _run(  # noqa: PLR0917
+    fn: Callable[[tuple[Path, str]], ModuleResult],
+    base: BTF,
+    modules: Sequence[tuple[Path, str]],
+    outdir: Path | None,
+    jobs: int,
+    progress: TextIO | None,
+) -> list[ModuleResult]:
+    return run_tree(fn, modules, jobs=jobs, progress=progress, base=base, index=BaseIndex(base), outdir=outdir)
 
 
 def dedup_modules(

@@ -25,13 +25,14 @@ from ..transforms.modtree import ModuleResult, find_modules, raw_size, run_tree,
 from ..transforms.relocate import RelocationBase, relocate
 from .encode import write_section
 
-__all__ = ["BASE_SUFFIX", "distill_modules", "find_relocatable", "relocate_modules"]
+__all__ = ["BASE_SUFFIX", "distill_modules", "distilled_base_name", "find_relocatable", "relocate_modules"]
 
 #: The distilled base written beside ``NAME.btf`` is ``NAME.base.btf``.
 BASE_SUFFIX = ".base.btf"
 
 
-def _base_name(output: str) -> str:
+def distilled_base_name(output: str) -> str:
+    """Where the distilled base of split BTF file ``output`` goes: ``NAME.btf`` -> ``NAME.base.btf``."""
     return output.removesuffix(".btf") + BASE_SUFFIX
 
 
@@ -50,7 +51,7 @@ def _distill_one(job: tuple[Path, str]) -> ModuleResult:
             target = outdir / name
             target.parent.mkdir(parents=True, exist_ok=True)
             write_atomic(target, to_bytes(split), fsync=False)
-            write_atomic(outdir / _base_name(name), to_bytes(distilled), fsync=False)
+            write_atomic(outdir / distilled_base_name(name), to_bytes(distilled), fsync=False)
     except (BTFError, OSError) as exc:
         return ModuleResult(path, name, error=str(exc))
     return ModuleResult(path, name, raw_size(btf), len(btf), raw_size(split), len(split))
@@ -92,12 +93,12 @@ def find_relocatable(inputs: Iterable[str | Path]) -> list[tuple[Path, str]]:
         if item.is_dir():
             found += [
                 (path, str(path.relative_to(item))) for path in sorted(item.rglob("*.btf"))
-                if not path.name.endswith(BASE_SUFFIX) and path.with_name(_base_name(path.name)).is_file()
+                if not path.name.endswith(BASE_SUFFIX) and path.with_name(distilled_base_name(path.name)).is_file()
             ]  # fmt: skip
             found += find_modules([item])
         elif item.name.endswith(".btf"):
-            if not item.with_name(_base_name(item.name)).is_file():
-                raise BTFError(f"{item}: no distilled base {_base_name(item.name)} beside it")
+            if not item.with_name(distilled_base_name(item.name)).is_file():
+                raise BTFError(f"{item}: no distilled base {distilled_base_name(item.name)} beside it")
             found.append((item, item.name))
         else:
             files.append(item)
@@ -113,7 +114,7 @@ def find_relocatable(inputs: Iterable[str | Path]) -> list[tuple[Path, str]]:
 def _read_distilled(path: Path) -> BTF:
     """A split BTF on its distilled base, from a module or from ``NAME.btf`` + ``NAME.base.btf``."""
     if path.name.endswith(".btf"):
-        return load(path, load(path.with_name(_base_name(path.name))))
+        return load(path, load(path.with_name(distilled_base_name(path.name))))
     btf = load(path)
     if btf.distilled_base is None:
         raise BTFError("no .BTF.base section: the module is not distilled")

@@ -157,6 +157,13 @@ def distill(split: BTF) -> tuple[BTF, BTF]:
             continue
         id_map[tid] = new_base.append_record(record)
 
+    if not len(new_base):
+        # libbpf tells "adding to the base" from "adding to the split" by the start ID
+        # being 1, which the split's also is when the distilled base is empty: then the
+        # moved types are never added, and references to them keep their base IDs.
+        for tid in moved:
+            id_map[tid] = tid
+        moved = []
     # The new split: the own records, then the moved ones.
     new_split = BTF(new_base)
     words = split.words[:]

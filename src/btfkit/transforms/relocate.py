@@ -188,11 +188,14 @@ def relocate(split: BTF, base: BTF | RelocationBase) -> BTF:
         size = dwords[w + 2]
         encoding = (dwords[w + 3] >> 24) & 0x0F if kind == Kind.INT else 0
         d = _Candidate(tid, kind, size, bool(info >> 31), encoding, dwords[w], True)
-        is_embedded = tid in embedded
-        matches = [
-            c for c in target.by_name.get(dist.strings.get(dwords[w]), ())
-            if (not c.needs_size or c.size == size) and _accepts(d, is_embedded, c)
-        ]  # fmt: skip
+        matches: list[_Candidate] = []
+        for c in target.by_name.get(dist.strings.get(dwords[w]), ()):
+            # libbpf keeps "embedded" in the slot the first match then takes: a later
+            # candidate of another size is no longer refused but counted as a second.
+            if (not c.needs_size or c.size == size) and _accepts(d, not matches and tid in embedded, c):
+                matches.append(c)
+                if len(matches) == 2:
+                    break
         if not matches:
             unmatched.append(tid)
             continue

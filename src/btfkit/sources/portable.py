@@ -17,6 +17,7 @@ from typing import TextIO
 
 from ..errors import BTFError
 from ..format.btf import BTF
+from ..format.elf import btf_sections, unwrap
 from ..format.reader import load
 from ..format.writer import to_bytes, write_atomic
 from ..transforms.dedup import BaseIndex, dedup
@@ -115,10 +116,10 @@ def _read_distilled(path: Path) -> BTF:
     """A split BTF on its distilled base, from a module or from ``NAME.btf`` + ``NAME.base.btf``."""
     if path.name.endswith(".btf"):
         return load(path, load(path.with_name(distilled_base_name(path.name))))
-    btf = load(path)
-    if btf.distilled_base is None:
-        raise BTFError("no .BTF.base section: the module is not distilled")
-    return btf
+    data = unwrap(path.read_bytes(), str(path))
+    if btf_sections(data, str(path)).base_btf is None:
+        raise BTFError("no .BTF.base section: the module is not distilled (btfkit distill --in-place makes one)")
+    return load(data)
 
 
 def _relocate_one(job: tuple[Path, str]) -> ModuleResult:

@@ -161,8 +161,7 @@ def distill(split: BTF) -> tuple[BTF, BTF]:
         # libbpf tells "adding to the base" from "adding to the split" by the start ID
         # being 1, which the split's also is when the distilled base is empty: then the
         # moved types are never added, and references to them keep their base IDs.
-        for tid in moved:
-            id_map[tid] = tid
+        id_map.update((tid, tid) for tid in moved)
         moved = []
     # The new split: the own records, then the moved ones.
     new_split = BTF(new_base)

@@ -237,4 +237,5 @@ def relocate(split: BTF, base: BTF | RelocationBase) -> BTF:
     out.strings.data[:] = split.strings.data
     out.header_len = split.header_len
     out.pointer_size = split.pointer_size
+    out.strs_deduped = split.strs_deduped  # the same strings, as (un)checked as before
     return out

@@ -101,18 +101,30 @@ def parsed(raw: bytes, base: int | None = None) -> Iterator[int]:
         lib().btf__free(btf)
 
 
-def distill(module: bytes, base: int) -> tuple[bytes, bytes]:
-    """``btf__distill_base`` of raw split BTF ``module`` on ``base``: (distilled base, new split)."""
-    with parsed(module, base) as src:
-        new_base, new_split = _P(), _P()
-        err = lib().btf__distill_base(src, ctypes.byref(new_base), ctypes.byref(new_split))
-        if err:
-            raise LibbpfError("btf__distill_base", err, "; ".join(_messages))
+def distill(module: bytes | Path, base: int) -> tuple[bytes, bytes]:
+    """``btf__distill_base`` of split BTF ``module`` (raw bytes, or an ELF file libbpf reads)
+    on ``base``: (distilled base, new split)."""
+    if isinstance(module, Path):
+        _messages.clear()
+        src = _check(lib().btf__parse_split(os.fsencode(module), base), "btf__parse_split")
         try:
-            return raw_data(new_base.value or 0), raw_data(new_split.value or 0)
+            return _distill(src)
         finally:
-            lib().btf__free(new_split)
-            lib().btf__free(new_base)
+            lib().btf__free(src)
+    with parsed(module, base) as src:
+        return _distill(src)
+
+
+def _distill(src: int) -> tuple[bytes, bytes]:
+    new_base, new_split = _P(), _P()
+    err = lib().btf__distill_base(src, ctypes.byref(new_base), ctypes.byref(new_split))
+    if err:
+        raise LibbpfError("btf__distill_base", err, "; ".join(_messages))
+    try:
+        return raw_data(new_base.value or 0), raw_data(new_split.value or 0)
+    finally:
+        lib().btf__free(new_split)
+        lib().btf__free(new_base)
 
 
 def relocate(split: bytes, distilled: bytes, base: int) -> bytes:

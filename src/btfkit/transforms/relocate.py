@@ -119,15 +119,16 @@ def _embedded(split: BTF, n_dist: int) -> set[int]:
     for composite in _COMPOSITE:
         for w in groups[composite]:
             members.update(words[w + 4 : w + 3 + 3 * (words[w + 1] & vmask) : 3])
+    locate = split.locate
     for member in members:
         tid = member
         while tid:
-            t = split[tid]
-            kind = t.kind
+            owner, w = locate(tid)
+            kind = (owner.words[w + 1] >> 24) & 0x1F
             if kind in _EMBEDDING:
-                tid = t.type_id
+                tid = owner.words[w + 2]
             elif kind == Kind.ARRAY:
-                tid = t.array.type_id
+                tid = owner.words[w + 3]  # the element type
             else:
                 if kind in _COMPOSITE and tid < n_dist:
                     found.add(tid)
@@ -178,7 +179,9 @@ def relocate(split: BTF, base: BTF | RelocationBase) -> BTF:
     # scan order); a second match is libbpf's "multiple candidates" error.
     id_map = list(range(split.type_count))  # split IDs are shifted below
     str_map: dict[int, int] = {}
-    second: list[tuple[int, int, int]] = []  # (base ID of the second match, first, distilled ID)
+    # Second matches as libbpf meets them: by base ID, then in its sorted order of the
+    # distilled types (by size, largest first, then by ID): (base ID, -size, distilled ID, first match).
+    second: list[tuple[int, int, int, int]] = []
     unmatched: list[int] = []
     dwords = dist.words
     for i, w in enumerate(dist.offsets):
@@ -200,11 +203,11 @@ def relocate(split: BTF, base: BTF | RelocationBase) -> BTF:
             unmatched.append(tid)
             continue
         if len(matches) > 1:
-            second.append((matches[1].type_id, matches[0].type_id, tid))
+            second.append((matches[1].type_id, -size, tid, matches[0].type_id))
         id_map[tid] = matches[0].type_id
         str_map[dwords[w]] = matches[0].name_off
     if second:
-        at, first, tid = min(second)
+        at, _, tid, first = min(second)
         name = dist.name_of(tid)
         raise RelocateError(
             f"distilled base type '{name}' [{tid}] of {dist[tid].size} bytes has several candidates "

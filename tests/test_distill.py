@@ -37,10 +37,11 @@ from btfkit.transforms.distill import DistillError, distill
 from btfkit.transforms.relocate import RelocateError, RelocationBase, relocate
 
 from . import libbpf15_oracle as libbpf
-from .conftest import SYS_VMLINUX, require
+from .conftest import SYS_VMLINUX, Corpus, require
 from .debian_kernels import KernelImage, image, releases
 from .kernel_source import bpftool_path
 from .strategies import split_graphs, type_graphs
+from .test_encode import DATA as ENC_DATA
 
 BTFKIT = [sys.executable, "-m", "btfkit"]
 FULL = os.environ.get("BTFKIT_FULL") == "1"
@@ -279,3 +280,34 @@ def test_cli_errors(newest: KernelImage, tmp_path: Path) -> None:
     (tmp_path / "lone.btf").write_bytes(b"")
     r = _run("relocate", tmp_path / "lone.btf", "-B", newest.vmlinux, "-o", tmp_path / "out")
     assert r.returncode == 1 and "no distilled base lone.base.btf beside it" in r.stderr
+
+
+# --- encode --distill ----------------------------------------------------------------------------
+def test_encode_distill(corpus: Corpus, tmp_path: Path) -> None:
+    """Encoding straight to the portable form equals encoding, then libbpf's distillation."""
+    src = tmp_path / "mod"
+    src.mkdir()
+    shutil.copy(ENC_DATA / "enc_mod_basic.c", src)
+    (src / "Makefile").write_text("obj-m := enc_mod_basic.o\n")
+    kbuild = Path("/lib/modules") / (corpus.root / "release").read_text().strip() / "build"
+    require(kbuild.exists(), f"{kbuild} missing: scripts/setup installs linux-headers-cloud-amd64")
+    done = subprocess.run(["make", "-s", "-C", str(kbuild), f"M={src}", "modules"], capture_output=True, text=True,
+                          check=False)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    ko = src / "enc_mod_basic.ko"
+    plain = tmp_path / "plain.btf"
+    assert _run("encode", ko, "-B", corpus.vmlinux, "-o", plain).returncode == 0
+    out = tmp_path / "portable.btf"
+    r = _run("encode", ko, "-B", corpus.vmlinux, "--distill", "-o", out)
+    assert r.returncode == 0, r.stderr
+    base = load(corpus.vmlinux)
+    with libbpf.parsed(to_bytes(base)) as lib_base:
+        expected = libbpf.distill(plain.read_bytes(), lib_base)
+    assert ((tmp_path / "portable.base.btf").read_bytes(), out.read_bytes()) == expected
+    r = _run("encode", ko, "-B", corpus.vmlinux, "--distill", "--in-place")
+    assert r.returncode == 0, r.stderr
+    sections = btf_sections(ko.read_bytes(), str(ko))
+    assert (sections.base_btf, sections.btf) == expected
+    ours = subprocess.run([*BTFKIT, "dump", str(ko), "-B", str(corpus.vmlinux)], capture_output=True, text=True,
+                          check=True)  # fmt: skip
+    assert ours.stdout == _dump_bpftool(ko, corpus.vmlinux)

@@ -30,7 +30,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 import btfkit
+from btfkit.format.build import Builder
 from btfkit.format.elf import btf_sections, unwrap
+from btfkit.format.kinds import IntEncoding
 from btfkit.format.reader import load, parse
 from btfkit.format.writer import to_bytes
 from btfkit.transforms.distill import DistillError, distill
@@ -106,10 +108,54 @@ def test_random_distill_and_relocate(graphs: tuple, other: object) -> None:  # t
 
 
 def test_not_split_is_refused() -> None:
-    b = btfkit.Builder()
+    b = Builder()
     b.add_int("int", 4)
     with pytest.raises(DistillError, match="only split BTF"):
         distill(b.btf)
+
+
+# --- the cases libbpf's selftests name (btf_distill.c), built small ----------------------------
+def _base(struct_size: int, *, twice: bool = False) -> btfkit.BTF:
+    """A base with ``int``, ``struct s`` of ``struct_size`` bytes (two of them if ``twice``) and ``struct t``."""
+    b = Builder()
+    i = b.add_int("int", 4, IntEncoding.SIGNED)
+    for _ in range(2 if twice else 1):
+        b.add_struct("s", struct_size)
+        b.add_member("a", i, 0)
+    b.add_struct("t", 8)
+    b.add_member("b", i, 0)
+    return b.btf
+
+
+def _module(base: btfkit.BTF, *, embed: bool) -> btfkit.BTF:
+    """A module whose struct holds base ``struct s`` by value (``embed``) or by pointer, and points to ``t``."""
+    b = Builder(base=base)
+    s, t = base.find("s").id, base.find("t").id
+    ps, pt = b.add_ptr(s), b.add_ptr(t)
+    b.add_struct("m", 24)
+    b.add_member("s", s if embed else ps, 0)
+    b.add_member("t", pt, 128)
+    return b.btf
+
+
+@pytest.mark.parametrize(("embed", "new_size", "twice"), [
+    (True, 4, False), (True, 8, False), (False, 8, False), (False, 4, True), (True, 8, True),
+])  # fmt: skip
+def test_relocation_cases(embed: bool, new_size: int, twice: bool) -> None:
+    """Embedded structs must keep their size, pointed-to ones need not; a base with two candidates
+    of the size sought is ambiguous.  Outcomes and the type named compared with libbpf."""
+    old = parse(to_bytes(_base(4)))
+    module = parse(to_bytes(_module(old, embed=embed)), old)
+    new = parse(to_bytes(_base(new_size, twice=twice)))
+    with libbpf.parsed(to_bytes(old)) as lib_old:
+        dist_raw, split_raw = libbpf.distill(to_bytes(module), lib_old)
+    dist, split = distill(module)
+    assert (to_bytes(dist), to_bytes(split)) == (dist_raw, split_raw)
+    with libbpf.parsed(to_bytes(new)) as lib_new:
+        _relocate_both(split_raw, dist_raw, new, lib_new)
+    if embed and new_size != 4 and not twice:
+        with pytest.raises(RelocateError, match=r"STRUCT 's' \[\d+\] \(4 bytes\) is embedded .* of 8 bytes"):
+            relocate(parse(split_raw, parse(dist_raw)), new)
 
 
 # --- a whole kernel ---------------------------------------------------------------------------

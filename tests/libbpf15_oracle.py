@@ -101,17 +101,21 @@ def parsed(raw: bytes, base: int | None = None) -> Iterator[int]:
         lib().btf__free(btf)
 
 
+@contextmanager
+def parsed_file(path: str | Path, base: int | None = None) -> Iterator[int]:
+    """``btf__parse_split(path, base)`` (an ELF file or raw BTF) for a ``with`` block."""
+    _messages.clear()
+    btf = _check(lib().btf__parse_split(os.fsencode(path), base), "btf__parse_split")
+    try:
+        yield btf
+    finally:
+        lib().btf__free(btf)
+
+
 def distill(module: bytes | Path, base: int) -> tuple[bytes, bytes]:
     """``btf__distill_base`` of split BTF ``module`` (raw bytes, or an ELF file libbpf reads)
     on ``base``: (distilled base, new split)."""
-    if isinstance(module, Path):
-        _messages.clear()
-        src = _check(lib().btf__parse_split(os.fsencode(module), base), "btf__parse_split")
-        try:
-            return _distill(src)
-        finally:
-            lib().btf__free(src)
-    with parsed(module, base) as src:
+    with parsed_file(module, base) if isinstance(module, Path) else parsed(module, base) as src:
         return _distill(src)
 
 

@@ -19,10 +19,17 @@ from ..errors import BTFError
 from ..format.btf import BTF
 from ..format.elf import btf_sections, unwrap
 from ..format.reader import load
-from ..format.writer import to_bytes, write_atomic
+from ..format.writer import to_bytes
 from ..transforms.dedup import BaseIndex, dedup
 from ..transforms.distill import distill
-from ..transforms.modtree import ModuleResult, find_modules, raw_size, run_tree, worker_state
+from ..transforms.modtree import (
+    ModuleResult,
+    find_modules,
+    raw_size,
+    run_tree,
+    worker_state,
+    write_output,
+)
 from ..transforms.relocate import RelocationBase, relocate
 from .encode import write_section
 
@@ -49,10 +56,8 @@ def _distill_one(job: tuple[Path, str]) -> ModuleResult:
             write_section(path, split, distilled)
         else:
             assert isinstance(outdir, Path)
-            target = outdir / name
-            target.parent.mkdir(parents=True, exist_ok=True)
-            write_atomic(target, to_bytes(split), fsync=False)
-            write_atomic(outdir / distilled_base_name(name), to_bytes(distilled), fsync=False)
+            write_output(outdir, name, to_bytes(split))
+            write_output(outdir, distilled_base_name(name), to_bytes(distilled))
     except (BTFError, OSError) as exc:
         return ModuleResult(path, name, error=str(exc))
     return ModuleResult(path, name, raw_size(btf), len(btf), raw_size(split), len(split))
@@ -134,9 +139,7 @@ def _relocate_one(job: tuple[Path, str]) -> ModuleResult:
             assert isinstance(index, BaseIndex)
             dedup(moved, index=index)
         data = to_bytes(moved)
-        out = outdir / name
-        out.parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(out, data, fsync=False)
+        write_output(outdir, name, data)
     except (BTFError, OSError) as exc:
         return ModuleResult(path, name, error=str(exc))
     return ModuleResult(path, name, raw_size(btf), len(btf), len(data), len(moved))

@@ -27,7 +27,7 @@ from ..transforms.dedup import BaseIndex, dedup
 from ..transforms.merge import standalone
 
 __all__ = ["ModuleResult", "Progress", "dedup_modules", "find_base", "find_modules", "raw_size",
-           "report_modules", "run_tree", "worker_state"]
+           "report_modules", "run_tree", "worker_state", "write_output"]
 
 _MODULE_SUFFIXES = (".ko", ".ko.xz", ".ko.zst", ".ko.gz")
 
@@ -132,12 +132,18 @@ def _dedup_one(job: tuple[Path, str]) -> ModuleResult:
         n_in = len(btf)
         dedup(btf, index=index)
         data = to_bytes(btf)
-        target = outdir / name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(target, data, fsync=False)
+        write_output(outdir, name, data)
     except (BTFError, OSError) as exc:
         return ModuleResult(path, name, error=str(exc))
     return ModuleResult(path, name, before, n_in, len(data), len(btf))
+
+
+def write_output(outdir: Path, name: str, data: bytes) -> None:
+    """Write one module's output ``outdir/name`` (creating its folder), atomically; the tree
+    functions flush all files at the end with one sync rather than one fsync per file."""
+    target = outdir / name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(target, data, fsync=False)
 
 
 def raw_size(btf: BTF) -> int:

@@ -178,20 +178,21 @@ def distill(split: BTF) -> tuple[BTF, BTF]:
         str_pos += [p - w + at for p in owner.str_positions(bw, w)]
         id_map[tid] = next_id
         next_id += 1
-    strings = new_split.strings
-    for p in str_pos:  # in libbpf's order: record by record, field by field
-        off = words[p]
+    # Strings are added in libbpf's order (record by record, field by field); adding
+    # each distinct one at its first use gives the same table.
+    values = [words[p] for p in str_pos]
+    add = new_split.strings.add
+    for off in dict.fromkeys(values):
         if off not in str_map:
-            str_map[off] = strings.add(src_str(off))
+            str_map[off] = add(src_str(off))
+    for p, off in zip(str_pos, values, strict=True):
         words[p] = str_map[off]
     # IDs: base ones through id_map, split ones shifted down by what the base lost.
     diff = start - new_base.type_count
-    table = list(range(start))
-    for tid, new in id_map.items():
-        table[tid] = new
-    table += range(start - diff, split.type_count - diff)
+    get = id_map.get
     for p in id_pos:
-        words[p] = table[words[p]]
+        tid = words[p]
+        words[p] = tid - diff if tid >= start else get(tid, tid)
     new_split.words = words
     new_split.offsets = offsets
     return new_base, new_split

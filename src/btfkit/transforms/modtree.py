@@ -10,6 +10,7 @@ as the base when none is given).
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import os
 import sys
@@ -184,6 +185,10 @@ def run_tree(
     _STATE.update(state)
     bar = Progress(len(modules), progress)
     results: list[ModuleResult] = []
+    # Frozen, the base's objects are left out of every collection: the per-module work
+    # would otherwise have the collector walk them again and again, and forked workers
+    # would copy every page it touches (copy-on-write).
+    gc.freeze()
     try:
         if jobs <= 1 or len(modules) < 2:
             for job in modules:
@@ -192,11 +197,12 @@ def run_tree(
         else:
             ctx = multiprocessing.get_context("fork")
             with ctx.Pool(jobs) as pool:
-                it: Iterator[ModuleResult] = pool.imap_unordered(fn, modules, chunksize=4)
+                it: Iterator[ModuleResult] = pool.imap_unordered(fn, modules, chunksize=16)
                 for res in it:
                     results.append(res)
                     bar.step()
     finally:
+        gc.unfreeze()
         _STATE.clear()
     order = {name: i for i, (_, name) in enumerate(modules)}
     results.sort(key=lambda r: order[r.output])

@@ -43,9 +43,9 @@ from .conftest import SYS_VMLINUX, Corpus, require
 from .debian_kernels import KernelImage, image, releases
 from .kernel_source import bpftool_path
 from .strategies import split_graphs, type_graphs
-from .test_encode import DATA as ENC_DATA
 
 BTFKIT = [sys.executable, "-m", "btfkit"]
+ENC_DATA = Path(__file__).parent / "data" / "c"  # test_encode's small module sources
 FULL = os.environ.get("BTFKIT_FULL") == "1"
 PROPS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

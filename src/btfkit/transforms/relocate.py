@@ -143,7 +143,9 @@ def _why_unmatched(dist: BTF, tid: int, embedded: bool, target: RelocationBase) 
     near = target.by_name.get(t.name, [])
     if not near:
         return f"distilled base type {what} is not in the base (no type of that name)"
-    sizes = ", ".join(f"{Kind(c.kind).name} [{c.type_id}] of {c.size} bytes" for c in near)
+    sizes = ", ".join(f"{Kind(c.kind).name} [{c.type_id}] of {c.size} bytes" for c in near[:4])
+    if len(near) > 4:
+        sizes += f" and {len(near) - 4} more"
     if embedded:
         return f"distilled base type {what} is embedded by value and changed size: the base has {sizes}"
     return f"distilled base type {what} has no compatible type in the base, which has {sizes}"

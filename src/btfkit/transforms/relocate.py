@@ -173,7 +173,7 @@ def relocate(split: BTF, base: BTF | RelocationBase) -> BTF:
                                 "which a distilled base does not hold")  # fmt: skip
         if not t.name_off:
             raise RelocateError(f"type [{t.id}] ({t.spec.label}) of the distilled base is anonymous")
-    split.check_references()
+    split.check_references()  # as libbpf's parse of the split checks them
     n_dist = dist.type_count
     embedded = _embedded(split, n_dist)
 

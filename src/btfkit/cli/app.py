@@ -17,10 +17,10 @@ from typing import Any, NoReturn
 
 from .. import __version__
 from ..errors import BTFError
-from . import common, core, dedup, dump, encode, inspect
+from . import common, core, dedup, distill, dump, encode, inspect
 
 #: The command modules, in the order ``btfkit --help`` lists their commands.
-COMMANDS = (inspect, dump, encode, dedup, core)
+COMMANDS = (inspect, dump, encode, dedup, distill, core)
 
 
 class _Formatter(argparse.RawDescriptionHelpFormatter):

@@ -43,11 +43,15 @@ def module_image(path: str) -> bytes | None:
     return image if is_kernel_module(image) else None
 
 
-def _is_split(image: bytes, path: str) -> bool:
-    """Whether a module's ``.BTF`` is split BTF (its string section does not start with NUL)."""
+def _needs_base(image: bytes, path: str) -> bool:
+    """Whether a module's ``.BTF`` is split BTF (its string section does not start with NUL)
+    on the vmlinux: one with its own distilled base (``.BTF.base``) reads without one."""
     from ..format.elf import btf_sections  # noqa: PLC0415
 
-    raw = btf_sections(image, path).btf
+    sections = btf_sections(image, path)
+    if sections.base_btf is not None:
+        return False
+    raw = sections.btf
     if len(raw) < 24:
         return True
     end = "<" if raw[:2] == b"\x9f\xeb" else ">"
@@ -76,7 +80,7 @@ def base_for(path: str, base: str | None) -> str | None:
     if base is not None:
         warn_other_kernel(path, image, base)
         return base
-    if not _is_split(image, path):
+    if not _needs_base(image, path):
         return None
     choice = require_module_base(path, image)
     note(f"{path}: base {choice.path} (the module's kernel, {choice.release})")

@@ -36,7 +36,9 @@ def _encode_base(files: list[str], base: str | None) -> str | None:
 
 def _cmd_encode(args: argparse.Namespace) -> int:
     from ..sources.encode import encode, write_section  # noqa: PLC0415
+    from ..sources.portable import distilled_base_name  # noqa: PLC0415
     from ..transforms.dedup import BaseIndex  # noqa: PLC0415 (imported on use, see above)
+    from ..transforms.distill import distill  # noqa: PLC0415
     from ..transforms.modtree import Progress, progress_stream  # noqa: PLC0415
 
     if (args.output is None) == (not args.in_place):
@@ -45,12 +47,21 @@ def _cmd_encode(args: argparse.Namespace) -> int:
         raise BTFError("-o takes one object; use --in-place for several")
     base_path = None if args.no_base else _encode_base(args.files, args.base)
     base = load(base_path) if base_path else None
+    if args.distill and base is None:
+        raise BTFError("--distill needs the base the object is split on (-B VMLINUX)")
     index = BaseIndex(base) if base is not None else None  # prepared once for all the objects
     bar = Progress(len(args.files), progress_stream() if len(args.files) > 1 else None, label="objects")
     for path in args.files:
         btf = encode(path, base, index=index, name=path, check_base=not args.no_base_check,
                      gen_floats=args.btf_gen_floats)  # fmt: skip
-        if args.in_place:
+        if args.distill:
+            distilled, split = distill(btf)
+            if args.in_place:
+                write_section(path, split, distilled)
+            else:
+                write(split, args.output)
+                write(distilled, distilled_base_name(args.output))
+        elif args.in_place:
             write_section(path, btf)
         else:
             write(btf, args.output)
@@ -88,6 +99,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                      help="floats as FLOAT, not INT (pahole's option, which kernel builds use)")  # fmt: skip
     enc.add_argument("--no-base-check", action="store_true",
                      help="accept a module whose struct module is not the base's")  # fmt: skip
+    enc.add_argument("--distill", action="store_true",
+                     help="portable module BTF: split on a distilled base, written beside it (-o: "
+                          "OUT.base.btf) or as .BTF.base (--in-place), as pahole --btf_features=distilled_base")  # fmt: skip
     out = enc.add_mutually_exclusive_group()
     out.add_argument("-o", "--output", help="write raw BTF to this file")
     out.add_argument("--in-place", action="store_true", help="write it into the object's .BTF section")

@@ -42,7 +42,13 @@ def _cmd_info(args: argparse.Namespace) -> int:
     if btf.base is not None:
         out.write(f"split on a base of {btf.base.type_count - 1} types\n")
     if btf.distilled_base is not None:
-        out.write(f"distilled base (.BTF.base): {len(btf.distilled_base)} types\n")
+        dist = btf.distilled_base
+        out.write(f"distilled base (.BTF.base): {len(dist)} types, {size_text(len(dist.strings))} of strings\n")
+        if btf.base is dist:
+            out.write("  not relocated (give -B VMLINUX to relocate it as libbpf 1.5 does)\n")
+        else:
+            out.write(f"  relocated onto the base: {len(dist)} distilled types mapped, "
+                      f"split IDs {btf.start_id}..{btf.type_count - 1}\n")
     for label, n in kinds.most_common():
         out.write(f"  {label:<11} {n}\n")
     return 0

@@ -16,7 +16,6 @@ import os
 import struct
 import sys
 from array import array
-from collections.abc import Callable
 from itertools import count
 
 from ..errors import BTFFormatError, BTFHeaderError, BTFStringError, ELFError
@@ -25,6 +24,7 @@ from ..format.btf import BTF, ByteOrder
 from ..format.kinds import (
     HEADER_LEN,
     HEADER_LEN_LAYOUT,
+    KINDS,
     MAGIC,
     WIDE_INFO,
 )
@@ -164,15 +164,10 @@ def _index(btf: BTF, at: int) -> tuple[list[list[int]], list[list[int]]]:
     # Per top byte: the record's fixed words, its words per element (0: none) and where
     # its offset and ID go; None for a kind nothing describes.  A fast path of KindSpec,
     # in a list: indexing one is cheaper than a dict lookup.
-    place: list[tuple[int, int, Callable[[int], None], Callable[[int], None]] | None] = []
-    for top in range(256):
-        try:
-            s = btf.spec(top & kmask)
-        except BTFFormatError:
-            place.append(None)
-            continue
-        per = s.elem_words if s.has_vlen else 0
-        place.append((3 + s.extra_words, per, groups[top].append, ids[top].append))
+    place = [
+        None if shape is None else (shape[0], shape[1], groups[top].append, ids[top].append)
+        for top, shape in enumerate(_shapes(btf))
+    ]
     w = 0
     try:
         # The section's end shows as an IndexError on the next record's info word.
@@ -204,6 +199,31 @@ def _index(btf: BTF, at: int) -> tuple[list[list[int]], list[list[int]]]:
     return _by_kind(groups, kmask), _by_kind(ids, kmask)
 
 
+#: :func:`_shapes` of BTF that knows only the kinds of KINDS, per kind mask (the usual case).
+_STANDARD_SHAPES: dict[int, list[tuple[int, int] | None]] = {}
+
+
+def _shapes(btf: BTF) -> list[tuple[int, int] | None]:
+    """Per info top byte: a record's fixed words and its words per element (0: none), or None
+    for a kind nothing describes.  Computed once for the standard kinds: a module tree's
+    thousands of small parses would otherwise spend much of their time here."""
+    kmask = btf.info_format.kind_mask
+    standard = all(b._specs is KINDS for b in btf.chain)  # no layout section anywhere
+    if standard and kmask in _STANDARD_SHAPES:
+        return _STANDARD_SHAPES[kmask]
+    shapes: list[tuple[int, int] | None] = []
+    for top in range(256):
+        try:
+            s = btf.spec(top & kmask)
+        except BTFFormatError:
+            shapes.append(None)
+            continue
+        shapes.append((3 + s.extra_words, s.elem_words if s.has_vlen else 0))
+    if standard:
+        _STANDARD_SHAPES[kmask] = shapes
+    return shapes
+
+
 def _by_kind(by_top: list[list[int]], kmask: int) -> list[list[int]]:
     """Merge lists kept per info top byte into lists per kind, keeping ascending order."""
     out: list[list[int]] = [[] for _ in range(kmask + 1)]
@@ -225,9 +245,11 @@ def load(
 
     A module under ``/sys/kernel/btf`` gets ``/sys/kernel/btf/vmlinux`` as its base
     automatically, as bpftool does.  An ELF object with a ``.BTF.base`` section is
-    read on top of that distilled base, which is also kept in ``distilled_base``.
-    Split BTF that evidently does not extend ``base`` (see :mod:`btfkit.format.basefit`)
-    raises :class:`~btfkit.errors.BaseMismatchError`; :func:`parse` leaves that check out.
+    read on top of that distilled base and then, if ``base`` is given, relocated onto it
+    as libbpf 1.5 does (:func:`btfkit.transforms.relocate.relocate`); the distilled base
+    is kept in ``distilled_base`` either way.  Split BTF that evidently does not extend
+    ``base`` (see :mod:`btfkit.format.basefit`) raises
+    :class:`~btfkit.errors.BaseMismatchError`; :func:`parse` leaves that check out.
     """
     if not isinstance(source, (bytes, bytearray, memoryview)):
         # os.path rather than pathlib: its import is a tenth of a small command's run.
@@ -252,12 +274,16 @@ def load(
     pointer_size = sections.pointer_size
     if sections.base_btf is not None:
         distilled = parse(sections.base_btf)
-        if base is not None:
-            raise BTFFormatError(
-                f"{name}: has a distilled base (.BTF.base); relocating it onto another base "
-                "is not supported yet"
-            )
         btf = parse(sections.btf, distilled)
+        if base is not None:
+            # As libbpf's btf__parse_split: moved onto the base given.  (Relocation is a
+            # transform; reading such a module is its one use below the transforms layer.)
+            from ..transforms.relocate import RelocateError, relocate  # noqa: PLC0415
+
+            try:
+                btf = relocate(btf, base)
+            except RelocateError as exc:
+                raise RelocateError(f"{name}: {exc}", exc.type_name) from None
         btf.distilled_base = distilled
     else:
         btf = parse(sections.btf, base)

@@ -18,7 +18,7 @@ from pathlib import Path
 from ..errors import BTFError, ELFError
 from ..format.btf import BTF, ByteOrder, Type
 from ..format.build import Builder
-from ..format.elf import BTF_SECTION, btf_sections, unwrap
+from ..format.elf import BTF_BASE_SECTION, BTF_SECTION, btf_sections, unwrap
 from ..format.fixups import compiler_fixups, load_time_fixups, object_layout
 from ..format.kinds import Kind
 from ..format.reader import parse
@@ -147,8 +147,9 @@ def link(
     return builder.btf
 
 
-def write_section(path: str | Path, btf: BTF) -> None:
-    """Store ``btf`` as the ``.BTF`` section of the ELF file at ``path`` (replaced or added).
+def write_section(path: str | Path, btf: BTF, distilled_base: BTF | None = None) -> None:
+    """Store ``btf`` as the ``.BTF`` section of the ELF file at ``path`` (replaced or added),
+    and ``distilled_base``, if given, as its ``.BTF.base`` (the distilled base ``btf`` is split on).
 
     The new file is written next to the old one and renamed over it, so an
     interruption leaves either the old file or the new one, never a mix.
@@ -158,4 +159,7 @@ def write_section(path: str | Path, btf: BTF) -> None:
     if not data.startswith(_ELF_MAGIC):
         raise ELFError(f"{path}: not an uncompressed ELF file")
     endian: ByteOrder = "little" if data[5:6] == b"\x01" else "big"
-    write_atomic(path, set_section(data, BTF_SECTION, to_bytes(btf, endian), name=str(path)))
+    data = set_section(data, BTF_SECTION, to_bytes(btf, endian), name=str(path))
+    if distilled_base is not None:
+        data = set_section(data, BTF_BASE_SECTION, to_bytes(distilled_base, endian), name=str(path))
+    write_atomic(path, data)

@@ -10,6 +10,7 @@ as the base when none is given).
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import os
 import sys
@@ -26,7 +27,7 @@ from ..transforms.dedup import BaseIndex, dedup
 from ..transforms.merge import standalone
 
 __all__ = ["ModuleResult", "Progress", "dedup_modules", "find_base", "find_modules", "raw_size",
-           "report_modules"]
+           "report_modules", "run_tree", "worker_state", "write_output"]
 
 _MODULE_SUFFIXES = (".ko", ".ko.xz", ".ko.zst", ".ko.gz")
 
@@ -129,12 +130,18 @@ def _dedup_one(job: tuple[Path, str]) -> ModuleResult:
         n_in = len(btf)
         dedup(btf, index=index)
         data = to_bytes(btf)
-        target = outdir / name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(target, data, fsync=False)
+        write_output(outdir, name, data)
     except (BTFError, OSError) as exc:
         return ModuleResult(path, name, error=str(exc))
     return ModuleResult(path, name, before, n_in, len(data), len(btf))
+
+
+def write_output(outdir: Path, name: str, data: bytes) -> None:
+    """Write one module's output ``outdir/name`` (creating its folder), atomically; the tree
+    functions flush all files at the end with one sync rather than one fsync per file."""
+    target = outdir / name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(target, data, fsync=False)
 
 
 def raw_size(btf: BTF) -> int:
@@ -158,17 +165,27 @@ def _report_one(job: tuple[Path, str]) -> ModuleResult:
     return ModuleResult(path, name, raw_size(alone), len(alone), raw_size(btf), len(btf))
 
 
-def _run(  # noqa: PLR0917
+def run_tree(
     fn: Callable[[tuple[Path, str]], ModuleResult],
-    base: BTF,
     modules: Sequence[tuple[Path, str]],
-    outdir: Path | None,
+    *,
     jobs: int,
     progress: TextIO | None,
+    **state: object,
 ) -> list[ModuleResult]:
-    _STATE.update(base=base, index=BaseIndex(base), outdir=outdir)
+    """``fn`` over every ``(path, output name)`` of ``modules``, in ``jobs`` forked processes.
+
+    ``state`` (the base and whatever was prepared from it) is made visible to ``fn``
+    through :func:`worker_state` before forking, so workers share it without copying or
+    rebuilding it.  Results come back in the order of ``modules``.
+    """
+    _STATE.update(state)
     bar = Progress(len(modules), progress)
     results: list[ModuleResult] = []
+    # Frozen, the base's objects are left out of every collection: the per-module work
+    # would otherwise have the collector walk them again and again, and forked workers
+    # would copy every page it touches (copy-on-write).
+    gc.freeze()
     try:
         if jobs <= 1 or len(modules) < 2:
             for job in modules:
@@ -177,16 +194,33 @@ def _run(  # noqa: PLR0917
         else:
             ctx = multiprocessing.get_context("fork")
             with ctx.Pool(jobs) as pool:
-                it: Iterator[ModuleResult] = pool.imap_unordered(fn, modules, chunksize=4)
+                it: Iterator[ModuleResult] = pool.imap_unordered(fn, modules, chunksize=16)
                 for res in it:
                     results.append(res)
                     bar.step()
     finally:
         bar.close()
+        gc.unfreeze()
         _STATE.clear()
     order = {name: i for i, (_, name) in enumerate(modules)}
     results.sort(key=lambda r: order[r.output])
     return results
+
+
+def worker_state() -> dict[str, object]:
+    """What :func:`run_tree` was given as ``state``, for the function it runs."""
+    return _STATE
+
+
+def _run(  # noqa: PLR0917
+    fn: Callable[[tuple[Path, str]], ModuleResult],
+    base: BTF,
+    modules: Sequence[tuple[Path, str]],
+    outdir: Path | None,
+    jobs: int,
+    progress: TextIO | None,
+) -> list[ModuleResult]:
+    return run_tree(fn, modules, jobs=jobs, progress=progress, base=base, index=BaseIndex(base), outdir=outdir)
 
 
 def dedup_modules(

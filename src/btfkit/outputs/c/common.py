@@ -46,5 +46,3 @@ _MISSING_ALIASES = {
     "__Poly64_t": "unsigned long long",
     "__Poly128_t": "unsigned __int128",
 }
-# Names the dump compares as written (the others it only writes).
-_COMPARED = frozenset({*_MISSING_ALIASES, "__gnuc_va_list"})

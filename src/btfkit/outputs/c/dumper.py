@@ -96,8 +96,6 @@ class Dumper(Renderer):
         pass_end = self.pass_end
         for tid in passing:
             pass_end[tid] = -1
-        #: False: a walk moves the dump state on without writing any text.
-        self.formatting = True
         self.passed = 0  # roots below this ID have had their turn (when turns are skipped)
         self.queue: list[int] = []
         self.out: list[str] = []
@@ -250,7 +248,6 @@ class Dumper(Renderer):
             return
         k = self.kind[tid]
         out = self.out
-        fmt = self.formatting  # false: only the states move on (see ``formatting``)
         if es == _EMITTING:
             if self.fwd_emitted[tid]:
                 return
@@ -280,8 +277,7 @@ class Dumper(Renderer):
             elif not self.fwd_emitted[tid] and tid != cont_id:
                 self._forward_declare(tid)
             if not cont_id:
-                if fmt:
-                    out.append(self._struct_def(tid, 0) + ";\n\n")
+                out.append(self._struct_def(tid, 0) + ";\n\n")
                 estate[tid] = _EMITTED
             else:
                 estate[tid] = 0
@@ -289,7 +285,7 @@ class Dumper(Renderer):
             estate[tid] = _EMITTING
             end = self.pass_end[words[w + 2]]
             self._emit_type(end if end >= 0 else self._pass_end(words[w + 2]), tid)
-            if fmt and not self.fwd_emitted[tid] and not self._blacklisted(tid):
+            if not self.fwd_emitted[tid] and not self._blacklisted(tid):
                 out.append(self._typedef_def(tid, 0) + ";\n\n")
             estate[tid] = _EMITTED
         elif k == _FUNC_PROTO:
@@ -306,27 +302,25 @@ class Dumper(Renderer):
             if done:
                 estate[tid] = _EMITTED  # a visit again would do nothing
         elif k == _ENUM or k == _ENUM64:
-            if fmt and not cont_id:
+            if not cont_id:
                 out.append(self._enum_def(tid, 0) + ";\n\n")
             estate[tid] = _EMITTED
         elif k == _FWD:
-            if fmt:
-                out.append(self._fwd_def(tid) + ";\n\n")
+            out.append(self._fwd_def(tid) + ";\n\n")
             estate[tid] = _EMITTED
         elif k == _INT:
-            alias = _MISSING_ALIASES.get(self.naming.type_name(tid)) if fmt else None
+            alias = _MISSING_ALIASES.get(self.naming.type_name(tid))
             if alias is not None:
                 out.append(f"typedef {alias} {self.naming.type_name(tid)};\n\n")
             estate[tid] = _EMITTED
 
     def _forward_declare(self, tid: int) -> None:
         """Write what lets ``tid`` be used before its definition: ``struct NAME;`` or the typedef."""
-        if self.formatting:
-            if self.kind[tid] == _TYPEDEF:
-                if not self._blacklisted(tid):
-                    self.out.append(self._typedef_def(tid, 0) + ";\n\n")
-            else:
-                self.out.append(self.naming.tag(tid) + ";\n\n")
+        if self.kind[tid] == _TYPEDEF:
+            if not self._blacklisted(tid):
+                self.out.append(self._typedef_def(tid, 0) + ";\n\n")
+        else:
+            self.out.append(self.naming.tag(tid) + ";\n\n")
         self.fwd_emitted[tid] = 1
 
     def _pass_end(self, tid: int) -> int:

@@ -73,7 +73,7 @@ from itertools import accumulate, chain, compress, count, repeat
 
 from ..errors import BTFError, BTFFormatError, DedupError
 from ..format.btf import BTF
-from ..format.kinds import Kind
+from ..format.kinds import InfoFormat, Kind
 from ..format.strings import StringTable
 from ..gcpause import paused_gc
 
@@ -1132,9 +1132,78 @@ def dedup(btf: BTF, *, force_collisions: bool = False, index: BaseIndex | None =
     finally:
         d.release()
         index.busy = False
+    looped = _contains_itself(words, offsets, btf.start_id, btf.info_format)
+    if looped is not None:
+        # libbpf 1.1 writes such BTF (the kernel then refuses it): refuse it here instead.
+        w = offsets[looped - btf.start_id]
+        name = strings.get(words[w]) or "(anonymous)"
+        kind = "union" if (words[w + 1] >> 24) & btf.info_format.kind_mask == _UNION else "struct"
+        raise DedupError(
+            f"{kind} {name} contains itself by value (through its members, arrays or typedefs): "
+            "no C type can, and the kernel refuses such BTF"
+        )
     btf.words = words
     btf.offsets = offsets
     btf.strings = strings
     btf.strs_deduped = True
     btf._names = None
     btf._references_checked = True  # every offset and ID was met on the way
+
+
+_BY_VALUE = frozenset({_TYPEDEF, _VOLATILE, _CONST, _RESTRICT, _TYPE_TAG, _ARRAY})  # lead on by value
+
+
+def _contains_itself(words: array[int], offsets: array[int], start: int, fmt: InfoFormat) -> int | None:
+    """The ID of a struct or union among the records that contains itself by value (through
+    members, arrays, typedefs and qualifiers), or None.
+
+    The records are IDs ``start`` and on; lower IDs (a base) cannot contain them.
+    Each member is followed to the struct it is by value; then structs are peeled
+    off in topological order: what is left lies on or below a cycle.
+    """
+    n, kmask, vmask = len(offsets), fmt.kind_mask, fmt.vlen_mask
+    kinds = [(words[w + 1] >> 24) & kmask for w in offsets]
+    # By type ID: the struct (its ID) a type is by value; -1 none; -2 not known yet (a chain).
+    value_of = [-1] * start
+    value_of += [i if k in _STRUCTS else -2 if k in _BY_VALUE else -1 for i, k in enumerate(kinds, start)]
+    value_of.append(-1)  # IDs past the end read as nothing (they were checked before)
+    last = len(value_of) - 1
+
+    def struct_of(tid: int) -> int:
+        path: list[int] = []
+        while value_of[tid] == -2 and len(path) <= n:
+            path.append(tid)
+            w = offsets[tid - start]
+            nxt = words[w + 3] if kinds[tid - start] == _ARRAY else words[w + 2]
+            tid = nxt if nxt < last else last
+        found = value_of[tid] if value_of[tid] != -2 else -1
+        for p in path:
+            value_of[p] = found
+        return found
+
+    inside: dict[int, set[int]] = {}  # struct -> the structs its members are by value
+    indegree = dict.fromkeys([i for i, k in enumerate(kinds, start) if k in _STRUCTS], 0)
+    for i in indegree:
+        w = offsets[i - start]
+        held = {value_of[m] for m in words[w + 4 : w + 4 + 3 * (words[w + 1] & vmask) : 3]}
+        if -2 in held:
+            held = {struct_of(m) for m in words[w + 4 : w + 4 + 3 * (words[w + 1] & vmask) : 3]}
+        held.discard(-1)
+        inside[i] = held
+        for j in held:
+            indegree[j] += 1
+    free = [i for i in inside if not indegree[i]]
+    while free:
+        for j in inside.pop(free.pop()):
+            indegree[j] -= 1
+            if not indegree[j]:
+                free.append(j)
+    if not inside:
+        return None
+    # Each struct left is held by one left: going from holder to holder comes round.
+    holder = {j: i for i, held in inside.items() for j in held if j in inside}
+    i, met = min(inside), set()
+    while i not in met:
+        met.add(i)
+        i = holder[i]
+    return i

@@ -440,3 +440,42 @@ def test_uncompilable_graphs_raise() -> None:
     with pytest.raises(BTFFormatError):
         dump_c(b.btf)
 
+
+
+def test_deep_pointer_chains_dump_as_bpftool_does(tmp_path: Path) -> None:
+    # Real input can chain far more pointers and qualifiers than any fixed limit:
+    # only a chain that comes back to itself is cyclic.  Chains met from their
+    # base type up (IDs rising) and from the top down (IDs falling) walk differently.
+    depth = 5000
+    b = Builder()
+    t = b.add_int("int", 4, IntEncoding.SIGNED)
+    for n in range(depth):
+        t = b.add_const(t) if n % 7 == 3 else b.add_ptr(t)
+    b.add_typedef("up", t)
+    b.add_struct("holder", 8, [("p", t, 0)])
+    top = b.add_typedef("down", len(b.btf) + 2)
+    for n in range(depth):
+        nxt = top + 2 + n
+        b.add_const(nxt) if n % 7 == 3 else b.add_ptr(nxt)
+    b.add_struct("tail", 4, [("a", 1, 0)])
+    btfkit.write(b.btf, tmp_path / "deep.btf")
+    assert_same(ours(b.btf), bpftool_c(tmp_path / "deep.btf"), f"{depth}-deep pointer chains")
+
+
+def test_cycles_and_depth_are_told_apart() -> None:
+    b = Builder()
+    b.add_ptr(3)
+    b.add_const(1)
+    b.add_ptr(2)  # 1 -> 3 -> 2 -> 1
+    with pytest.raises(BTFFormatError, match="cyclic"):
+        dump_c(b.btf)
+    # Typedefs of typedefs are ordered recursively: beyond Python's recursion limit the
+    # error says the graph is too deep, not that it is cyclic.
+    b = Builder()
+    n = 20_000
+    for i in range(n):
+        b.add_typedef(f"t{i}", i + 2)
+    b.add_int("int", 4, IntEncoding.SIGNED)
+    with pytest.raises(BTFFormatError, match="too deep") as err:
+        dump_c(b.btf)
+    assert "cyclic" not in str(err.value)

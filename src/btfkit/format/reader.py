@@ -22,8 +22,10 @@ from itertools import count
 from ..errors import BTFFormatError, BTFHeaderError, BTFStringError, ELFError
 from ..format.btf import BTF, ByteOrder
 from ..format.kinds import (
+    EXTRA,
     HEADER_LEN,
     HEADER_LEN_LAYOUT,
+    INFO,
     MAGIC,
     WIDE_INFO,
 )
@@ -171,12 +173,12 @@ def _index(btf: BTF, at: int) -> tuple[list[list[int]], list[list[int]]]:
             place.append(None)
             continue
         per = s.elem_words if s.has_vlen else 0
-        place.append((3 + s.extra_words, per, groups[top].append, ids[top].append))
+        place.append((EXTRA + s.extra_words, per, groups[top].append, ids[top].append))
     w = 0
     try:
         # The section's end shows as an IndexError on the next record's info word.
         for type_id in count(btf.start_id):
-            info = words[w + 1]
+            info = words[w + INFO]
             fixed, per, add, add_id = place[info >> 24]  # type: ignore[misc]
             append(w)
             add(w)
@@ -187,7 +189,7 @@ def _index(btf: BTF, at: int) -> tuple[list[list[int]], list[list[int]]]:
                 w += fixed
     except TypeError:  # no shape: a kind nothing describes
         raise BTFFormatError(
-            f"unknown kind {fmt.kind(words[w + 1])} (no layout section describes it)",
+            f"unknown kind {fmt.kind(words[w + INFO])} (no layout section describes it)",
             offset=at + 4 * w,
             type_id=btf.start_id + len(offsets),
         ) from None

@@ -216,37 +216,31 @@ KINDS: Final[dict[int, KindSpec]] = {
     )
 }
 
+
+def _positions(kind: Kind, *fields: str) -> tuple[int, ...]:
+    """Where ``fields`` are: within one element for kinds with elements, else in the record."""
+    spec = KINDS[kind]
+    return tuple(spec.elem(f) if spec.elem_fields else spec.word(f) for f in fields)
+
+
 # Field positions by name, for code that reads records word by word (hot loops read
 # module constants; the values come from the table above).
-INT_ENCODING: Final = KINDS[Kind.INT].word("encoding")
-ARRAY_TYPE: Final = KINDS[Kind.ARRAY].word("type")
-ARRAY_INDEX_TYPE: Final = KINDS[Kind.ARRAY].word("index_type")
-ARRAY_NELEMS: Final = KINDS[Kind.ARRAY].word("nelems")
-VAR_LINKAGE: Final = KINDS[Kind.VAR].word("linkage")
-DECL_TAG_COMPONENT: Final = KINDS[Kind.DECL_TAG].word("component_idx")
+(INT_ENCODING,) = _positions(Kind.INT, "encoding")
+ARRAY_TYPE, ARRAY_INDEX_TYPE, ARRAY_NELEMS = _positions(Kind.ARRAY, "type", "index_type", "nelems")
+(VAR_LINKAGE,) = _positions(Kind.VAR, "linkage")
+(DECL_TAG_COMPONENT,) = _positions(Kind.DECL_TAG, "component_idx")
 #: Where the elements start (no kind with elements has extra words).
 ELEMS: Final = EXTRA
-#: STRUCT/UNION members: words per member, and each field's place in one.
-MEMBER_WORDS: Final = KINDS[Kind.STRUCT].elem_words
-MEMBER_NAME: Final = KINDS[Kind.STRUCT].elem("name_off")
-MEMBER_TYPE: Final = KINDS[Kind.STRUCT].elem("type")
-MEMBER_OFFSET: Final = KINDS[Kind.STRUCT].elem("offset")
-#: FUNC_PROTO parameters.
-PARAM_WORDS: Final = KINDS[Kind.FUNC_PROTO].elem_words
-PARAM_NAME: Final = KINDS[Kind.FUNC_PROTO].elem("name_off")
-PARAM_TYPE: Final = KINDS[Kind.FUNC_PROTO].elem("type")
-#: ENUM and ENUM64 values.
-ENUM_WORDS: Final = KINDS[Kind.ENUM].elem_words
-ENUM_NAME: Final = KINDS[Kind.ENUM].elem("name_off")
-ENUM_VAL: Final = KINDS[Kind.ENUM].elem("val")
-ENUM64_WORDS: Final = KINDS[Kind.ENUM64].elem_words
-ENUM64_LO: Final = KINDS[Kind.ENUM64].elem("val_lo32")
-ENUM64_HI: Final = KINDS[Kind.ENUM64].elem("val_hi32")
-#: DATASEC variables.
-VARSEC_WORDS: Final = KINDS[Kind.DATASEC].elem_words
-VARSEC_TYPE: Final = KINDS[Kind.DATASEC].elem("type")
-VARSEC_OFFSET: Final = KINDS[Kind.DATASEC].elem("offset")
-VARSEC_SIZE: Final = KINDS[Kind.DATASEC].elem("size")
+# Elements: STRUCT/UNION members, FUNC_PROTO parameters, enumerators, DATASEC
+# variables; each kind's words per element, and each field's place in one.
+MEMBER_NAME, MEMBER_TYPE, MEMBER_OFFSET = _positions(Kind.STRUCT, "name_off", "type", "offset")
+PARAM_NAME, PARAM_TYPE = _positions(Kind.FUNC_PROTO, "name_off", "type")
+ENUM_NAME, ENUM_VAL = _positions(Kind.ENUM, "name_off", "val")
+ENUM64_LO, ENUM64_HI = _positions(Kind.ENUM64, "val_lo32", "val_hi32")
+VARSEC_TYPE, VARSEC_OFFSET, VARSEC_SIZE = _positions(Kind.DATASEC, "type", "offset", "size")
+MEMBER_WORDS, PARAM_WORDS, ENUM_WORDS, ENUM64_WORDS, VARSEC_WORDS = (
+    KINDS[k].elem_words for k in (Kind.STRUCT, Kind.FUNC_PROTO, Kind.ENUM, Kind.ENUM64, Kind.DATASEC)
+)
 
 #: Kinds that only qualify another type (libbpf's ``btf_is_mod``).
 MODIFIERS: Final = frozenset({Kind.VOLATILE, Kind.CONST, Kind.RESTRICT, Kind.TYPE_TAG})

@@ -193,20 +193,12 @@ class _Resolution(_State):
         tid = v[0]
         words, w = self.rec(tid)
         elem, index, nelems = words[w + ARRAY_TYPE], words[w + ARRAY_INDEX_TYPE], words[w + ARRAY_NELEMS]
-        k = self.kind(index)
-        if k < 0 or _SIZELESS[k] or _SOURCE_ONLY[k]:
-            self.fail(tid, f"ARRAY index type {index} has no size", w + ARRAY_INDEX_TYPE)
-        if not self._sink(k) and not self._done(index):
-            self._push(index)
+        if not self._array_part_ready(tid, index, "index", w + ARRAY_INDEX_TYPE):
             return
         found = self._id_size(index)
         if found is None or self.kinds[found[0]] != Kind.INT or not self._int_regular(found[0]):
             self.fail(tid, f"ARRAY index type {index} is not a whole-byte INT", w + ARRAY_INDEX_TYPE)
-        k = self.kind(elem)
-        if k < 0 or _SIZELESS[k] or _SOURCE_ONLY[k]:
-            self.fail(tid, f"ARRAY element type {elem} has no size", w + ARRAY_TYPE)
-        if not self._sink(k) and not self._done(elem):
-            self._push(elem)
+        if not self._array_part_ready(tid, elem, "element", w + ARRAY_TYPE):
             return
         found = self._id_size(elem)
         if found is None:
@@ -217,6 +209,17 @@ class _Resolution(_State):
         if nelems and esize > _U32 // nelems:
             self.fail(tid, f"ARRAY of {nelems} x {esize} bytes overflows 32 bits", w + ARRAY_NELEMS)
         self._pop(eid, esize * nelems)
+
+    def _array_part_ready(self, tid: int, part: int, what: str, word: int) -> bool:
+        """Whether an ARRAY's index or element type ``part`` is resolved; if it needs
+        resolving first, it is pushed (False).  A type without size fails."""
+        k = self.kind(part)
+        if k < 0 or _SIZELESS[k] or _SOURCE_ONLY[k]:
+            self.fail(tid, f"ARRAY {what} type {part} has no size", word)
+        if not self._sink(k) and not self._done(part):
+            self._push(part)
+            return False
+        return True
 
     def _int_regular(self, tid: int) -> bool:
         """An INT that is not a bitfield: 1, 2, 4, 8 or 16 whole bytes, no bit offset."""

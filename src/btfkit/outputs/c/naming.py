@@ -47,12 +47,11 @@ class Names:
         table[name] = dup
         if dup == 1:
             return name
-        if tid < 0:
-            return f"{name}___{dup}"
         new = f"{name}___{dup}"
-        raw = new.encode("utf-8", "surrogateescape")
-        if len(raw) > _MAX_NAME_BYTES:  # libbpf's fixed buffer cuts long names
-            new = raw[:_MAX_NAME_BYTES].decode("utf-8", "surrogateescape")
+        if tid >= 0:
+            raw = new.encode("utf-8", "surrogateescape")
+            if len(raw) > _MAX_NAME_BYTES:  # libbpf's fixed buffer cuts long names
+                new = raw[:_MAX_NAME_BYTES].decode("utf-8", "surrogateescape")
         return new
 
     def _resolve(self, tid: int, table: dict[str, int]) -> str:

@@ -20,7 +20,7 @@ The passes, named as in libbpf so its source can be read alongside:
     earlier canonical enum forward at itself.
 ``struct``
     STRUCT and UNION, by a side-by-side walk of the candidate's type graph and
-    a canonical one (:meth:`_Dedup.is_equiv`) that records a hypothetical
+    a canonical one (:meth:`.structs._Structs.is_equiv`) that records a hypothetical
     canon-to-candidate mapping; a FWD may stand for a STRUCT/UNION of its name.
     A successful walk also resolves forwards and pre-maps structs met on the way.
 ``resolve_fwds``

@@ -9,16 +9,19 @@ and without ``force_collisions``.  See ``dedup_support.py``.
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 import btfkit
 from btfkit import DedupError, IntEncoding
+from btfkit.cli import main
 from btfkit.format.build import Builder
+from btfkit.format.validate import validate
 from btfkit.transforms.dedup import BaseIndex, dedup
 
-from . import libbpf_oracle
+from . import kernel_oracle, libbpf_oracle
 from .conftest import require
 from .dedup_support import assert_same_as_libbpf
 
@@ -540,3 +543,34 @@ def test_dangling_offsets_fail_as_the_reference_check_does(edits: list[tuple[int
         btfkit.parse(raw).check_references()
     with pytest.raises(type(expected.value), match=f"^{re.escape(str(expected.value))}$"):
         dedup(btfkit.parse(raw))
+
+
+@pytest.mark.parametrize("through", ["member", "array", "typedef", "nested"])
+def test_struct_containing_itself_is_refused_and_nothing_written(through: str, tmp_path: Path) -> None:
+    # libbpf 1.1 deduplicates such BTF without a word and writes what the kernel refuses.
+    b = Builder()
+    i = b.add_int("int", 4, S)
+    s = b.add_struct("self", 8, [("a", i, 0), ("again", 3, 32)])  # 3: the next type
+    if through == "member":
+        b.add_const(s)
+    elif through == "array":
+        b.add_array(s, i, 1)
+    elif through == "typedef":
+        b.add_const(4)
+        b.add_typedef("self_t", s)
+    else:
+        b.add_struct("outer", 8, [("s", s, 0)])
+    raw = btfkit.to_bytes(b.btf)
+    reason = kernel_oracle.probe()
+    if reason is None:
+        assert not kernel_oracle.load(raw).ok, "the kernel refuses a struct that contains itself"
+    with pytest.raises(btfkit.BTFValidationError):
+        validate(btfkit.parse(raw))  # btfkit's model of the kernel's verifier agrees
+    btf = btfkit.parse(raw)
+    with pytest.raises(DedupError, match="struct self contains itself by value"):
+        dedup(btf)
+    assert btfkit.to_bytes(btf) == raw
+    (tmp_path / "in.btf").write_bytes(raw)
+    out = tmp_path / "out.btf"
+    assert main(["dedup", str(tmp_path / "in.btf"), "-o", str(out)]) == 1
+    assert not out.exists()

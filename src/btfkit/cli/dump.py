@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import os
 import sys
 from collections.abc import Callable
 from typing import IO
@@ -37,9 +36,7 @@ def _dump_c(btf: BTF, out: IO[bytes], args: argparse.Namespace) -> None:
 
     roots = [*(args.root_id or ()), *(args.type or ())]
     # One encode and one write: far cheaper than one per piece.
-    # A second process pays off where a second CPU is free to run it.
-    parallel = len(os.sched_getaffinity(0)) > 1 if hasattr(os, "sched_getaffinity") else False
-    text = "".join(dump_c.iter_c(btf, sort=args.sort, roots=roots, parallel=parallel))
+    text = "".join(dump_c.iter_c(btf, sort=args.sort, roots=roots))
     out.write(text.encode("utf-8", "surrogateescape"))
 
 

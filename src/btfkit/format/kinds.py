@@ -102,9 +102,12 @@ class Role(IntEnum):
 class KindSpec(NamedTuple):
     """Facts about one kind that the generic code needs.
 
-    ``extra_refs``/``elem_refs``/``elem_strs`` are word indexes (within the extra
-    block or within one element) holding type IDs or string offsets, in the order
-    libbpf's field iterator visits them (that order fixes dedup's string order).
+    ``extra_fields`` and ``elem_fields`` name the words of the extra block and of
+    one element, in order (as the kernel's UAPI structs name them); :meth:`word`
+    and :meth:`elem` give a field's position by name.  ``extra_refs``/``elem_refs``/
+    ``elem_strs`` are the word indexes (within the extra block or within one
+    element) holding type IDs or string offsets, derived from those names, in the
+    order libbpf's field iterator visits them (that order fixes dedup's string order).
     """
 
     kind: int
@@ -128,14 +131,44 @@ class KindSpec(NamedTuple):
     sized: bool = False  # the size word is the type's byte size (kernel's btf_type_has_size)
     sizeless: bool = False  # has no size at all, so no member or variable can be of it
     role: Role = Role.SINK
+    extra_fields: tuple[str, ...] = ()
+    elem_fields: tuple[str, ...] = ()
 
     def record_words(self, vlen: int) -> int:
         """Words in a record of this kind with ``vlen`` elements."""
         return 3 + self.extra_words + vlen * self.elem_words
 
+    def word(self, field: str) -> int:
+        """Where field ``field`` is in a record: ``name_off``, ``info``, ``size``/``type``
+        (the third word, by kind), or one of :attr:`extra_fields`."""
+        if field in self.extra_fields:  # ARRAY's element "type" is an extra word
+            return EXTRA + self.extra_fields.index(field)
+        return _HEADER[field]
 
-def _spec(kind: Kind, **kw: object) -> KindSpec:
-    return KindSpec(int(kind), kind.name, **kw)  # type: ignore[arg-type]
+    def elem(self, field: str) -> int:
+        """Where field ``field`` is within one element (one of :attr:`elem_fields`)."""
+        return self.elem_fields.index(field)
+
+
+#: The words every record starts with; extra words follow, then the elements.
+NAME_OFF: Final = 0
+INFO: Final = 1
+SIZE: Final = 2  # the third word, for kinds that have a size ...
+TYPE: Final = 2  # ... and for kinds that refer to a type there
+EXTRA: Final = 3
+_HEADER: Final = {"name_off": NAME_OFF, "info": INFO, "size": SIZE, "type": TYPE}
+_REF_FIELDS: Final = frozenset({"type", "index_type"})  # fields that hold a type ID
+
+
+def _spec(kind: Kind, extra: tuple[str, ...] = (), elem: tuple[str, ...] = (), **kw: object) -> KindSpec:
+    refs = [i for i, f in enumerate(elem) if f in _REF_FIELDS]
+    strs = [i for i, f in enumerate(elem) if f == "name_off"]
+    return KindSpec(
+        int(kind), kind.name, extra_words=len(extra), elem_words=len(elem),
+        extra_refs=tuple(i for i, f in enumerate(extra) if f in _REF_FIELDS),
+        elem_refs=tuple(refs), elem_strs=tuple(strs), extra_fields=extra, elem_fields=elem,
+        **kw,  # type: ignore[arg-type]
+    )  # fmt: skip
 
 
 _ELEMS: Final = 0xFFFF  # the classic 16-bit vlen
@@ -144,45 +177,70 @@ _MOD: Final = Role.MODIFIER
 KINDS: Final[dict[int, KindSpec]] = {
     s.kind: s
     for s in (
-        _spec(Kind.INT, type_ref=False, extra_words=1, names=Names.ANY, sized=True),
-        _spec(Kind.PTR, type_ref=True, extra_words=0, role=Role.PTR),
-        _spec(Kind.ARRAY, type_ref=False, extra_words=3, extra_refs=(0, 1),
+        # INT's extra word: encoding (bits 24-27), bit offset (16-23) and bit count (0-7).
+        _spec(Kind.INT, ("encoding",), type_ref=False, names=Names.ANY, sized=True),
+        _spec(Kind.PTR, type_ref=True, role=Role.PTR),
+        _spec(Kind.ARRAY, ("type", "index_type", "nelems"), type_ref=False,
               size_values=frozenset({0}), role=Role.ARRAY),
-        _spec(Kind.STRUCT, type_ref=False, extra_words=0, elem_words=3, elem_refs=(1,),
-              elem_strs=(0,), names=Names.OPTIONAL, kflag_ok=True, has_vlen=True,
+        _spec(Kind.STRUCT, (), ("name_off", "type", "offset"), type_ref=False,
+              names=Names.OPTIONAL, kflag_ok=True, has_vlen=True,
               elem_names=Names.OPTIONAL, vlen_max=_ELEMS, sized=True, role=Role.STRUCT),
-        _spec(Kind.UNION, type_ref=False, extra_words=0, elem_words=3, elem_refs=(1,),
-              elem_strs=(0,), names=Names.OPTIONAL, kflag_ok=True, has_vlen=True,
+        _spec(Kind.UNION, (), ("name_off", "type", "offset"), type_ref=False,
+              names=Names.OPTIONAL, kflag_ok=True, has_vlen=True,
               elem_names=Names.OPTIONAL, vlen_max=_ELEMS, sized=True, role=Role.STRUCT),
-        _spec(Kind.ENUM, type_ref=False, extra_words=0, elem_words=2, elem_strs=(0,),
+        _spec(Kind.ENUM, (), ("name_off", "val"), type_ref=False,
               names=Names.OPTIONAL, kflag_ok=True, has_vlen=True, elem_names=Names.IDENT,
               vlen_max=_ELEMS, size_values=frozenset({1, 2, 4, 8}), sized=True),
-        _spec(Kind.FWD, type_ref=False, iter_ref=True, extra_words=0, names=Names.IDENT,
+        _spec(Kind.FWD, type_ref=False, iter_ref=True, names=Names.IDENT,
               kflag_ok=True, size_values=frozenset({0}), sizeless=True),
-        _spec(Kind.TYPEDEF, type_ref=True, extra_words=0, names=Names.IDENT, role=_MOD),
-        _spec(Kind.VOLATILE, type_ref=True, extra_words=0, role=_MOD),
-        _spec(Kind.CONST, type_ref=True, extra_words=0, role=_MOD),
-        _spec(Kind.RESTRICT, type_ref=True, extra_words=0, role=_MOD),
-        _spec(Kind.FUNC, type_ref=True, extra_words=0, names=Names.IDENT,
+        _spec(Kind.TYPEDEF, type_ref=True, names=Names.IDENT, role=_MOD),
+        _spec(Kind.VOLATILE, type_ref=True, role=_MOD),
+        _spec(Kind.CONST, type_ref=True, role=_MOD),
+        _spec(Kind.RESTRICT, type_ref=True, role=_MOD),
+        _spec(Kind.FUNC, type_ref=True, names=Names.IDENT,
               vlen_max=int(Linkage.GLOBAL), sizeless=True, role=Role.FUNC),
-        _spec(Kind.FUNC_PROTO, type_ref=True, extra_words=0, elem_words=2, elem_refs=(1,),
-              elem_strs=(0,), has_vlen=True, elem_names=Names.OPTIONAL, vlen_max=_ELEMS,
-              sizeless=True),
-        _spec(Kind.VAR, type_ref=True, extra_words=1, names=Names.IDENT, role=Role.VAR),
-        _spec(Kind.DATASEC, type_ref=False, extra_words=0, elem_words=3, elem_refs=(0,),
+        _spec(Kind.FUNC_PROTO, (), ("name_off", "type"), type_ref=True,
+              has_vlen=True, elem_names=Names.OPTIONAL, vlen_max=_ELEMS, sizeless=True),
+        _spec(Kind.VAR, ("linkage",), type_ref=True, names=Names.IDENT, role=Role.VAR),
+        _spec(Kind.DATASEC, (), ("type", "offset", "size"), type_ref=False,
               names=Names.SECTION, has_vlen=True, vlen_max=_ELEMS, sized=True,
               role=Role.DATASEC),
-        _spec(Kind.FLOAT, type_ref=False, extra_words=0, names=Names.ANY,
+        _spec(Kind.FLOAT, type_ref=False, names=Names.ANY,
               size_values=frozenset({2, 4, 8, 12, 16}), sized=True),
-        _spec(Kind.DECL_TAG, type_ref=True, extra_words=1, names=Names.TAG, kflag_ok=True,
+        _spec(Kind.DECL_TAG, ("component_idx",), type_ref=True, names=Names.TAG, kflag_ok=True,
               sizeless=True, role=Role.DECL_TAG),
-        _spec(Kind.TYPE_TAG, type_ref=True, extra_words=0, names=Names.TAG, kflag_ok=True,
-              role=_MOD),
-        _spec(Kind.ENUM64, type_ref=False, extra_words=0, elem_words=3, elem_strs=(0,),
+        _spec(Kind.TYPE_TAG, type_ref=True, names=Names.TAG, kflag_ok=True, role=_MOD),
+        _spec(Kind.ENUM64, (), ("name_off", "val_lo32", "val_hi32"), type_ref=False,
               names=Names.OPTIONAL, kflag_ok=True, has_vlen=True, elem_names=Names.IDENT,
               vlen_max=_ELEMS, size_values=frozenset({1, 2, 4, 8}), sized=True),
     )
 }
+
+
+def _positions(kind: Kind, *fields: str) -> tuple[int, ...]:
+    """Where ``fields`` are: within one element for kinds with elements, else in the record."""
+    spec = KINDS[kind]
+    return tuple(spec.elem(f) if spec.elem_fields else spec.word(f) for f in fields)
+
+
+# Field positions by name, for code that reads records word by word (hot loops read
+# module constants; the values come from the table above).
+(INT_ENCODING,) = _positions(Kind.INT, "encoding")
+ARRAY_TYPE, ARRAY_INDEX_TYPE, ARRAY_NELEMS = _positions(Kind.ARRAY, "type", "index_type", "nelems")
+(VAR_LINKAGE,) = _positions(Kind.VAR, "linkage")
+(DECL_TAG_COMPONENT,) = _positions(Kind.DECL_TAG, "component_idx")
+#: Where the elements start (no kind with elements has extra words).
+ELEMS: Final = EXTRA
+# Elements: STRUCT/UNION members, FUNC_PROTO parameters, enumerators, DATASEC
+# variables; each kind's words per element, and each field's place in one.
+MEMBER_NAME, MEMBER_TYPE, MEMBER_OFFSET = _positions(Kind.STRUCT, "name_off", "type", "offset")
+PARAM_NAME, PARAM_TYPE = _positions(Kind.FUNC_PROTO, "name_off", "type")
+ENUM_NAME, ENUM_VAL = _positions(Kind.ENUM, "name_off", "val")
+ENUM64_LO, ENUM64_HI = _positions(Kind.ENUM64, "val_lo32", "val_hi32")
+VARSEC_TYPE, VARSEC_OFFSET, VARSEC_SIZE = _positions(Kind.DATASEC, "type", "offset", "size")
+MEMBER_WORDS, PARAM_WORDS, ENUM_WORDS, ENUM64_WORDS, VARSEC_WORDS = (
+    KINDS[k].elem_words for k in (Kind.STRUCT, Kind.FUNC_PROTO, Kind.ENUM, Kind.ENUM64, Kind.DATASEC)
+)
 
 #: Kinds that only qualify another type (libbpf's ``btf_is_mod``).
 MODIFIERS: Final = frozenset({Kind.VOLATILE, Kind.CONST, Kind.RESTRICT, Kind.TYPE_TAG})

@@ -22,8 +22,10 @@ from ..errors import BTFFormatError, BTFHeaderError, BTFStringError, ELFError
 from ..format.basefit import check_base_fits
 from ..format.btf import BTF, ByteOrder
 from ..format.kinds import (
+    EXTRA,
     HEADER_LEN,
     HEADER_LEN_LAYOUT,
+    INFO,
     KINDS,
     MAGIC,
     WIDE_INFO,
@@ -172,7 +174,7 @@ def _index(btf: BTF, at: int) -> tuple[list[list[int]], list[list[int]]]:
     try:
         # The section's end shows as an IndexError on the next record's info word.
         for type_id in count(btf.start_id):
-            info = words[w + 1]
+            info = words[w + INFO]
             fixed, per, add, add_id = place[info >> 24]  # type: ignore[misc]
             append(w)
             add(w)
@@ -183,7 +185,7 @@ def _index(btf: BTF, at: int) -> tuple[list[list[int]], list[list[int]]]:
                 w += fixed
     except TypeError:  # no shape: a kind nothing describes
         raise BTFFormatError(
-            f"unknown kind {fmt.kind(words[w + 1])} (no layout section describes it)",
+            f"unknown kind {fmt.kind(words[w + INFO])} (no layout section describes it)",
             offset=at + 4 * w,
             type_id=btf.start_id + len(offsets),
         ) from None
@@ -218,7 +220,7 @@ def _shapes(btf: BTF) -> list[tuple[int, int] | None]:
         except BTFFormatError:
             shapes.append(None)
             continue
-        shapes.append((3 + s.extra_words, s.elem_words if s.has_vlen else 0))
+        shapes.append((EXTRA + s.extra_words, s.elem_words if s.has_vlen else 0))
     if standard:
         _STANDARD_SHAPES[kmask] = shapes
     return shapes

@@ -31,7 +31,17 @@ from typing import IO, NamedTuple
 
 from ..errors import BTFStringError, TypeIDError
 from ..format.btf import BTF
-from ..format.kinds import KINDS, Kind, KindSpec, column, field_values, gather_elems
+from ..format.kinds import (
+    EXTRA,
+    INFO,
+    KINDS,
+    NAME_OFF,
+    Kind,
+    KindSpec,
+    column,
+    field_values,
+    gather_elems,
+)
 from ..format.strings import StringTable
 from ..gcpause import paused_gc
 
@@ -142,17 +152,26 @@ class Group:
             cols[j] = column(self.words, self.ws, j)
         return cols[j]
 
+    def field(self, name: str) -> Sequence[int]:
+        """Field ``name`` of every record (``name_off``, ``size``, ``type``, an extra word)."""
+        return self.col(self.spec.word(name))
+
+    def elem_field(self, name: str) -> Sequence[int]:
+        """Field ``name`` of every element of every record, one element after another."""
+        spec = self.spec
+        return self.elems[spec.elem(name) :: spec.elem_words]
+
     @cached_property
     def vlens(self) -> list[int]:
         """The vlen of every record."""
         words, mask = self.words, self.vlen_mask
-        return [words[w + 1] & mask for w in self.ws]
+        return [words[w + INFO] & mask for w in self.ws]
 
     @cached_property
     def elems(self) -> array[int]:
         """All element words of the group's records, one element after another."""
         spec = self.spec
-        return gather_elems(self.words, self.ws, 3 + spec.extra_words, spec.elem_words, self.vlens)
+        return gather_elems(self.words, self.ws, EXTRA + spec.extra_words, spec.elem_words, self.vlens)
 
     def fields(self) -> tuple[list[Iterable[int]], list[Iterable[int]]]:
         """The records' type-ID and string fields (:func:`field_values`), sharing :attr:`elems`."""
@@ -163,7 +182,7 @@ class Group:
     def split_by_kflag(self) -> list[Group]:
         """The group as groups of one kind_flag value each (itself when all agree)."""
         words = self.words
-        flags = [words[w + 1] >> 31 for w in self.ws]
+        flags = [words[w + INFO] >> 31 for w in self.ws]
         if not any(flags):
             return [self]
         if all(flags):
@@ -208,29 +227,32 @@ def _head_columns(g: Group, names: NameMap) -> list[Column]:
     """The values filling a kind's head template, in template order."""
     k = g.kind
     ids = g.ids
-    name: Column = map(names.__getitem__, g.col(0))
+    name: Column = map(names.__getitem__, g.field("name_off"))
     if k == Kind.INT:
-        enc = g.col(3)
-        return [ids, name, g.col(2), map((0xFF).__and__, map((16).__rrshift__, enc)),
+        enc = g.field("encoding")
+        return [ids, name, g.field("size"), map((0xFF).__and__, map((16).__rrshift__, enc)),
                 map((0xFF).__and__, enc),
                 map(_INT_ENCODINGS.__getitem__, map((0x0F).__and__, map((24).__rrshift__, enc)))]  # fmt: skip
-    if k in (Kind.PTR, Kind.CONST, Kind.VOLATILE, Kind.RESTRICT, Kind.TYPEDEF, Kind.TYPE_TAG,
-             Kind.FLOAT):  # fmt: skip
-        return [ids, name, g.col(2)]
+    if k in (Kind.PTR, Kind.CONST, Kind.VOLATILE, Kind.RESTRICT, Kind.TYPEDEF, Kind.TYPE_TAG):
+        return [ids, name, g.field("type")]
+    if k == Kind.FLOAT:
+        return [ids, name, g.field("size")]
     if k == Kind.ARRAY:
-        return [ids, name, g.col(3), g.col(4), g.col(5)]
-    if k in (Kind.STRUCT, Kind.UNION, Kind.DATASEC, Kind.FUNC_PROTO):
-        return [ids, name, g.col(2), g.vlens]
+        return [ids, name, g.field("type"), g.field("index_type"), g.field("nelems")]
+    if k in (Kind.STRUCT, Kind.UNION, Kind.DATASEC):
+        return [ids, name, g.field("size"), g.vlens]
+    if k == Kind.FUNC_PROTO:
+        return [ids, name, g.field("type"), g.vlens]
     if k in (Kind.ENUM, Kind.ENUM64):
-        return [ids, name, [_ENUM_ENCODINGS[g.kflag]] * len(ids), g.col(2), g.vlens]
+        return [ids, name, [_ENUM_ENCODINGS[g.kflag]] * len(ids), g.field("size"), g.vlens]
     if k == Kind.FWD:
         return [ids, name, [_FWD_KINDS[g.kflag]] * len(ids)]
     if k == Kind.FUNC:
-        return [ids, name, g.col(2), map(_LINKAGES.get, g.vlens, repeat(_UNKNOWN_LINKAGE))]
+        return [ids, name, g.field("type"), map(_LINKAGES.get, g.vlens, repeat(_UNKNOWN_LINKAGE))]
     if k == Kind.VAR:
-        return [ids, name, g.col(2), map(_LINKAGES.get, g.col(3), repeat(_UNKNOWN_LINKAGE))]
+        return [ids, name, g.field("type"), map(_LINKAGES.get, g.field("linkage"), repeat(_UNKNOWN_LINKAGE))]
     if k == Kind.DECL_TAG:
-        return [ids, name, g.col(2), _s32(g.col(3))]
+        return [ids, name, g.field("type"), _s32(g.field("component_idx"))]
     raise AssertionError(f"no head columns for kind {k}")
 
 
@@ -244,8 +266,8 @@ def _datasec_note(btf: BTF, names: NameMap) -> Callable[[int], bytes]:
         if type_id == 0:  # libbpf's all-zero record for void
             return b" (UNKNOWN '(anon)')"
         owner, w = btf.locate(type_id)
-        kind = owner.info_format.kind(owner.words[w + 1])
-        return b" (%s '%s')" % (kind_label(kind), names[owner.words[w]])
+        kind = owner.info_format.kind(owner.words[w + INFO])
+        return b" (%s '%s')" % (kind_label(kind), names[owner.words[w + NAME_OFF]])
 
     return note
 
@@ -255,36 +277,32 @@ def _elem_columns(
 ) -> list[Column]:
     """The values filling a kind's element template, one row per element."""
     k = g.kind
-    step = g.spec.elem_words
-    e = g.elems
+    e = g.elem_field
     if k in (Kind.STRUCT, Kind.UNION):
-        name = map(names.__getitem__, e[0::step])
-        offs = e[2::step]
+        name = map(names.__getitem__, e("name_off"))
+        offs = e("offset")
         if not g.kflag:
-            return [name, e[1::step], offs, [b""] * len(offs)]
-        return [name, e[1::step], map((0xFFFFFF).__and__, offs),
+            return [name, e("type"), offs, [b""] * len(offs)]
+        return [name, e("type"), map((0xFFFFFF).__and__, offs),
                 map(style.bitfield.__getitem__, map((24).__rrshift__, offs))]  # fmt: skip
     if k == Kind.ENUM:
-        vals: Column = e[1::step]
+        val = e("val")
+        vals: Column = val
         if g.kflag:
-            vals = _s32(e[1::step])
+            vals = _s32(val)
         elif style.json:
-            vals = map(
-                add,
-                e[1::step],
-                map(_JSON_U32_EXTEND.__getitem__, map((31).__rrshift__, e[1::step])),
-            )
-        return [map(names.__getitem__, e[0::step]), vals]
+            vals = map(add, val, map(_JSON_U32_EXTEND.__getitem__, map((31).__rrshift__, val)))
+        return [map(names.__getitem__, e("name_off")), vals]
     if k == Kind.ENUM64:
-        u64 = array("Q", map(add, e[1::step], map((32).__rlshift__, e[2::step])))
-        return [map(names.__getitem__, e[0::step]), array("q", u64.tobytes()) if g.kflag else u64]
+        u64 = array("Q", map(add, e("val_lo32"), map((32).__rlshift__, e("val_hi32"))))
+        return [map(names.__getitem__, e("name_off")), array("q", u64.tobytes()) if g.kflag else u64]
     if k == Kind.FUNC_PROTO:
-        return [map(names.__getitem__, e[0::step]), e[1::step]]
+        return [map(names.__getitem__, e("name_off")), e("type")]
     if k == Kind.DATASEC:
-        types = e[0::step]
+        types = e("type")
         if style.json:
-            return [types, e[1::step], e[2::step]]
-        return [types, e[1::step], e[2::step], map(_datasec_note(btf, names), types)]
+            return [types, e("offset"), e("size")]
+        return [types, e("offset"), e("size"), map(_datasec_note(btf, names), types)]
     raise AssertionError(f"kind {k} has no elements")
 
 
@@ -307,7 +325,7 @@ def _render_group(g: Group, style: Style, names: NameMap, btf: BTF) -> Iterator[
     head = style.heads.get(g.kind)
     n = len(g.ids)
     if head is None:
-        columns = [g.ids, [kind_label(g.kind)] * n, map(names.__getitem__, g.col(0))]
+        columns = [g.ids, [kind_label(g.kind)] * n, map(names.__getitem__, g.col(NAME_OFF))]
         return iter(_format_rows(repeat(style.unknown, n), columns, n))
     heads = _format_rows(repeat(head, n), _head_columns(g, names), n)
     elem = style.elems.get((g.kind, g.kflag))
@@ -331,7 +349,7 @@ def _render(
     words, info_format = owner.words, owner.info_format
     n = len(ws)
     out = [b""] * n
-    keys = [words[w + 1] >> 24 for w in ws]
+    keys = [words[w + INFO] >> 24 for w in ws]
     kmask = info_format.kind_mask
     for key, members in groupby(sorted(range(n), key=keys.__getitem__), key=keys.__getitem__):
         pos = list(members)

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 from ..errors import BuildError
 from ..format.btf import BTF
+from ..format.kinds import INFO
 from ..transforms.dedup import BaseIndex, dedup
 
 __all__ = ["concat", "merge", "standalone"]
@@ -82,7 +83,7 @@ def standalone(btf: BTF) -> BTF:
     strings = out.strings
     for owner_tid in (*order, *range(start, btf.type_count)):
         owner, w = btf.locate(owner_tid)
-        n = owner.record_words(owner.words[w + 1])
+        n = owner.record_words(owner.words[w + INFO])
         rec = owner.words[w : w + n]
         for p in owner.ref_positions(rec, 0):
             r = rec[p]

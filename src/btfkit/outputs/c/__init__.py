@@ -19,8 +19,7 @@ One dump is one :class:`~.dumper.Dumper`, built in layers, each a module:
 * :mod:`.render`: the C text of definitions and declarations;
 * :mod:`.dumper`: the walk that decides what is written when (ordering and
   emitting, as libbpf names them) and the dump state;
-* :mod:`.sorting`: newer bpftool's order (``sort=True``);
-* :mod:`.forked`: a whole dump by two processes (``parallel=True``).
+* :mod:`.sorting`: newer bpftool's order (``sort=True``).
 
 A module's header starts with all of vmlinux.  The dump of a base, and the
 dump state after it, are kept per base BTF object, so every further module
@@ -37,7 +36,6 @@ from ...errors import BTFError, NotFoundError
 from ...format.btf import BTF
 from ...gcpause import paused_gc
 from .dumper import Dumper
-from .forked import dump_forked, worth_forking
 from .index import _check_references
 from .sorting import _sort_key_fn
 
@@ -126,28 +124,20 @@ def _root_ids(btf: BTF, roots: Sequence[int | str]) -> list[int]:
 
 # --- public API -------------------------------------------------------------------------------
 def iter_c(
-    btf: BTF, *, sort: bool = False, roots: Sequence[int | str] | None = None, parallel: bool = False
+    btf: BTF, *, sort: bool = False, roots: Sequence[int | str] | None = None
 ) -> Iterator[str]:
     """Yield the C header for ``btf`` in pieces (see :func:`dump_c`).
 
     The pieces are worked out before the first one is yielded.
     """
-    if parallel and not sort and not roots and worth_forking(btf):
-        head: list[str] = []
-        with paused_gc():
-            body, d = dump_forked(btf)  # checks the references itself, beside the other process
-            if kept_for_exit is not None:
-                kept_for_exit.append(d)
-            del d
-    else:
-        referenced = _check_references(btf)  # bpftool cannot open BTF with dangling names or IDs
-        with paused_gc():
-            head, d, ids = _prepare(btf, sort, roots, referenced)
-            d.dump(ids)
-            body = d.out
-            if kept_for_exit is not None:
-                kept_for_exit.append(d)
-            del d  # freed before the collector is back, which would only scan it
+    referenced = _check_references(btf)  # bpftool cannot open BTF with dangling names or IDs
+    with paused_gc():
+        head, d, ids = _prepare(btf, sort, roots, referenced)
+        d.dump(ids)
+        body = d.out
+        if kept_for_exit is not None:
+            kept_for_exit.append(d)
+        del d  # freed before the collector is back, which would only scan it
     yield PREAMBLE
     yield from head
     yield from body
@@ -173,7 +163,7 @@ def _prepare(
 
 
 def dump_c(
-    btf: BTF, *, sort: bool = False, roots: Sequence[int | str] | None = None, parallel: bool = False
+    btf: BTF, *, sort: bool = False, roots: Sequence[int | str] | None = None
 ) -> str:
     """The C header for ``btf``, byte for byte what ``bpftool btf dump file F format c`` prints.
 
@@ -182,14 +172,11 @@ def dump_c(
     does (but keeps every type).  ``roots`` limits the output to the given type IDs
     and names (every type of that name) plus what they need, in that order.
 
-    ``parallel=True`` lets a whole dump of a large BTF without base use a second
-    process (forked; the text is the same): worth it where a second CPU is free.
-
     Raises :class:`BTFFormatError` for type graphs C cannot express (a struct that
     contains itself, cyclic modifier chains) and :class:`NotFoundError` for an
     unknown root name.
     """
-    return "".join(iter_c(btf, sort=sort, roots=roots, parallel=parallel))
+    return "".join(iter_c(btf, sort=sort, roots=roots))
 
 
 def write_c(
@@ -198,10 +185,9 @@ def write_c(
     *,
     sort: bool = False,
     roots: Sequence[int | str] | None = None,
-    parallel: bool = False,
 ) -> None:
     """Write the C header for ``btf`` to ``file`` (see :func:`dump_c`)."""
-    for piece in iter_c(btf, sort=sort, roots=roots, parallel=parallel):
+    for piece in iter_c(btf, sort=sort, roots=roots):
         file.write(piece)
 
 

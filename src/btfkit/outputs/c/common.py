@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ...format.kinds import Kind
+from ...format.kinds import ELEMS, KINDS, MEMBER_TYPE, PARAM_TYPE, PARAM_WORDS, TYPE, Kind
 
 _INT = Kind.INT.value
 _PTR = Kind.PTR.value
@@ -36,6 +36,18 @@ _ALIGN_THROUGH = frozenset({_TYPEDEF, _VOLATILE, _CONST, _RESTRICT, _TYPE_TAG})
 # Kinds that, as roots, only get marked ordered: they define nothing.
 _NOTHING_TO_ORDER = frozenset({_INT, _FLOAT, _FUNC, _VAR, _DATASEC, _DECL_TAG})
 
+# Record layout, from the kind table.  Loops here unpack members, parameters and
+# enumerators field by field in this order, and read a FUNC_PROTO's return type and
+# parameter types as one stride (the return type sits one parameter before the first
+# parameter's type).
+assert KINDS[Kind.STRUCT].elem_fields == KINDS[Kind.UNION].elem_fields == ("name_off", "type", "offset")
+assert KINDS[Kind.FUNC_PROTO].elem_fields == ("name_off", "type")
+assert KINDS[Kind.ENUM].elem_fields == ("name_off", "val")
+assert KINDS[Kind.ENUM64].elem_fields == ("name_off", "val_lo32", "val_hi32")
+_MEMBER_TYPES = ELEMS + MEMBER_TYPE  # the first member's type
+_PARAM_TYPES = ELEMS + PARAM_TYPE  # the first parameter's type
+assert _PARAM_TYPES - TYPE == PARAM_WORDS
+
 _MAX_CHAIN = 4096  # a declaration chain longer than this can only be a cycle
 _PFX = ["\t" * i for i in range(14)]  # libbpf caps indentation at 13 tabs
 
@@ -46,5 +58,3 @@ _MISSING_ALIASES = {
     "__Poly64_t": "unsigned long long",
     "__Poly128_t": "unsigned __int128",
 }
-# Names the dump compares as written (the others it only writes).
-_COMPARED = frozenset({*_MISSING_ALIASES, "__gnuc_va_list"})

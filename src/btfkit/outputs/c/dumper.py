@@ -29,11 +29,13 @@ text of each definition comes from :class:`~.render.Renderer`.
 # ruff: noqa: PLR1714, SIM109
 from __future__ import annotations
 
+from array import array
 from collections.abc import Iterable
 from itertools import compress
 
 from ...errors import BTFFormatError
 from ...format.btf import BTF
+from ...format.kinds import ARRAY_TYPE, INFO, MEMBER_WORDS, NAME_OFF, PARAM_WORDS, TYPE
 from .common import (
     _ARRAY,
     _ENUM,
@@ -41,10 +43,11 @@ from .common import (
     _FUNC_PROTO,
     _FWD,
     _INT,
-    _MAX_CHAIN,
+    _MEMBER_TYPES,
     _MISSING_ALIASES,
     _MODS,
     _NOTHING_TO_ORDER,
+    _PARAM_TYPES,
     _PTR,
     _STRUCT,
     _TYPEDEF,
@@ -96,8 +99,6 @@ class Dumper(Renderer):
         pass_end = self.pass_end
         for tid in passing:
             pass_end[tid] = -1
-        #: False: a walk moves the dump state on without writing any text.
-        self.formatting = True
         self.passed = 0  # roots below this ID have had their turn (when turns are skipped)
         self.queue: list[int] = []
         self.out: list[str] = []
@@ -123,14 +124,14 @@ class Dumper(Renderer):
                 # nothing left to order.
                 if k == _FUNC_PROTO:
                     w = woff[tid]
-                    for p in words[w + 2 : w + 4 + 2 * (words[w + 1] & vmask) : 2]:
+                    for p in words[w + TYPE : w + _PARAM_TYPES + PARAM_WORDS * (words[w + INFO] & vmask) : PARAM_WORDS]:
                         if state[p] != _ORDERED:
                             break
                     else:
                         state[tid] = _ORDERED  # visits through pointers need not look again
                         continue
                 elif k == _PTR:
-                    target = words[woff[tid] + 2]
+                    target = words[woff[tid] + TYPE]
                     if state[target] == _ORDERED:
                         state[tid] = _ORDERED
                         continue
@@ -140,7 +141,7 @@ class Dumper(Renderer):
                 if skipping:
                     self.passed = tid
                 if k == _FUNC_PROTO:
-                    for p in words[w + 2 : w + 4 + 2 * (words[w + 1] & vmask) : 2]:
+                    for p in words[w + TYPE : w + _PARAM_TYPES + PARAM_WORDS * (words[w + INFO] & vmask) : PARAM_WORDS]:
                         if state[p] != _ORDERED:
                             order(p, False)
                 elif k == _PTR:
@@ -153,7 +154,8 @@ class Dumper(Renderer):
                         emit(q, 0)
                     queue.clear()
         except RecursionError:
-            raise BTFFormatError("type graph too deep or cyclic to write as C", type_id=tid) from None
+            why = "cyclic" if self._cycle_from(tid) else "too deep (beyond Python's recursion limit)"
+            raise BTFFormatError(f"type graph {why} to write as C", type_id=tid) from None
 
     def _order_type(self, tid: int, through_ptr: bool) -> int:
         """Queue what ``tid`` needs defined; 1 for a strong link, 0 for a weak one."""
@@ -163,45 +165,19 @@ class Dumper(Renderer):
             return 1
         kind, words, woff = self.kind, self.words, self.woff
         k = kind[tid]
-        if k in _MODS or k == _ARRAY:
-            # Modifiers and arrays only lead on to another type (arrays embed it).
-            # Once that type is ordered, a visit here can only answer "strong" (as
-            # in libbpf, which walks the chain again): the start is marked ordered.
-            start = tid
-            hops = 0
-            while k in _MODS or k == _ARRAY:
-                if k == _ARRAY:
-                    tid = words[woff[tid] + 3]
-                    through_ptr = False
-                else:
-                    tid = words[woff[tid] + 2]
-                if state[tid] == _ORDERED:
-                    state[start] = _ORDERED
-                    return 1
-                k = kind[tid]
-                hops += 1
-                if hops > _MAX_CHAIN:
-                    raise BTFFormatError("modifier chain is cyclic", type_id=tid)
-            strong = self._order_type(tid, through_ptr)
-            if state[tid] == _ORDERED:
-                state[start] = _ORDERED
-            return strong
+        if k == _PTR or k == _ARRAY or k in _MODS:
+            return self._order_chain(tid, k, through_ptr)
         w = woff[tid]
         if st == _ORDERING:
-            if (k == _STRUCT or k == _UNION) and through_ptr and words[w]:
+            if (k == _STRUCT or k == _UNION) and through_ptr and words[w + NAME_OFF]:
                 return 0
             raise BTFFormatError("unsatisfiable type cycle", type_id=tid)
-        if k == _PTR:
-            target = words[w + 2]
-            strong = 1 if state[target] == _ORDERED else self._order_type(target, True)
-            state[tid] = _ORDERED
-            return strong
         if k == _STRUCT or k == _UNION:
-            named = words[w]
+            named = words[w + NAME_OFF]
             if through_ptr and named:
                 return 0
             state[tid] = _ORDERING
-            for m in words[w + 4 : w + 4 + 3 * (words[w + 1] & self.vmask) : 3]:
+            for m in words[w + _MEMBER_TYPES : w + _MEMBER_TYPES + MEMBER_WORDS * (words[w + INFO] & self.vmask) : MEMBER_WORDS]:
                 if state[m] != _ORDERED:
                     self._order_type(m, False)
             if named:
@@ -209,7 +185,7 @@ class Dumper(Renderer):
             state[tid] = _ORDERED
             return 1
         if k == _TYPEDEF:
-            target = words[w + 2]
+            target = words[w + TYPE]
             strong = 1 if state[target] == _ORDERED else self._order_type(target, through_ptr)
             if through_ptr and not strong:
                 return 0
@@ -218,7 +194,7 @@ class Dumper(Renderer):
             return 1
         if k == _FUNC_PROTO:
             strong = 0
-            types = words[w + 2 : w + 4 + 2 * (words[w + 1] & self.vmask) : 2]  # return and parameter types
+            types = words[w + TYPE : w + _PARAM_TYPES + PARAM_WORDS * (words[w + INFO] & self.vmask) : PARAM_WORDS]  # return, params
             for p in types:
                 if state[p] == _ORDERED or self._order_type(p, through_ptr):
                     strong = 1
@@ -229,7 +205,7 @@ class Dumper(Renderer):
                 state[tid] = _ORDERED  # a visit again would answer "strong" and do nothing
             return strong
         if k == _ENUM or k == _ENUM64 or k == _FWD:
-            if words[w] or tid not in self.referenced:
+            if words[w + NAME_OFF] or tid not in self.referenced:
                 self.queue.append(tid)
             state[tid] = _ORDERED
             return 1
@@ -237,6 +213,102 @@ class Dumper(Renderer):
         # of these kinds whose turn was skipped (see :meth:`dump`) counts as ordered.
         state[tid] = _ORDERED
         return 1 if tid < self.passed else 0
+
+    def _order_chain(self, tid: int, k: int, through_ptr: bool) -> int:
+        """Order what a chain of pointers, modifiers and arrays from ``tid`` leads to.
+
+        The chain is walked in a loop, not recursively: real chains can be thousands
+        of types long, and only one that comes back to itself (longer than there
+        are types) is cyclic.  As in libbpf's recursive walk, a pointer is ordered
+        once its target has been visited, and a run of modifiers and arrays
+        (arrays embed their element: the path is strong again) once the type
+        after it is ordered: a visit again could only answer "strong".
+        """
+        state, kind, words, woff = self.order_state, self.kind, self.words, self.woff
+        if k == _PTR:
+            target = words[woff[tid] + TYPE]
+            if state[target] == _ORDERED:  # the common case: nothing to walk
+                state[tid] = _ORDERED
+                return 1
+        pointers: list[int] = []
+        runs: list[tuple[int, int]] = []  # (first of a run of modifiers and arrays, the type after it)
+        run = -1
+        limit = self.n
+        while True:
+            if k == _PTR:
+                if run >= 0:
+                    runs.append((run, tid))
+                    run = -1
+                pointers.append(tid)
+                tid = words[woff[tid] + TYPE]
+                through_ptr = True
+            else:
+                if run < 0:
+                    run = tid
+                if k == _ARRAY:
+                    tid = words[woff[tid] + ARRAY_TYPE]
+                    through_ptr = False
+                else:
+                    tid = words[woff[tid] + TYPE]
+            if state[tid] == _ORDERED:
+                strong = 1
+                break
+            k = kind[tid]
+            if not (k == _PTR or k == _ARRAY or k in _MODS):
+                strong = self._order_type(tid, through_ptr)
+                break
+            limit -= 1
+            if limit < 0:
+                raise BTFFormatError("pointer or modifier chain is cyclic", type_id=tid)
+        if run >= 0:
+            runs.append((run, tid))
+        for p in pointers:
+            state[p] = _ORDERED
+        for first, after in runs:
+            if state[after] == _ORDERED:
+                state[first] = _ORDERED
+        return strong
+
+    def _cycle_from(self, tid: int) -> bool:
+        """Whether the ordering walk from ``tid`` can come back to a type it is still in.
+
+        Asked only after the walk ran out of recursion, to say why.  The walk goes
+        through everything but named structs and unions (those it meets again
+        while ordering them are errors or weak links already).
+        """
+        kind, words, woff, vmask = self.kind, self.words, self.woff, self.vmask
+        color = bytearray(self.n)  # 0 unseen, 1 on the path, 2 done
+        stack = [(tid, iter(self._walk_next(tid, kind, words, woff, vmask)))]
+        color[tid] = 1
+        while stack:
+            cur, nxt = stack[-1]
+            for t in nxt:
+                if color[t] == 1:
+                    return True
+                if not color[t]:
+                    color[t] = 1
+                    stack.append((t, iter(self._walk_next(t, kind, words, woff, vmask))))
+                    break
+            else:
+                color[cur] = 2
+                stack.pop()
+        return False
+
+    @staticmethod
+    def _walk_next(tid: int, kind: bytearray, words: array[int], woff: list[int], vmask: int) -> list[int]:
+        """The types the ordering walk goes on to from ``tid``."""
+        if not tid:
+            return []
+        k, w = kind[tid], woff[tid]
+        if k == _ARRAY:
+            return [words[w + ARRAY_TYPE]]
+        if k == _PTR or k == _TYPEDEF or k in _MODS:
+            return [words[w + TYPE]]
+        if k == _FUNC_PROTO:
+            return list(words[w + TYPE : w + _PARAM_TYPES + PARAM_WORDS * (words[w + INFO] & vmask) : PARAM_WORDS])
+        if (k == _STRUCT or k == _UNION) and not words[w + NAME_OFF]:
+            return list(words[w + _MEMBER_TYPES : w + _MEMBER_TYPES + MEMBER_WORDS * (words[w + INFO] & vmask) : MEMBER_WORDS])
+        return []
 
     def _emit_type(self, tid: int, cont_id: int) -> None:
         """Write ``tid`` if it is a definition (top level when ``cont_id`` is 0), else its forward declarations.
@@ -250,14 +322,13 @@ class Dumper(Renderer):
             return
         k = self.kind[tid]
         out = self.out
-        fmt = self.formatting  # false: only the states move on (see ``formatting``)
         if es == _EMITTING:
             if self.fwd_emitted[tid]:
                 return
             if k == _STRUCT or k == _UNION:
                 # A struct naming itself needs no forward declaration; an anonymous
                 # struct in a loop cannot have one.
-                if tid == cont_id or not self.words[self.woff[tid]]:
+                if tid == cont_id or not self.words[self.woff[tid] + NAME_OFF]:
                     return
                 self._forward_declare(tid)
             elif k == _TYPEDEF:
@@ -267,11 +338,11 @@ class Dumper(Renderer):
         w = self.woff[tid]
         if k == _STRUCT or k == _UNION:
             estate[tid] = _EMITTING
-            named = words[w]
+            named = words[w + NAME_OFF]
             if not cont_id or not named:
                 inner = tid if named else cont_id
                 pass_end = self.pass_end
-                for m in words[w + 4 : w + 4 + 3 * (words[w + 1] & self.vmask) : 3]:
+                for m in words[w + _MEMBER_TYPES : w + _MEMBER_TYPES + MEMBER_WORDS * (words[w + INFO] & self.vmask) : MEMBER_WORDS]:
                     end = pass_end[m]
                     if end < 0:
                         end = self._pass_end(m)
@@ -280,22 +351,21 @@ class Dumper(Renderer):
             elif not self.fwd_emitted[tid] and tid != cont_id:
                 self._forward_declare(tid)
             if not cont_id:
-                if fmt:
-                    out.append(self._struct_def(tid, 0) + ";\n\n")
+                out.append(self._struct_def(tid, 0) + ";\n\n")
                 estate[tid] = _EMITTED
             else:
                 estate[tid] = 0
         elif k == _TYPEDEF:
             estate[tid] = _EMITTING
-            end = self.pass_end[words[w + 2]]
-            self._emit_type(end if end >= 0 else self._pass_end(words[w + 2]), tid)
-            if fmt and not self.fwd_emitted[tid] and not self._blacklisted(tid):
+            end = self.pass_end[words[w + TYPE]]
+            self._emit_type(end if end >= 0 else self._pass_end(words[w + TYPE]), tid)
+            if not self.fwd_emitted[tid] and not self._blacklisted(tid):
                 out.append(self._typedef_def(tid, 0) + ";\n\n")
             estate[tid] = _EMITTED
         elif k == _FUNC_PROTO:
             pass_end = self.pass_end
             done = True
-            for p in words[w + 2 : w + 4 + 2 * (words[w + 1] & self.vmask) : 2]:  # return and parameter types
+            for p in words[w + TYPE : w + _PARAM_TYPES + PARAM_WORDS * (words[w + INFO] & self.vmask) : PARAM_WORDS]:  # return, params
                 end = pass_end[p]
                 if end < 0:
                     end = self._pass_end(p)
@@ -306,39 +376,37 @@ class Dumper(Renderer):
             if done:
                 estate[tid] = _EMITTED  # a visit again would do nothing
         elif k == _ENUM or k == _ENUM64:
-            if fmt and not cont_id:
+            if not cont_id:
                 out.append(self._enum_def(tid, 0) + ";\n\n")
             estate[tid] = _EMITTED
         elif k == _FWD:
-            if fmt:
-                out.append(self._fwd_def(tid) + ";\n\n")
+            out.append(self._fwd_def(tid) + ";\n\n")
             estate[tid] = _EMITTED
         elif k == _INT:
-            alias = _MISSING_ALIASES.get(self.naming.type_name(tid)) if fmt else None
+            alias = _MISSING_ALIASES.get(self.naming.type_name(tid))
             if alias is not None:
                 out.append(f"typedef {alias} {self.naming.type_name(tid)};\n\n")
             estate[tid] = _EMITTED
 
     def _forward_declare(self, tid: int) -> None:
         """Write what lets ``tid`` be used before its definition: ``struct NAME;`` or the typedef."""
-        if self.formatting:
-            if self.kind[tid] == _TYPEDEF:
-                if not self._blacklisted(tid):
-                    self.out.append(self._typedef_def(tid, 0) + ";\n\n")
-            else:
-                self.out.append(self.naming.tag(tid) + ";\n\n")
+        if self.kind[tid] == _TYPEDEF:
+            if not self._blacklisted(tid):
+                self.out.append(self._typedef_def(tid, 0) + ";\n\n")
+        else:
+            self.out.append(self.naming.tag(tid) + ";\n\n")
         self.fwd_emitted[tid] = 1
 
     def _pass_end(self, tid: int) -> int:
         """The type a chain of pointers, modifiers and arrays from ``tid`` ends at."""
         kind, words, woff = self.kind, self.words, self.woff
         cur = tid
-        for _ in range(_MAX_CHAIN):
+        for _ in range(self.n + 1):  # longer than there are types: a cycle
             k = kind[cur]
             if k == _PTR or k in _MODS:
-                cur = words[woff[cur] + 2]
+                cur = words[woff[cur] + TYPE]
             elif k == _ARRAY:
-                cur = words[woff[cur] + 3]
+                cur = words[woff[cur] + ARRAY_TYPE]
             else:
                 self.pass_end[tid] = cur
                 return cur

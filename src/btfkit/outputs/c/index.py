@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable
 
 from ...errors import BTFFormatError
 from ...format.btf import BTF
-from ...format.kinds import KINDS, field_values
+from ...format.kinds import KINDS, NAME_OFF, field_values
 from ...format.strings import StringTable
 from .common import _ENUM, _ENUM64, _FUNC, _FUNC_PROTO, _FWD, _PASSING, _PTR, _SIZED
 
@@ -25,7 +25,7 @@ class TypeIndex:
     """The records of one BTF (with its bases) by type ID, and the facts read off them."""
 
     btf: BTF
-    words: array[int]  # every record's words: words[woff[tid]] is tid's name offset
+    words: array[int]  # every record's words: words[woff[tid] + field] is a field of tid's record
     woff: list[int]
     kind: bytearray
     vmask: int  # the vlen bits of an info word
@@ -60,8 +60,8 @@ class TypeIndex:
             self.kind = base.kind.copy()
             self.candidates = base.candidates.copy()
             self.referenced = base.referenced.copy()
-        # Records are read in place: ``words[woff[tid]]`` is the name offset,
-        # ``+ 1`` the info word, ``+ 2`` the size or type.
+        # Records are read in place: ``words[woff[tid] + NAME_OFF]`` is the name
+        # offset, and so on (fields by name from the kind table).
         words = self.words
         fmt = btf.info_format
         self.vmask = fmt.vlen_mask
@@ -127,7 +127,7 @@ def _anonymous_enums(btf: BTF) -> set[int]:
         for k in (_ENUM, _ENUM64, _FWD)
         if k < len(groups)
         for w, tid in zip(groups[k], ids[k], strict=True)
-        if not words[w]
+        if not words[w + NAME_OFF]
     }
 
 

@@ -10,6 +10,7 @@ written and kept; enumerators are counted each time their enum is written.
 
 from __future__ import annotations
 
+from ...format.kinds import INFO, NAME_OFF
 from .common import _ENUM, _FWD, _STRUCT
 from .index import TypeIndex
 
@@ -46,12 +47,11 @@ class Names:
         table[name] = dup
         if dup == 1:
             return name
-        if tid < 0:
-            return f"{name}___{dup}"
         new = f"{name}___{dup}"
-        raw = new.encode("utf-8", "surrogateescape")
-        if len(raw) > _MAX_NAME_BYTES:  # libbpf's fixed buffer cuts long names
-            new = raw[:_MAX_NAME_BYTES].decode("utf-8", "surrogateescape")
+        if tid >= 0:
+            raw = new.encode("utf-8", "surrogateescape")
+            if len(raw) > _MAX_NAME_BYTES:  # libbpf's fixed buffer cuts long names
+                new = raw[:_MAX_NAME_BYTES].decode("utf-8", "surrogateescape")
         return new
 
     def _resolve(self, tid: int, table: dict[str, int]) -> str:
@@ -59,12 +59,12 @@ class Names:
         got = self.resolved[tid]
         if got is not None:
             return got
-        off = self.words[self.woff[tid]]
+        off = self.words[self.woff[tid] + NAME_OFF]
         if not off:
             return ""
         name = self.name(off)
         k = self.kind[tid]
-        if k != _FWD and not (k == _ENUM and (self.words[self.woff[tid] + 1] & self.vmask) == 0):
+        if k != _FWD and not (k == _ENUM and (self.words[self.woff[tid] + INFO] & self.vmask) == 0):
             name = self.settle(tid, name, table)
         self.resolved[tid] = name
         return name
@@ -86,5 +86,5 @@ class Names:
         got = self.tags[tid]
         if got is None:
             head = "struct" if self.kind[tid] == _STRUCT else "union"
-            got = self.tags[tid] = f"{head} {self.type_name(tid)}" if self.words[self.woff[tid]] else head
+            got = self.tags[tid] = f"{head} {self.type_name(tid)}" if self.words[self.woff[tid] + NAME_OFF] else head
         return got

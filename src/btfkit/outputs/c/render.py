@@ -30,7 +30,23 @@ from array import array
 from collections.abc import Iterable
 
 from ...errors import BTFFormatError
-from ...format.kinds import signed32, signed64
+from ...format.kinds import (
+    ARRAY_NELEMS,
+    ARRAY_TYPE,
+    ELEMS,
+    ENUM64_WORDS,
+    ENUM_WORDS,
+    INFO,
+    MEMBER_WORDS,
+    NAME_OFF,
+    PARAM_NAME,
+    PARAM_TYPE,
+    PARAM_WORDS,
+    SIZE,
+    TYPE,
+    signed32,
+    signed64,
+)
 from .common import (
     _ARRAY,
     _CHAIN_NEXT,
@@ -41,7 +57,6 @@ from .common import (
     _FUNC_PROTO,
     _FWD,
     _INT,
-    _MAX_CHAIN,
     _MODS,
     _PFX,
     _PTR,
@@ -82,15 +97,15 @@ class Renderer(Layout):
 
     def _blacklisted(self, tid: int) -> bool:
         # __builtin_va_list is the compiler's own; redefining it breaks other compilers.
-        off = self.words[self.woff[tid]]
+        off = self.words[self.woff[tid] + NAME_OFF]
         return bool(off) and self.name(off) == "__builtin_va_list"
 
     def _fwd_def(self, tid: int) -> str:
-        return f"{'union' if (self.words[self.woff[tid] + 1] >> 31) else 'struct'} {self.naming.type_name(tid)}"
+        return f"{'union' if (self.words[self.woff[tid] + INFO] >> 31) else 'struct'} {self.naming.type_name(tid)}"
 
     def _typedef_def(self, tid: int, lvl: int) -> str:
         name = self.naming.ident_name(tid)
-        target = self.words[self.woff[tid] + 2]
+        target = self.words[self.woff[tid] + TYPE]
         # Old GCC describes __gnuc_va_list as a typedef of void; write what it means.
         if target == 0 and name == "__gnuc_va_list":
             return "typedef __builtin_va_list __gnuc_va_list"
@@ -99,17 +114,17 @@ class Renderer(Layout):
     def _struct_def(self, tid: int, lvl: int) -> str:
         words = self.words
         w = self.woff[tid]
-        info = words[w + 1]
+        info = words[w + INFO]
         vlen = info & self.vmask
-        size = words[w + 2]
+        size = words[w + SIZE]
         is_struct = self.kind[tid] == _STRUCT
         packed = False
         if is_struct:
             if self.align_cache[tid] < 0:
                 self.align_cache[tid] = self._composite_align(tid)  # also settles whether it is packed
             packed = self.packed[tid] != 0
-        w += 3
-        end = w + 3 * vlen
+        w += ELEMS
+        end = w + MEMBER_WORDS * vlen
         if info >> 31:
             lines, off = self._bitfield_members(words, w, end, packed, lvl + 1)
         else:
@@ -146,7 +161,7 @@ class Renderer(Layout):
 
     def _member_decl(self, m_type: int, name_off: int, lvl: int) -> str:
         """A member's declaration (``name_off`` 0 for an anonymous member)."""
-        if not self.words[self.woff[m_type]] and (self.kind[m_type] == _STRUCT or self.kind[m_type] == _UNION):
+        if not self.words[self.woff[m_type] + NAME_OFF] and (self.kind[m_type] == _STRUCT or self.kind[m_type] == _UNION):
             # An anonymous struct or union defined in place: what _decl writes, sooner.
             self.inline_defs += 1
             text = self._struct_def(m_type, lvl)
@@ -223,8 +238,8 @@ class Renderer(Layout):
         name = self.naming.type_name(tid)
         words = self.words
         w = self.woff[tid]
-        head = f"enum {name}" if words[w] else "enum"
-        info = words[w + 1]
+        head = f"enum {name}" if words[w + NAME_OFF] else "enum"
+        info = words[w + INFO]
         vlen = info & self.vmask
         if not vlen:
             return head
@@ -234,15 +249,15 @@ class Renderer(Layout):
         ind = "\n" + _PFX[lvl + 1 if lvl < 13 else 13]
         parts = [head, " {"]
         append = parts.append
-        w += 3
+        w += ELEMS
         if self.kind[tid] == _ENUM64:
-            it = iter(words[w : w + 3 * vlen])
+            it = iter(words[w : w + ENUM64_WORDS * vlen])
             values: Iterable[tuple[int, int | str]] = (
                 (noff, f"{signed64(lo | hi << 32)}LL" if signed else f"{lo | hi << 32}ULL")
                 for noff, lo, hi in zip(it, it, it, strict=False)
             )
         else:
-            it = iter(words[w : w + 2 * vlen])
+            it = iter(words[w : w + ENUM_WORDS * vlen])
             values = zip(it, it, strict=False) if not signed else ((noff, signed32(v)) for noff, v in zip(it, it, strict=False))
         for noff, value in values:
             append(f"{ind}{enum_value(get(noff))} = {value},")
@@ -275,15 +290,15 @@ class Renderer(Layout):
     def _decl_uncached(self, tid: int, fname: str, lvl: int) -> str:
         kind, words, woff = self.kind, self.words, self.woff
         stack = []
-        for _ in range(_MAX_CHAIN):
+        for _ in range(self.n + 1):  # longer than there are types: a cycle
             stack.append(tid)
             if tid == 0:
                 break
             k = kind[tid]
             if k in _CHAIN_NEXT:
-                tid = words[woff[tid] + 2]
+                tid = words[woff[tid] + TYPE]
             elif k == _ARRAY:
-                tid = self.words[self.woff[tid] + 3]
+                tid = words[woff[tid] + ARRAY_TYPE]
             else:
                 break  # a base type (or a kind no declaration can hold)
         else:
@@ -335,7 +350,7 @@ class Renderer(Layout):
             elif k == _STRUCT or k == _UNION:
                 if decls and kind[decls[-1]] in _MODS:
                     self._emit_mods(decls, parts)
-                if self.words[self.woff[tid]]:
+                if self.words[self.woff[tid] + NAME_OFF]:
                     append(self.naming.tags[tid] or self.naming.tag(tid))
                 else:
                     self.inline_defs += 1
@@ -343,7 +358,7 @@ class Renderer(Layout):
             elif k == _INT or k == _FLOAT:
                 if decls and kind[decls[-1]] in _MODS:
                     self._emit_mods(decls, parts)
-                append(self.name(self.words[self.woff[tid]]))
+                append(self.name(self.words[self.woff[tid] + NAME_OFF]))
             elif k == _CONST:
                 append(" const")
             elif k == _VOLATILE:
@@ -352,7 +367,7 @@ class Renderer(Layout):
                 append(" restrict")
             elif k == _ENUM or k == _ENUM64:
                 self._emit_mods(decls, parts)
-                if self.words[self.woff[tid]]:
+                if self.words[self.woff[tid] + NAME_OFF]:
                     append("enum " + self.naming.type_name(tid))
                 else:
                     self.inline_defs += 1
@@ -362,10 +377,10 @@ class Renderer(Layout):
                 append(self._fwd_def(tid))
             elif k == _TYPE_TAG:
                 self._emit_mods(decls, parts)
-                append(f' __attribute__((btf_type_tag("{self.name(self.words[self.woff[tid]])}")))')
+                append(f' __attribute__((btf_type_tag("{self.name(self.words[self.woff[tid] + NAME_OFF])}")))')
             elif k == _ARRAY:
                 self._drop_mods(decls)
-                nelems = self.words[self.woff[tid] + 5]
+                nelems = self.words[self.woff[tid] + ARRAY_NELEMS]
                 if not decls:
                     _emit_name(parts, fname, last_was_ptr)
                     append(f"[{nelems}]")
@@ -389,20 +404,21 @@ class Renderer(Layout):
                 else:
                     _emit_name(parts, fname, last_was_ptr)
                 append("(")
-                vlen = (self.words[self.woff[tid] + 1] & self.vmask)
                 words = self.words
-                w = self.woff[tid] + 3
-                if vlen == 0 or (vlen == 1 and words[w + 1] == 0):
+                w = self.woff[tid]
+                vlen = words[w + INFO] & self.vmask
+                w += ELEMS
+                if vlen == 0 or (vlen == 1 and words[w + PARAM_TYPE] == 0):
                     append("void)")
                     return
                 for i in range(vlen):
                     if i:
                         append(", ")
-                    ptype = words[w + 2 * i + 1]
+                    ptype = words[w + PARAM_WORDS * i + PARAM_TYPE]
                     if i == vlen - 1 and ptype == 0:
                         append("...")  # a trailing void parameter means varargs
                         break
-                    pname = words[w + 2 * i]
+                    pname = words[w + PARAM_WORDS * i + PARAM_NAME]
                     append(self._decl(ptype, self.name(pname) if pname else "", lvl))
                 append(")")
                 return

@@ -9,6 +9,20 @@ then by ID.
 # ruff: noqa: PLR1714, SIM109
 from __future__ import annotations
 
+from ...format.kinds import (
+    ARRAY_NELEMS,
+    ARRAY_TYPE,
+    ELEMS,
+    ENUM64_WORDS,
+    ENUM_NAME,
+    ENUM_WORDS,
+    INFO,
+    MEMBER_NAME,
+    MEMBER_TYPE,
+    MEMBER_WORDS,
+    NAME_OFF,
+    TYPE,
+)
 from .common import (
     _ARRAY,
     _COMPOSITE,
@@ -32,15 +46,15 @@ from .index import TypeIndex
 def _sort_key_fn(d: TypeIndex) -> list[tuple[int, str, str, int, int]]:
     """Per-ID sort keys: (rank, sort name, own name, hash, ID), as bpftool 7.5+ orders types."""
     kind, words, woff = d.kind, d.words, d.woff
-    name_off = [words[w] for w in woff]
-    t2 = [words[w + 2] for w in woff]
-    vlen = [words[w + 1] & d.vmask for w in woff]
+    name_off = [words[w + NAME_OFF] for w in woff]
+    t2 = [words[w + TYPE] for w in woff]
+    vlen = [words[w + INFO] & d.vmask for w in woff]
     name_off[0] = t2[0] = vlen[0] = 0  # void
     name = d.name
     through = frozenset({_TYPE_TAG, _CONST, _PTR, _VOLATILE, _RESTRICT, _TYPEDEF, _DECL_TAG})
 
     def target(tid: int) -> int:
-        return words[woff[tid] + 3] if kind[tid] == _ARRAY else t2[tid]
+        return words[woff[tid] + ARRAY_TYPE] if kind[tid] == _ARRAY else t2[tid]
 
     def rank(tid: int) -> int:
         has_name = False
@@ -72,7 +86,7 @@ def _sort_key_fn(d: TypeIndex) -> list[tuple[int, str, str, int, int]]:
                 continue
             off = name_off[tid] if tid else 0
             if k in _ENUMS and not from_ref and not off and vlen[tid]:
-                off = words[woff[tid] + 3]
+                off = words[woff[tid] + ELEMS + ENUM_NAME]  # the first enumerator's name
             return name(off) if off else ""
         return ""
 
@@ -93,19 +107,19 @@ def _sort_key_fn(d: TypeIndex) -> list[tuple[int, str, str, int, int]]:
         h = name_hash(0, name_off[tid]) if tid else 0
         k = kind[tid] if tid else 0
         if k in _ENUMS:
-            step = 3 if k == _ENUM64 else 2
-            w = woff[tid] + 3
+            step = ENUM64_WORDS if k == _ENUM64 else ENUM_WORDS
+            w = woff[tid] + ELEMS + ENUM_NAME
             for i in range(w, w + step * vlen[tid], step):
                 h = name_hash(h, words[i])
         elif k in _COMPOSITE and members:
-            w = woff[tid] + 3
-            for i in range(w, w + 3 * vlen[tid], 3):
-                h = name_hash(h, words[i])
-                h = (h * 31 + disambig(words[i + 1], False, depth + 1)) & mask
+            w = woff[tid] + ELEMS
+            for i in range(w, w + MEMBER_WORDS * vlen[tid], MEMBER_WORDS):
+                h = name_hash(h, words[i + MEMBER_NAME])
+                h = (h * 31 + disambig(words[i + MEMBER_TYPE], False, depth + 1)) & mask
         elif k in through:
             h = (h * 31 + disambig(t2[tid], members, depth + 1)) & mask
         elif k == _ARRAY:
-            h = (h * 31 + words[woff[tid] + 5]) & mask
+            h = (h * 31 + words[woff[tid] + ARRAY_NELEMS]) & mask
             h = (h * 31 + disambig(target(tid), members, depth + 1)) & mask
         return h
 

@@ -9,13 +9,16 @@ modules import the heavy parts of btfkit only when their command runs.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
 import os
+import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any, NoReturn
 
 from ..errors import BTFError
+from ..format.writer import remove_pending
 from . import common, dedup, dump, encode, inspect
 
 #: The command modules, in the order ``btfkit --help`` lists their commands.
@@ -68,11 +71,41 @@ def _silence_stdout() -> None:
         pass  # not a real file descriptor (e.g. captured output): nothing will be flushed there
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the exit status."""
-    args = parser().parse_args(argv)
+def _die_of_signal(signum: int, _frame: object) -> None:
+    """Remove the temporary files of writes in progress, then die of the signal as if unhandled."""
+    remove_pending()
+    signal.signal(signum, signal.SIG_DFL)
+    os.kill(os.getpid(), signum)
+
+
+@contextlib.contextmanager
+def _cleaning_up_on_signals() -> Iterator[None]:
+    """SIGTERM and SIGHUP end the process without leaving half-written temporaries behind.
+
+    (SIGINT raises KeyboardInterrupt, which the writer's own clean-up handles.)
+    Forked workers inherit the handler.  Only the main thread may set handlers:
+    elsewhere (btfkit run from a thread) the signals keep their disposition.
+    """
+    old = {}
+    with contextlib.suppress(ValueError):  # not the main thread
+        for s in (signal.SIGTERM, signal.SIGHUP):
+            old[s] = signal.signal(s, _die_of_signal)
     try:
-        return int(args.func(args))
+        yield
+    finally:
+        for s, handler in old.items():
+            signal.signal(s, handler)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status (130 after Ctrl-C)."""
+    try:
+        args = parser().parse_args(argv)
+        with _cleaning_up_on_signals():
+            return int(args.func(args))
+    except KeyboardInterrupt:
+        print("btfkit: error: interrupted", file=sys.stderr)
+        return 130
     except BTFError as exc:
         print(f"btfkit: error: {exc}", file=sys.stderr)
         return 1

@@ -7,7 +7,7 @@ import os
 
 from ..errors import BTFError
 from ..format.reader import load
-from ..format.writer import write
+from ..format.writer import refuse_overwriting, write
 from .common import SYS_VMLINUX
 
 
@@ -20,6 +20,8 @@ def _cmd_encode(args: argparse.Namespace) -> int:
     if args.output is not None and len(args.files) > 1:
         raise BTFError("-o takes one object; use --in-place for several")
     base_path = None if args.no_base else args.base or (SYS_VMLINUX if os.path.exists(SYS_VMLINUX) else None)
+    if args.output is not None:
+        refuse_overwriting(args.output, [*args.files, base_path])
     base = load(base_path) if base_path else None
     index = BaseIndex(base) if base is not None else None  # prepared once for all the objects
     for path in args.files:
@@ -35,6 +37,7 @@ def _cmd_encode(args: argparse.Namespace) -> int:
 def _cmd_link(args: argparse.Namespace) -> int:
     from ..sources.encode import link  # noqa: PLC0415 (imported on use, see above)
 
+    refuse_overwriting(args.output, [*args.files, args.base])
     write(link(args.files, load(args.base) if args.base else None), args.output)
     return 0
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -179,7 +180,9 @@ def _run(  # noqa: PLR0917
                 bar.step()
         else:
             ctx = multiprocessing.get_context("fork")
-            with ctx.Pool(jobs) as pool:
+            # Ctrl-C reaches the whole process group: the parent alone handles it (stopping
+            # the pool sends its workers SIGTERM, whose handler removes their temporaries).
+            with ctx.Pool(jobs, initializer=signal.signal, initargs=(signal.SIGINT, signal.SIG_IGN)) as pool:
                 it: Iterator[ModuleResult] = pool.imap_unordered(fn, modules, chunksize=4)
                 for res in it:
                     results.append(res)

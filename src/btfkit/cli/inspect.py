@@ -12,6 +12,9 @@ from .common import load_input
 
 def _cmd_info(args: argparse.Namespace) -> int:
     btf = load_input(args.file, args.base)
+    # The rule every other command applies on its way through the types (libbpf's open-time
+    # checks): names and type IDs point inside the BTF.  A summary must not accept what they refuse.
+    btf.check_references()
     out = sys.stdout
     out.write(f"file: {args.file}\n")
     out.write(f"types: {len(btf)} (IDs {btf.start_id}..{btf.type_count - 1})\n")

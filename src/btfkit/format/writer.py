@@ -18,13 +18,23 @@ import time
 from collections.abc import Iterable
 from typing import BinaryIO
 
-from ..errors import BTFError
+from ..errors import BTFError, BTFFormatError
 from ..format.btf import BTF, ByteOrder
 from ..format.kinds import HEADER_LEN_LAYOUT, MAGIC, VERSION
 
 
 def to_bytes(btf: BTF, byteorder: ByteOrder | None = None) -> bytes:
-    """The raw BTF blob of ``btf``'s own types and strings, in ``byteorder`` (default: its own)."""
+    """The raw BTF blob of ``btf``'s own types and strings, in ``byteorder`` (default: its own).
+
+    Raises :class:`~btfkit.errors.BTFFormatError` rather than write a name or type ID
+    pointing outside the BTF (:meth:`BTF.check_references`, free once checked).
+    """
+    try:
+        btf.check_references()
+    except BTFFormatError as exc:
+        refused = type(exc)(f"refusing to write BTF that fails its own checks: {exc}")
+        refused.offset, refused.type_id = exc.offset, exc.type_id
+        raise refused from exc
     order = byteorder or btf.byteorder
     end = "<" if order == "little" else ">"
     words = btf.words

@@ -7,6 +7,7 @@ real processes, signalled for real.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import stat
@@ -23,7 +24,7 @@ from btfkit import load, to_bytes
 from btfkit.format.build import Builder
 from btfkit.format.writer import write_atomic
 
-from .conftest import require, tool
+from .conftest import Corpus, require, tool
 
 BTFKIT = [sys.executable, "-m", "btfkit"]
 DATA = Path(__file__).parent / "data" / "c"
@@ -255,3 +256,35 @@ def test_stale_temporaries_of_dead_writers_are_removed(small: Path, tmp_path: Pa
     r = run(["dedup", str(small), "-o", str(out)])
     assert r.returncode == 0, r.stderr
     assert not stale.exists() and alive.exists() and unrelated.exists()
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_signal_during_a_module_tree(sig: signal.Signals, corpus: Corpus, tmp_path: Path) -> None:
+    """Ctrl-C reaches the whole process group, workers included: one line, exit 130.  SIGTERM
+    to the parent alone: it dies of it, and takes its workers along.  Neither leaves temporaries."""
+    out = tmp_path / "out"
+    proc = subprocess.Popen([*BTFKIT, "dedup", "-j", "2", "-B", str(corpus.vmlinux), str(corpus.root / "modules"),
+                             "-o", str(out)], stderr=subprocess.PIPE, text=True, start_new_session=True)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 120
+        while not (out.exists() and any(out.rglob("*.btf"))):  # the workers are writing
+            assert proc.poll() is None, "dedup ended before writing"
+            assert time.monotonic() < deadline, "no output appeared"
+            time.sleep(0.05)
+        if sig == signal.SIGINT:
+            os.killpg(proc.pid, sig)  # as the terminal does
+        else:
+            proc.send_signal(sig)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+    if sig == signal.SIGINT:
+        assert proc.returncode == 130 and err == "btfkit: error: interrupted\n", err
+    else:
+        assert proc.returncode == -sig and err == "", err
+    # No worker outlives it (they share its session), and no temporary is left.
+    time.sleep(0.5)
+    alive = subprocess.run(["pgrep", "-s", str(proc.pid)], capture_output=True, text=True, check=False)
+    assert alive.stdout == "", alive.stdout
+    assert [p for p in out.rglob("*.tmp")] == []

@@ -23,18 +23,21 @@ from ..format.btf import BTF, ByteOrder
 from ..format.kinds import HEADER_LEN_LAYOUT, MAGIC, VERSION
 
 
-def to_bytes(btf: BTF, byteorder: ByteOrder | None = None) -> bytes:
+def to_bytes(btf: BTF, byteorder: ByteOrder | None = None, *, check: bool = True) -> bytes:
     """The raw BTF blob of ``btf``'s own types and strings, in ``byteorder`` (default: its own).
 
     Raises :class:`~btfkit.errors.BTFFormatError` rather than write a name or type ID
     pointing outside the BTF (:meth:`BTF.check_references`, free once checked).
+    ``check=False`` lays out whatever the BTF holds, for comparing an unfinished BTF
+    with libbpf's raw data or making damaged input on purpose.
     """
-    try:
-        btf.check_references()
-    except BTFFormatError as exc:
-        refused = type(exc)(f"refusing to write BTF that fails its own checks: {exc}")
-        refused.offset, refused.type_id = exc.offset, exc.type_id
-        raise refused from exc
+    if check:
+        try:
+            btf.check_references()
+        except BTFFormatError as exc:
+            refused = type(exc)(f"refusing to write BTF that fails its own checks: {exc}")
+            refused.offset, refused.type_id = exc.offset, exc.type_id
+            raise refused from exc
     order = byteorder or btf.byteorder
     end = "<" if order == "little" else ">"
     words = btf.words

@@ -113,19 +113,29 @@ def test_bad_raw_btf(case: str, command: str, tmp_path: Path) -> None:
 SPECIAL_INPUTS = ["/dev/zero", "/dev/null", "directory", "missing", "fifo-closed"]
 
 
-@pytest.mark.parametrize("command", ["info", "dump", "validate"])
+SPECIAL_COMMANDS: dict[str, Callable[[str, Path], list[str]]] = {
+    "info": lambda path, out: ["info", path],
+    "dump": lambda path, out: ["dump", path],
+    "validate": lambda path, out: ["validate", path],
+    "encode": lambda path, out: ["encode", "--no-base", path, "-o", str(out)],
+    "link": lambda path, out: ["link", path, "-o", str(out)],
+}
+
+
+@pytest.mark.parametrize("command", sorted(SPECIAL_COMMANDS))
 @pytest.mark.parametrize("case", SPECIAL_INPUTS)
 def test_special_inputs(case: str, command: str, tmp_path: Path) -> None:
     path = {"directory": str(tmp_path), "missing": str(tmp_path / "missing")}.get(case, case)
+    out = tmp_path / "out.btf"
     if case == "fifo-closed":  # a writer that sends nothing and goes
         path = str(tmp_path / "fifo")
         os.mkfifo(path)
         writer = subprocess.Popen(["sh", "-c", f"exec 3>'{path}'; sleep 0.2"])
-        err = one_error(run([command, path]))
+        err = one_error(run(SPECIAL_COMMANDS[command](path, out)))
         writer.wait()
     else:
-        err = one_error(run([command, path]))
-    assert path in err
+        err = one_error(run(SPECIAL_COMMANDS[command](path, out)))
+    assert path in err and not out.exists()
 
 
 def test_raw_btf_from_a_pipe_reads_to_its_declared_size(tmp_path: Path) -> None:

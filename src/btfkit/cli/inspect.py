@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections import Counter
 
-from ..format.reader import is_raw_btf
+from ..format.reader import is_raw_btf, load, read_input
 from .common import load_input
 
 
@@ -34,12 +34,10 @@ def _cmd_info(args: argparse.Namespace) -> int:
 def _cmd_validate(args: argparse.Namespace) -> int:
     from ..format.validate import validate, validate_bytes  # noqa: PLC0415 (see above)
 
-    btf = load_input(args.file, args.base)
-    with open(args.file, "rb") as f:
-        head = f.read(2)
-    if is_raw_btf(head):  # raw BTF: also check the header layout the reader tolerates
-        with open(args.file, "rb") as f:
-            validate_bytes(f.read(), btf.base)
+    data = read_input(args.file)  # once: a FIFO cannot be read again
+    btf = load(data, load(args.base) if args.base else None, name=args.file)
+    if is_raw_btf(data):  # raw BTF: also check the header layout the reader tolerates
+        validate_bytes(data, btf.base)
     else:
         validate(btf)
     print(f"OK: {len(btf)} types")

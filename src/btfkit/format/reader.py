@@ -292,23 +292,27 @@ def _btf_extent(head: bytes | bytearray) -> int:
 
 
 def load(
-    source: str | os.PathLike[str] | bytes | bytearray | memoryview, base: BTF | None = None
+    source: str | os.PathLike[str] | bytes | bytearray | memoryview,
+    base: BTF | None = None,
+    *,
+    name: str | None = None,
 ) -> BTF:
     """Read BTF from a path or bytes: raw BTF, ELF (``.BTF``), compressed module or bzImage.
 
     A module under ``/sys/kernel/btf`` gets ``/sys/kernel/btf/vmlinux`` as its base
     automatically, as bpftool does.  An ELF object with a ``.BTF.base`` section is
     read on top of that distilled base, which is also kept in ``distilled_base``.
+    ``name`` is the file that bytes came from, for messages (and the sysfs rule).
     """
     if not isinstance(source, (bytes, bytearray, memoryview)):
-        # os.path rather than pathlib: its import is a tenth of a small command's run.
         name = os.fspath(source)
-        folder, file = os.path.split(os.path.normpath(name))
-        if base is None and folder == SYSFS_DIR and file != "vmlinux":
-            base = load(os.path.join(SYSFS_DIR, "vmlinux"))
         data: bytes | bytearray | memoryview = read_input(name)
     else:
-        data, name = source, "<bytes>"
+        data, name = source, name or "<bytes>"
+    # os.path rather than pathlib: its import is a tenth of a small command's run.
+    folder, file = os.path.split(os.path.normpath(name))
+    if base is None and folder == SYSFS_DIR and file != "vmlinux":
+        base = load(os.path.join(SYSFS_DIR, "vmlinux"))
     if is_raw_btf(data):
         return parse(data, base)
     from ..format.elf import btf_sections  # noqa: PLC0415 (raw BTF, the common case, needs no ELF code)

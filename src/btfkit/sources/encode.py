@@ -20,7 +20,7 @@ from ..format.btf import BTF, ByteOrder, Type
 from ..format.build import Builder
 from ..format.elf import BTF_SECTION, btf_sections, unwrap
 from ..format.kinds import Kind
-from ..format.reader import parse
+from ..format.reader import parse, read_input
 from ..format.writer import to_bytes, write_atomic
 from ..gcpause import paused_gc
 from ..sources.dwarf import DwarfStats, dwarf_to_btf
@@ -45,8 +45,7 @@ class EncodeStats(DwarfStats):
 def _read(source: str | Path | bytes, what: str) -> tuple[bytes, str]:
     if isinstance(source, bytes):
         return source, what
-    with open(source, "rb") as f:
-        return f.read(), str(source)
+    return read_input(str(source)), str(source)
 
 
 def _layout(t: Type) -> tuple[int, list[tuple[str, int, int]]]:
@@ -141,7 +140,7 @@ def write_section(path: str | Path, btf: BTF) -> None:
     interruption leaves either the old file or the new one, never a mix.
     """
     path = Path(path)
-    data = path.read_bytes()
+    data = read_input(str(path))
     if not data.startswith(_ELF_MAGIC):
         raise ELFError(f"{path}: not an uncompressed ELF file")
     endian: ByteOrder = "little" if data[5:6] == b"\x01" else "big"

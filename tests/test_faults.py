@@ -337,3 +337,28 @@ def test_interrupted_long_run_is_one_line(sys_vmlinux: Path) -> None:
     if proc.returncode == 0:
         pytest.fail("the dump ended before the signal: nothing was tested")
     assert proc.returncode == 130 and err == "btfkit: error: interrupted\n", err
+
+
+BAD_BASES = ["/dev/zero", "missing", "directory", "truncated", "name offset past the strings"]
+BASE_COMMANDS: dict[str, Callable[[str, Path, Path], list[str]]] = {
+    "info": lambda base, split, out: ["info", "-B", base, str(split)],
+    "dump-c": lambda base, split, out: ["dump", "-f", "c", "-B", base, str(split)],
+    "validate": lambda base, split, out: ["validate", "-B", base, str(split)],
+    "dedup": lambda base, split, out: ["dedup", "-B", base, str(split), "-o", str(out)],
+    "merge": lambda base, split, out: ["merge", "-B", base, str(split), "-o", str(out)],
+}
+
+
+@pytest.mark.parametrize("command", sorted(BASE_COMMANDS))
+@pytest.mark.parametrize("case", BAD_BASES)
+def test_bad_base(case: str, command: str, tmp_path: Path) -> None:
+    if case in ("truncated", "name offset past the strings"):
+        base = str(_write(tmp_path / "base.btf", BAD_BTF["truncated types" if case == "truncated" else case]))
+    else:
+        base = {"missing": str(tmp_path / "missing"), "directory": str(tmp_path)}.get(case, case)
+    b = Builder(base=load(SMALL))
+    b.add_ptr(2)
+    split = _write(tmp_path / "split.btf", to_bytes(b.btf))
+    out = tmp_path / "out.btf"
+    one_error(run(BASE_COMMANDS[command](base, split, out)))
+    assert not out.exists()

@@ -133,16 +133,14 @@ def _write(path: str, data: bytes, fsync: bool) -> None:
     if old is not None and (not stat.S_ISREG(old.st_mode) or old.st_nlink > 1):
         # A device or FIFO (also behind /dev/stdout) must stay what it is; a hard-linked
         # file must stay one file.
-        regular = stat.S_ISREG(old.st_mode)
-        with open(path, "r+b" if regular else "wb") as f:
-            _fill(f, data, fsync and regular)
-            if regular:
-                f.truncate()
+        with open(path, "wb") as f:
+            _fill(f, data, fsync and stat.S_ISREG(old.st_mode))
         return
     target = os.path.realpath(path)  # through symbolic links: the link stays, its target changes
     folder, name = os.path.split(target)
-    _remove_stale(folder, name)
-    tmp = os.path.join(folder, f".{name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
+    prefix = _tmp_prefix(name)
+    _remove_stale(folder, prefix)
+    tmp = os.path.join(folder, f"{prefix}{os.getpid()}.{os.urandom(4).hex()}.tmp")
     _pending.add(tmp)
     try:
         # 0o666 less the umask, as for any file a program creates (mkstemp would give 0600).
@@ -186,9 +184,14 @@ def _keep_owner_and_mode(fd: int, old: os.stat_result) -> None:
     os.fchmod(fd, mode)
 
 
-def _remove_stale(folder: str, name: str) -> None:
-    """Remove temporaries of ``name`` left by a btfkit process that died (SIGKILL, a crash)."""
-    prefix = f".{name}."
+def _tmp_prefix(name: str) -> str:
+    """How the temporaries for file ``name`` start: hidden, and short enough for any file system."""
+    return f".{name[:200]}."
+
+
+def _remove_stale(folder: str, prefix: str) -> None:
+    """Remove temporaries starting with ``prefix`` left by a btfkit process that died
+    (SIGKILL, a crash): ``PREFIX<pid>.<8 hex digits>.tmp`` whose pid no longer runs."""
     try:
         entries = os.listdir(folder or ".")
     except OSError:

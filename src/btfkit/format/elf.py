@@ -122,32 +122,25 @@ def bzimage_payload(data: bytes | bytearray | memoryview) -> memoryview | None:
     return memoryview(data)[start : start + length]
 
 
-def container_extent(head: bytes | bytearray, name: str, limit: int) -> int:
+def container_extent(head: bytes | bytearray, name: str) -> int | None:
     """How many bytes of a stream starting with ``head`` an ELF, compressed or bzImage input needs.
 
     For reading devices and FIFOs, whose size is not known beforehand: an ELF
     extends to the end of its section table and of its sections; compressed data
-    and kernel images to the end of the stream, up to ``limit`` bytes.  Anything
-    else is refused at once (``/dev/zero`` is read no further than its head).
+    and kernel images to the end of the stream (None).  Anything else is refused
+    at once (``/dev/zero`` is read no further than its head).
     """
     if len(head) < 64:
         return 64
     if bytes(head[:4]) == _ELF_MAGIC:
-        need = _elf_extent(head)
-        if need > limit:
-            raise ELFError(f"{name}: its section table or sections reach byte {need}: corrupt, or too "
-                           f"large for a device or FIFO (at most {limit} bytes are read)")  # fmt: skip
-    elif any(bytes(head).startswith(magic) for magic, _label, _fn in _DECOMPRESSORS):
-        need = limit + 1
-    elif len(head) < 0x206:
+        return _elf_extent(head)
+    if any(bytes(head).startswith(magic) for magic, _label, _fn in _DECOMPRESSORS):
+        return None
+    if len(head) < 0x206:
         return 0x206
-    elif bytes(head[0x202:0x206]) == b"HdrS":
-        need = limit + 1
-    else:
-        raise ELFError(f"{name}: neither raw BTF, ELF, a compressed module nor a bzImage")
-    if len(head) > limit:
-        raise ELFError(f"{name}: more than {limit} bytes from a device or FIFO")
-    return need
+    if bytes(head[0x202:0x206]) == b"HdrS":
+        return None
+    raise ELFError(f"{name}: neither raw BTF, ELF, a compressed module nor a bzImage")
 
 
 def _elf_extent(head: bytes | bytearray) -> int:

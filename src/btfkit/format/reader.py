@@ -219,7 +219,7 @@ def _by_kind(by_top: list[list[int]], kmask: int) -> list[list[int]]:
     return out
 
 
-#: The most a device or FIFO is read for a compressed input, whose size nothing states.
+#: The most read from a device or FIFO (real BTF and ELF inputs are far smaller).
 STREAM_LIMIT = 1 << 30
 _CHUNK = 1 << 20
 
@@ -269,11 +269,18 @@ def _read_stream(f: BinaryIO, name: str) -> bytes:
 
     fill(HEADER_LEN)
     while True:
-        need = _btf_extent(buf) if is_raw_btf(buf) else container_extent(buf, name, STREAM_LIMIT)
+        need = _btf_extent(buf) if is_raw_btf(buf) else container_extent(buf, name)
+        if need is None:  # to the end
+            need = STREAM_LIMIT + 1
+        elif need > STREAM_LIMIT:
+            raise ELFError(f"{name}: its headers claim {need} bytes: corrupt, or more than is read from a "
+                           f"device or FIFO ({STREAM_LIMIT})")  # fmt: skip
         if need <= len(buf):
             return bytes(buf)
         had = len(buf)
         fill(need)
+        if len(buf) > STREAM_LIMIT:
+            raise ELFError(f"{name}: more than {STREAM_LIMIT} bytes from a device or FIFO")
         if len(buf) == had:  # the end came first: the parser reports what is missing
             return bytes(buf)
 

@@ -149,6 +149,8 @@ def test_raw_btf_from_a_pipe_reads_to_its_declared_size(tmp_path: Path) -> None:
     try:
         r = run(["dump", "-j", str(fifo)])
     finally:
+        assert writer.stdin is not None
+        writer.stdin.close()  # (cat ends with its input)
         writer.kill()
         writer.wait()
     assert r.returncode == 0 and r.stdout == reference.stdout, r.stderr
@@ -362,3 +364,21 @@ def test_bad_base(case: str, command: str, tmp_path: Path) -> None:
     out = tmp_path / "out.btf"
     one_error(run(BASE_COMMANDS[command](base, split, out)))
     assert not out.exists()
+
+
+def test_endless_stream_behind_a_huge_btf_header(tmp_path: Path) -> None:
+    """A header claiming 4 GiB, then zeros without end: refused before reading them."""
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    header = _patched(SMALL[:24], 12, "<I", 0xFFFFFFFC)  # type_len
+    writer = subprocess.Popen(["sh", "-c", f"cat - /dev/zero > '{fifo}'"], stdin=subprocess.PIPE,
+                              stderr=subprocess.DEVNULL)  # fmt: skip
+    try:
+        assert writer.stdin is not None
+        writer.stdin.write(header)
+        writer.stdin.close()
+        err = one_error(run(["info", str(fifo)]))
+    finally:
+        writer.kill()
+        writer.wait()
+    assert "claim" in err

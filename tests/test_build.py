@@ -246,7 +246,7 @@ def test_add_type_same_as_libbpf(libbpf: ctypes.CDLL, graph: Graph, data: st.Dat
                     theirs.btf, their_src.btf, libbpf.btf__type_by_id(their_src.btf, tid)
                 )
                 assert mine.add_type(src, tid) == got
-            assert btfkit.to_bytes(mine.btf) == theirs.raw()
+            assert btfkit.to_bytes(mine.btf, check=False) == theirs.raw()  # (copies may dangle)
         finally:
             theirs.close()
 

@@ -9,14 +9,17 @@ modules import the heavy parts of btfkit only when their command runs.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
 import os
+import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any, NoReturn
 
 from .. import __version__
 from ..errors import BTFError
+from ..format.writer import remove_pending
 from . import common, core, dedup, distill, dump, encode, inspect
 
 #: The command modules, in the order ``btfkit --help`` lists their commands.
@@ -71,11 +74,61 @@ def _silence_stdout() -> None:
         pass  # not a real file descriptor (e.g. captured output): nothing will be flushed there
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the exit status."""
-    args = parser().parse_args(argv)
+class _Terminated(BaseException):
+    """SIGTERM or SIGHUP, raised so that clean-ups run: temporaries removed, workers stopped."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _die_of(signum: int) -> int:
+    """Remove the temporaries of writes in progress, then die of ``signum`` as if unhandled."""
+    remove_pending()
+    signal.signal(signum, signal.SIG_DFL)
+    os.kill(os.getpid(), signum)
+    return 128 + signum  # (the signal ends the process before this)
+
+
+@contextlib.contextmanager
+def _cleaning_up_on_signals() -> Iterator[None]:
+    """SIGTERM and SIGHUP end the process without leaving half-written temporaries or
+    orphaned workers behind; the process still dies of the signal.
+
+    (SIGINT raises KeyboardInterrupt, which the same clean-ups handle.)  Forked
+    workers inherit the handler and just remove their own temporaries.  Only the
+    main thread may set handlers: elsewhere (btfkit run from a thread) the signals
+    keep their disposition.
+    """
+    owner = os.getpid()
+
+    def handler(signum: int, _frame: object) -> None:
+        if os.getpid() != owner:  # a forked worker: its parent unwinds
+            _die_of(signum)
+        raise _Terminated(signum)
+
+    old = {}
+    with contextlib.suppress(ValueError):  # not the main thread
+        for s in (signal.SIGTERM, signal.SIGHUP):
+            old[s] = signal.signal(s, handler)
     try:
-        return int(args.func(args))
+        yield
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status (130 after Ctrl-C)."""
+    try:
+        args = parser().parse_args(argv)
+        with _cleaning_up_on_signals():
+            return int(args.func(args))
+    except KeyboardInterrupt:
+        print("btfkit: error: interrupted", file=sys.stderr)
+        return 130
+    except _Terminated as exc:
+        return _die_of(exc.signum)
     except BTFError as exc:
         print(f"btfkit: error: {exc}", file=sys.stderr)
         return 1

@@ -5,9 +5,9 @@ from __future__ import annotations
 import struct
 import sys
 
-from ..errors import BaseMismatchError, BTFError
+from ..errors import BaseMismatchError
 from ..format.btf import BTF
-from ..format.reader import load
+from ..format.reader import load, read_input
 
 SYS_VMLINUX = "/sys/kernel/btf/vmlinux"
 
@@ -21,22 +21,15 @@ def note(message: str) -> None:
     print(f"btfkit: {message}", file=sys.stderr)
 
 
-def _read(path: str) -> bytes:
-    try:
-        with open(path, "rb") as f:
-            return f.read()
-    except OSError as exc:
-        raise BTFError(f"{path}: {exc.strerror}") from exc
-
-
-def module_image(path: str) -> bytes | None:
-    """The (decompressed) ELF image of ``path`` if it is a kernel module, else None."""
+def module_image(path: str, data: bytes | None = None) -> bytes | None:
+    """The (decompressed) ELF image of ``path`` (read already: ``data``) if it is a kernel module, else None."""
     from ..format.elf import unwrap  # noqa: PLC0415 (raw BTF, the common case, needs no ELF code)
     from ..format.kernelinfo import is_kernel_module  # noqa: PLC0415
 
     if path.startswith("/sys/"):
         return None  # sysfs modules get their base from the reader
-    data = _read(path)
+    if data is None:
+        data = read_input(path)
     if data[:2] in (b"\x9f\xeb", b"\xeb\x9f"):
         return None
     image = bytes(unwrap(data, path))
@@ -68,13 +61,13 @@ def warn_other_kernel(path: str, image: bytes, base: str) -> None:
         note(f"warning: {path} was built for kernel {built}, but the base {base} is {theirs}'s")
 
 
-def base_for(path: str, base: str | None) -> str | None:
+def base_for(path: str, base: str | None, data: bytes | None = None) -> str | None:
     """The base to read ``path`` on: ``base`` if given (with a warning when ``path`` is a module
     built for another kernel than ``base`` is); for a module with split BTF and no ``base``,
     its own kernel's vmlinux (:func:`btfkit.format.kernelinfo.find_module_base`), said on stderr."""
     from ..format.kernelinfo import require_module_base  # noqa: PLC0415
 
-    image = module_image(path)
+    image = module_image(path, data)
     if image is None:
         return base
     if base is not None:
@@ -87,12 +80,15 @@ def base_for(path: str, base: str | None) -> str | None:
     return choice.path
 
 
-def load_input(path: str, base: str | None) -> BTF:
-    """Read ``path`` as BTF, split on the BTF read from ``base`` (see :func:`base_for`)."""
-    base = base_for(path, base)
+def load_input(path: str, base: str | None, data: bytes | None = None) -> BTF:
+    """Read ``path`` (or its contents, ``data``, read once already) as BTF, split on the BTF
+    read from ``base`` (see :func:`base_for`)."""
+    if data is None:
+        data = read_input(path)  # once: bounded, and a FIFO cannot be read twice
+    base = base_for(path, base, data)
     base_btf = load(base) if base else None
     try:
-        return load(path, base_btf)
+        return load(data, base_btf, name=path)
     except BaseMismatchError as exc:
         raise BaseMismatchError(f"{path} on base {base}: {exc}") from exc
 

@@ -8,7 +8,7 @@ import sys
 
 from ..errors import BTFError
 from ..format.reader import load
-from ..format.writer import write
+from ..format.writer import refuse_overwriting, write
 from .common import examples, load_input, print_json, size_text
 
 
@@ -27,6 +27,7 @@ def _cmd_dedup(args: argparse.Namespace) -> int:
     if single and not args.report:
         if args.output is None:
             raise BTFError("give the output file (-o OUT)")
+        refuse_overwriting(args.output, [args.inputs[0], args.base])
         btf = load_input(args.inputs[0], args.base)
         before, n_before = raw_size(btf), len(btf)
         dedup(btf)
@@ -82,6 +83,7 @@ def _cmd_dedup(args: argparse.Namespace) -> int:
 def _cmd_merge(args: argparse.Namespace) -> int:
     from ..transforms.merge import merge  # noqa: PLC0415 (imported on use, see above)
 
+    refuse_overwriting(args.output, [*args.inputs, args.base])
     base = load(args.base)
     write(merge([load(path, base) for path in args.inputs], base), args.output)
     return 0

@@ -6,7 +6,7 @@ import argparse
 
 from ..errors import BTFError
 from ..format.reader import load
-from ..format.writer import write
+from ..format.writer import refuse_overwriting, write
 from .common import SYS_VMLINUX, examples, module_image, note, warn_other_kernel
 
 
@@ -46,6 +46,8 @@ def _cmd_encode(args: argparse.Namespace) -> int:
     if args.output is not None and len(args.files) > 1:
         raise BTFError("-o takes one object; use --in-place for several")
     base_path = None if args.no_base else _encode_base(args.files, args.base)
+    if args.output is not None:
+        refuse_overwriting(args.output, [*args.files, base_path])
     base = load(base_path) if base_path else None
     if args.distill and base is None:
         raise BTFError("--distill needs the base the object is split on (-B VMLINUX)")
@@ -73,6 +75,7 @@ def _cmd_encode(args: argparse.Namespace) -> int:
 def _cmd_link(args: argparse.Namespace) -> int:
     from ..sources.encode import link  # noqa: PLC0415 (imported on use, see above)
 
+    refuse_overwriting(args.output, [*args.files, args.base])
     notes: dict[str, list[str]] = {}
     btf = link(args.files, load(args.base) if args.base else None, notes=notes)
     write(btf, args.output)

@@ -7,7 +7,7 @@ import sys
 from collections import Counter
 
 from ..format.elf import unwrap
-from ..format.reader import is_raw_btf
+from ..format.reader import is_raw_btf, read_input
 from .common import examples, load_input, print_json, size_text
 
 
@@ -15,6 +15,9 @@ def _cmd_info(args: argparse.Namespace) -> int:
     from ..transforms.modtree import raw_size  # noqa: PLC0415 (imported on use)
 
     btf = load_input(args.file, args.base)
+    # The rule every other command applies on its way through the types (libbpf's open-time
+    # checks): names and type IDs point inside the BTF.  A summary must not accept what they refuse.
+    btf.check_references()
     kinds = Counter(t.spec.label for t in btf.types())
     size = raw_size(btf)
     if args.json:
@@ -59,9 +62,8 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     from ..format.fixups import load_time_fixups, object_layout  # noqa: PLC0415
     from ..format.validate import validate, validate_bytes  # noqa: PLC0415
 
-    btf = load_input(args.file, args.base)
-    with open(args.file, "rb") as f:
-        data = f.read()
+    data = read_input(args.file)  # once: a FIFO cannot be read again
+    btf = load_input(args.file, args.base, data=data)
     if is_raw_btf(data):  # raw BTF: also check the header layout the reader tolerates
         validate_bytes(data, btf.base)
     else:

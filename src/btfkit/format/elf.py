@@ -13,10 +13,12 @@ import lzma
 import struct
 import zlib
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from ..errors import ELFError
 
-__all__ = ["BTFSections", "ELFError", "btf_sections", "bzimage_payload", "decompress", "unwrap"]
+__all__ = ["BTFSections", "ELFError", "SectionTable", "btf_sections", "bzimage_payload", "decompress",
+           "section_table", "unwrap"]
 
 BTF_SECTION = ".BTF"
 BTF_BASE_SECTION = ".BTF.base"
@@ -120,6 +122,36 @@ def bzimage_payload(data: bytes | bytearray | memoryview) -> memoryview | None:
     return memoryview(data)[start : start + length]
 
 
+def container_extent(head: bytes | bytearray, name: str) -> int | None:
+    """How many bytes of a stream starting with ``head`` an ELF, compressed or bzImage input needs.
+
+    For reading devices and FIFOs, whose size is not known beforehand: an ELF
+    extends to the end of its section table and of its sections; compressed data
+    and kernel images to the end of the stream (None).  Anything else is refused
+    at once (``/dev/zero`` is read no further than its head).
+    """
+    if len(head) < 64:
+        return 64
+    if bytes(head[:4]) == _ELF_MAGIC:
+        return _elf_extent(head)
+    if any(bytes(head).startswith(magic) for magic, _label, _fn in _DECOMPRESSORS):
+        return None
+    if len(head) < 0x206:
+        return 0x206
+    if bytes(head[0x202:0x206]) == b"HdrS":
+        return None
+    raise ELFError(f"{name}: neither raw BTF, ELF, a compressed module nor a bzImage")
+
+
+def _elf_extent(head: bytes | bytearray) -> int:
+    """The end of the ELF's section table, and (once the table is in ``head``) of its sections."""
+    raw = _raw_table(head)
+    if raw is None or raw[1] > len(head):
+        return max(raw[1] if raw is not None else 0, 64)
+    headers, table_end = raw
+    return max([table_end, *(h.offset + h.size for h in headers if h.type != SHT_NOBITS)])
+
+
 def unwrap(data: bytes | bytearray | memoryview, name: str) -> bytes | bytearray | memoryview:
     """Peel compression and bzImage layers until an ELF (or something unknown) remains."""
     for _ in range(4):
@@ -136,51 +168,110 @@ def unwrap(data: bytes | bytearray | memoryview, name: str) -> bytes | bytearray
     return data
 
 
-_WANTED = (BTF_SECTION.encode(), BTF_BASE_SECTION.encode(), BTF_EXT_SECTION.encode())
-_SHT_NOBITS = 8
-_SHF_COMPRESSED = 0x800
+SHT_NOBITS = 8
+SHF_COMPRESSED = 0x800
+_SHN_XINDEX = 0xFFFF
 
 
-def _plain_sections(data: bytes | bytearray | memoryview) -> BTFSections | None:
-    """The BTF sections of a well-formed ELF read straight from its section table.
+class SectionHeader(NamedTuple):
+    """The fields of one section header that reading needs."""
 
-    A fast path for the common case (thousands of modules in a tree): anything
-    unusual (compressed sections, extended section numbering, a table or a
-    section outside the file, no ``.BTF``) gives None, and pyelftools, with its
-    error reporting, takes over.
+    name: int  # offset into the section name table
+    type: int
+    flags: int
+    offset: int
+    size: int
+    link: int
+
+
+@dataclass(frozen=True)
+class SectionTable:
+    """An ELF's section headers and names, checked to lie inside the file."""
+
+    is64: bool
+    little: bool
+    headers: list[SectionHeader]
+    names: list[bytes]
+
+    def find(self, wanted: str) -> SectionHeader | None:
+        """The first section named ``wanted`` (None if there is none)."""
+        key = wanted.encode()
+        return next((h for h, n in zip(self.headers, self.names, strict=True) if n == key), None)
+
+
+def _raw_table(data: bytes | bytearray | memoryview) -> tuple[list[SectionHeader], int] | None:
+    """The section headers, unchecked, and where their table ends.
+
+    None if the ELF header is incomplete; no headers if there is no table (end 0)
+    or it extends past ``data`` (its end tells how much more to read).
     """
     if len(data) < 64 or data[4] not in (1, 2) or data[5] not in (1, 2):
         return None
     is64 = data[4] == 2
     end = "<" if data[5] == 1 else ">"
     if is64:
-        shoff, = struct.unpack_from(end + "Q", data, 0x28)
-        entsize, shnum, shstrndx = struct.unpack_from(end + "3H", data, 0x3A)
-        fmt = struct.Struct(end + "IIQQQQ")  # name, type, flags, addr, offset, size
+        (shoff,) = struct.unpack_from(end + "Q", data, 0x28)
+        entsize, shnum = struct.unpack_from(end + "2H", data, 0x3A)
+        fmt = struct.Struct(end + "IIQQQQI")  # name, type, flags, addr, offset, size, link
     else:
-        shoff, = struct.unpack_from(end + "I", data, 0x20)
-        entsize, shnum, shstrndx = struct.unpack_from(end + "3H", data, 0x2E)
-        fmt = struct.Struct(end + "IIIIII")
-    if entsize < fmt.size or not shnum > 0 or shstrndx >= shnum or shoff + shnum * entsize > len(data):
-        return None
-    headers = [fmt.unpack_from(data, shoff + i * entsize) for i in range(shnum)]
-    _n, _t, _f, _a, str_off, str_size = headers[shstrndx]
-    if str_off + str_size > len(data):
-        return None
-    names = bytes(data[str_off : str_off + str_size])
-    found: dict[bytes, bytes] = {}
-    for sh_name, sh_type, sh_flags, _addr, offset, size in headers:
-        stop = names.find(b"\0", sh_name)
-        if stop < 0:
-            return None
-        sec_name = names[sh_name:stop]
-        if sec_name in _WANTED:
-            if sh_type == _SHT_NOBITS or sh_flags & _SHF_COMPRESSED or offset + size > len(data):
-                return None
-            found[sec_name] = bytes(data[offset : offset + size])
-    if _WANTED[0] not in found:
-        return None
-    return BTFSections(found[_WANTED[0]], found.get(_WANTED[1]), found.get(_WANTED[2]), 8 if is64 else 4)
+        (shoff,) = struct.unpack_from(end + "I", data, 0x20)
+        entsize, shnum = struct.unpack_from(end + "2H", data, 0x2E)
+        fmt = struct.Struct(end + "IIIIIII")
+    if shoff == 0 or entsize < fmt.size:
+        return [], 0
+    if shnum == 0 and shoff + fmt.size <= len(data):  # extended numbering: the count is in section 0
+        shnum = fmt.unpack_from(data, shoff)[5]
+    table_end = shoff + shnum * entsize
+    if table_end > len(data):
+        return [], table_end
+    headers = []
+    for i in range(shnum):
+        n, t, flags, _addr, off, size, link = fmt.unpack_from(data, shoff + i * entsize)
+        headers.append(SectionHeader(n, t, flags, off, size, link))
+    return headers, table_end
+
+
+def section_table(data: bytes | bytearray | memoryview, name: str) -> SectionTable:
+    """Read and check an ELF's section table: every section (but NOBITS) and the table itself
+    inside the file, a readable name table.
+
+    The one check of ELF structure btfkit makes before anything (pyelftools, the
+    encoder, the section editor) trusts an offset: corrupt input ends here as an
+    :class:`ELFError`, never as an OverflowError or a seek past the end.
+    """
+    if len(data) < 64 or bytes(data[:4]) != _ELF_MAGIC:
+        raise ELFError(f"{name}: not an ELF file, or a truncated ELF header")
+    if data[4] not in (1, 2) or data[5] not in (1, 2):
+        raise ELFError(f"{name}: unknown ELF class {data[4]} or data encoding {data[5]}")
+    end = "<" if data[5] == 1 else ">"
+    raw = _raw_table(data)
+    assert raw is not None
+    headers, table_end = raw
+    if not headers:
+        if table_end:
+            raise ELFError(f"{name}: the section header table (to byte {table_end}) lies outside the file "
+                           f"({len(data)} bytes)")  # fmt: skip
+        raise ELFError(f"{name}: no section header table")
+    (shstrndx,) = struct.unpack_from(end + "H", data, 0x3E if data[4] == 2 else 0x32)
+    if shstrndx == _SHN_XINDEX:
+        shstrndx = headers[0].link
+    for i, h in enumerate(headers):
+        if i and h.type != SHT_NOBITS and h.offset + h.size > len(data):
+            raise ELFError(f"{name}: section {i} ({h.offset:#x}+{h.size:#x}) lies outside the file "
+                           f"({len(data)} bytes)")  # fmt: skip
+    if not 0 < shstrndx < len(headers):
+        raise ELFError(f"{name}: section name table index {shstrndx} out of range")
+    strtab = headers[shstrndx]
+    if strtab.type == SHT_NOBITS or strtab.flags & SHF_COMPRESSED:
+        raise ELFError(f"{name}: the section name table (section {shstrndx}) holds no plain data")
+    table = bytes(data[strtab.offset : strtab.offset + strtab.size])
+    names = []
+    for i, h in enumerate(headers):
+        stop = table.find(b"\0", h.name)
+        if stop < 0 and (i or h.name):
+            raise ELFError(f"{name}: section {i}'s name (offset {h.name}) is outside the section name table")
+        names.append(table[h.name : stop] if stop >= 0 else b"")
+    return SectionTable(data[4] == 2, data[5] == 1, headers, names)
 
 
 def btf_sections(data: bytes | bytearray | memoryview, name: str) -> BTFSections:
@@ -188,27 +279,35 @@ def btf_sections(data: bytes | bytearray | memoryview, name: str) -> BTFSections
     data = unwrap(data, name)
     if bytes(data[:4]) != _ELF_MAGIC:
         raise ELFError(f"{name}: neither raw BTF, ELF, a compressed module nor a bzImage")
-    plain = _plain_sections(data)
-    if plain is not None:
-        return plain
+    table = section_table(data, name)
+    found: dict[str, bytes | None] = {}
+    for wanted in (BTF_SECTION, BTF_BASE_SECTION, BTF_EXT_SECTION):
+        h = table.find(wanted)
+        if h is None:
+            found[wanted] = None
+        elif h.type == SHT_NOBITS:
+            raise ELFError(f"{name}: section {wanted} has no data")
+        elif h.flags & SHF_COMPRESSED:
+            found[wanted] = _compressed_section(data, name, wanted)
+        else:
+            found[wanted] = bytes(data[h.offset : h.offset + h.size])
+    btf = found[BTF_SECTION]
+    if btf is None:
+        raise ELFError(f"{name}: no {BTF_SECTION} section")
+    return BTFSections(btf, found[BTF_BASE_SECTION], found[BTF_EXT_SECTION], 8 if table.is64 else 4)
+
+
+def _compressed_section(data: bytes | bytearray | memoryview, name: str, section: str) -> bytes:
+    """A SHF_COMPRESSED section's contents, decompressed by pyelftools (rare: no fast path)."""
     from elftools.common.exceptions import ELFError as _PyELFError  # noqa: PLC0415 (see above)
     from elftools.elf.elffile import ELFFile  # noqa: PLC0415
 
     try:
-        elf = ELFFile(io.BytesIO(data))
-        found: dict[str, bytes] = {}
-        for sec in elf.iter_sections():
-            if sec.name in (BTF_SECTION, BTF_BASE_SECTION, BTF_EXT_SECTION):
-                if sec["sh_type"] == "SHT_NOBITS":
-                    raise ELFError(f"{name}: section {sec.name} has no data")
-                found[sec.name] = sec.data()
-        pointer_size = 8 if elf.elfclass == 64 else 4
+        sec = ELFFile(io.BytesIO(data)).get_section_by_name(section)
+        if sec is None:
+            raise ELFError(f"{name}: pyelftools does not find section {section}")
+        return bytes(sec.data())
     # Beyond its own ELFError, pyelftools reports corrupt input with whatever its stream
-    # and struct code meets: a seek past 2**63 (OverflowError), a bad index, a short read.
-    except (_PyELFError, struct.error, ValueError, OSError, ArithmeticError, LookupError) as exc:
-        raise ELFError(f"{name}: unreadable ELF: {exc}") from exc
-    if BTF_SECTION not in found:
-        raise ELFError(f"{name}: no {BTF_SECTION} section")
-    return BTFSections(
-        found[BTF_SECTION], found.get(BTF_BASE_SECTION), found.get(BTF_EXT_SECTION), pointer_size
-    )
+    # and struct code meets: a bad index, a short read, zlib's error.
+    except (_PyELFError, struct.error, ValueError, OSError, ArithmeticError, LookupError, zlib.error) as exc:
+        raise ELFError(f"{name}: unreadable compressed section {section}: {exc}") from exc

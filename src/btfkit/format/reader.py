@@ -13,10 +13,12 @@ in :mod:`btfkit.format.validate`.
 from __future__ import annotations
 
 import os
+import stat
 import struct
 import sys
 from array import array
 from itertools import count
+from typing import BinaryIO
 
 from ..errors import BTFFormatError, BTFHeaderError, BTFStringError, ELFError
 from ..format.basefit import check_base_fits
@@ -240,8 +242,90 @@ def _by_kind(by_top: list[list[int]], kmask: int) -> list[list[int]]:
     return out
 
 
+#: The most read from a device or FIFO (real BTF and ELF inputs are far smaller).
+STREAM_LIMIT = 1 << 30
+_CHUNK = 1 << 20
+
+
+def read_input(name: str) -> bytes:
+    """The bytes of the file ``name``: a regular file whole; a device or FIFO only as far
+    as the BTF or ELF it starts with says it extends (``/dev/zero`` is no endless input).
+
+    A FIFO nobody writes to blocks: after a second a line on stderr says what is awaited.
+    Raises :class:`~btfkit.errors.ELFError` naming ``name`` when it cannot be read.
+    """
+    try:
+        mode = os.stat(name).st_mode
+        if stat.S_ISREG(mode) or stat.S_ISDIR(mode):  # (opening a directory fails, as wanted)
+            with open(name, "rb") as f:
+                return f.read()
+        if not stat.S_ISFIFO(mode):
+            with open(name, "rb") as f:
+                return _read_stream(f, name)
+        import threading  # noqa: PLC0415 (FIFOs only)
+
+        note = threading.Timer(1.0, lambda: print(f"btfkit: waiting for data from the FIFO {name}",
+                                                   file=sys.stderr, flush=True))  # fmt: skip
+        note.daemon = True
+        note.start()
+        try:
+            with open(name, "rb") as f:
+                return _read_stream(f, name)
+        finally:
+            note.cancel()
+    except OSError as exc:
+        raise ELFError(f"{name}: {exc.strerror or exc}") from exc
+
+
+def _read_stream(f: BinaryIO, name: str) -> bytes:
+    """Read a device or FIFO as far as its contents say (see :func:`read_input`)."""
+    from .elf import container_extent  # noqa: PLC0415 (not for regular files, the common case)
+
+    buf = bytearray()
+
+    def fill(size: int) -> None:
+        while len(buf) < size:
+            chunk = f.read(min(size - len(buf), _CHUNK))
+            if not chunk:
+                return
+            buf.extend(chunk)
+
+    fill(HEADER_LEN)
+    while True:
+        need = _btf_extent(buf) if is_raw_btf(buf) else container_extent(buf, name)
+        if need is None:  # to the end
+            need = STREAM_LIMIT + 1
+        elif need > STREAM_LIMIT:
+            raise ELFError(f"{name}: its headers claim {need} bytes: corrupt, or more than is read from a "
+                           f"device or FIFO ({STREAM_LIMIT})")  # fmt: skip
+        if need <= len(buf):
+            return bytes(buf)
+        had = len(buf)
+        fill(need)
+        if len(buf) > STREAM_LIMIT:
+            raise ELFError(f"{name}: more than {STREAM_LIMIT} bytes from a device or FIFO")
+        if len(buf) == had:  # the end came first: the parser reports what is missing
+            return bytes(buf)
+
+
+def _btf_extent(head: bytes | bytearray) -> int:
+    """How long the raw BTF starting with ``head`` says it is (its header first)."""
+    end = "<" if _byteorder(head) == "little" else ">"
+    if len(head) < HEADER_LEN:
+        return HEADER_LEN
+    hdr_len: int = struct.unpack_from(end + "I", head, 4)[0]
+    if len(head) < min(hdr_len, HEADER_LEN_LAYOUT):
+        return min(hdr_len, HEADER_LEN_LAYOUT)
+    type_off, type_len, str_off, str_len = struct.unpack_from(end + "4I", head, 8)
+    layout_end = sum(struct.unpack_from(end + "2I", head, 24)) if hdr_len >= HEADER_LEN_LAYOUT else 0
+    return int(hdr_len + max(type_off + type_len, str_off + str_len, layout_end))
+
+
 def load(
-    source: str | os.PathLike[str] | bytes | bytearray | memoryview, base: BTF | None = None
+    source: str | os.PathLike[str] | bytes | bytearray | memoryview,
+    base: BTF | None = None,
+    *,
+    name: str | None = None,
 ) -> BTF:
     """Read BTF from a path or bytes: raw BTF, ELF (``.BTF``), compressed module or bzImage.
 
@@ -252,20 +336,17 @@ def load(
     is kept in ``distilled_base`` either way.  Split BTF that evidently does not extend
     ``base`` (see :mod:`btfkit.format.basefit`) raises
     :class:`~btfkit.errors.BaseMismatchError`; :func:`parse` leaves that check out.
+    ``name`` is the file that bytes came from, for messages (and the sysfs rule).
     """
     if not isinstance(source, (bytes, bytearray, memoryview)):
-        # os.path rather than pathlib: its import is a tenth of a small command's run.
         name = os.fspath(source)
-        folder, file = os.path.split(os.path.normpath(name))
-        if base is None and folder == SYSFS_DIR and file != "vmlinux":
-            base = load(os.path.join(SYSFS_DIR, "vmlinux"))
-        try:
-            with open(name, "rb") as f:
-                data: bytes | bytearray | memoryview = f.read()
-        except OSError as exc:
-            raise ELFError(f"{name}: {exc.strerror}") from exc
+        data: bytes | bytearray | memoryview = read_input(name)
     else:
-        data, name = source, "<bytes>"
+        data, name = source, name or "<bytes>"
+    # os.path rather than pathlib: its import is a tenth of a small command's run.
+    folder, file = os.path.split(os.path.normpath(name))
+    if base is None and folder == SYSFS_DIR and file != "vmlinux":
+        base = load(os.path.join(SYSFS_DIR, "vmlinux"))
     if is_raw_btf(data):
         btf = parse(data, base)
         check_base_fits(btf)

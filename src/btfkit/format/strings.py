@@ -44,7 +44,8 @@ class StringTable:
         except KeyError:
             pass
         if offset < self.start:
-            assert self.base is not None
+            if self.base is None:  # (start is 0 without a base)
+                raise BTFStringError(f"string offset {offset} is negative")
             return self.base.get(offset)
         local = offset - self.start
         if local >= len(self.data):

@@ -54,6 +54,7 @@ from elftools.elf.elffile import ELFFile
 from ..errors import BTFError, BuildError, ELFError
 from ..format.btf import BTF
 from ..format.build import Builder
+from ..format.elf import section_table
 from ..format.kinds import IntEncoding, Kind, Linkage, make_info
 from ..sources.dwarfread import (
     AT_ABSTRACT_ORIGIN,
@@ -422,6 +423,10 @@ class _Encoder:
                 raise BuildError(f"member at DIE {m.offset:#x}: bit offset {bit_offset} cannot be encoded")
             target = attrs.get(AT_TYPE)
             small = ids.get(target) if type(target) is int else None
+            if small is None and target is not None:
+                # pahole would add off to 0 and point the member at whatever type precedes
+                # this unit (with a base, the base's last): BTF its own verifier rejects.
+                raise ELFError(f"member at DIE {m.offset:#x} refers to DIE {target!r}, which is no type")
             mtype = off + small if small is not None else off  # pahole adds off to a void type too
             v = attrs.get(AT_NAME)
             name_off = (strs.get(v) or add_str(v)) if type(v) is str and v else 0
@@ -784,6 +789,7 @@ def dwarf_to_btf(
     try:
         t0 = time.perf_counter()
         image = bytes(data)
+        section_table(image, name)  # btfkit's checks of the ELF structure before pyelftools trusts it
         elf = ELFFile(io.BytesIO(image))
         if elf.get_section_by_name(".debug_info") is None:
             raise ELFError(f"{name}: no DWARF (.debug_info) to encode")
@@ -822,9 +828,11 @@ def dwarf_to_btf(
             st.build_seconds += time.perf_counter() - t1
             st.cus += 1
         enc.finish()
-    except (_PyELFError, _PyELFParseError, struct.error, ValueError, KeyError, IndexError, EOFError,
+    except (BTFError, _PyELFError, _PyELFParseError, struct.error, ValueError, KeyError, IndexError, EOFError,
             OSError, RecursionError) as exc:  # fmt: skip
         if isinstance(exc, BTFError):
-            raise
+            if str(exc).startswith(f"{name}: "):
+                raise
+            raise type(exc)(f"{name}: {exc}") from exc
         raise ELFError(f"{name}: unreadable ELF or DWARF: {exc or type(exc).__name__}") from exc
     return builder.btf

@@ -16,6 +16,7 @@ import struct
 from dataclasses import dataclass
 
 from ..errors import ELFError
+from ..format.elf import section_table
 
 __all__ = ["set_section"]
 
@@ -60,6 +61,7 @@ def set_section(data: bytes | bytearray, section: str, contents: bytes, *, name:
     its offset and size change); otherwise a ``SHT_PROGBITS`` section without
     flags is added at the end of the section table.
     """
+    section_table(data, name)  # the checks every reader of ELF structure makes
     lay = _layout(data, name)
     f = list(lay.ehdr.unpack_from(data))
     shoff, shentsize, shnum, shstrndx = f[6], f[11], f[12], f[13]
@@ -68,12 +70,8 @@ def set_section(data: bytes | bytearray, section: str, contents: bytes, *, name:
     if shentsize != lay.shdr.size or shoff + shnum * shentsize > len(data):
         raise ELFError(f"{name}: truncated or malformed section header table")
     headers = [list(lay.shdr.unpack_from(data, shoff + i * shentsize)) for i in range(shnum)]
-    if shstrndx >= shnum:
-        raise ELFError(f"{name}: section name table index {shstrndx} out of range")
     # header fields: 0 name, 1 type, 2 flags, 3 addr, 4 offset, 5 size, 6 link, 7 info, 8 align, 9 entsize
     strtab_hdr = headers[shstrndx]
-    if strtab_hdr[4] + strtab_hdr[5] > len(data):
-        raise ELFError(f"{name}: section name table lies outside the file")
     shstr = bytes(data[strtab_hdr[4] : strtab_hdr[4] + strtab_hdr[5]])
 
     def sec_name(h: list[int]) -> bytes:
@@ -86,10 +84,6 @@ def set_section(data: bytes | bytearray, section: str, contents: bytes, *, name:
     if target is None:
         new_shstr = shstr + section.encode() + b"\0"
         moved.add(shstrndx)
-    for i, h in enumerate(headers):
-        if i and h[1] != _SHT_NOBITS and h[4] + h[5] > len(data):
-            raise ELFError(f"{name}: section {i} lies outside the file")
-
     # Everything that must stay where it is: headers, segments' file ranges, other sections.
     keep = max(lay.ehdr.size, lay.phdr_end)
     if lay.phdr_end:

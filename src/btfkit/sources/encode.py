@@ -21,7 +21,7 @@ from ..format.build import Builder
 from ..format.elf import BTF_BASE_SECTION, BTF_SECTION, btf_sections, unwrap
 from ..format.fixups import compiler_fixups, load_time_fixups, object_layout
 from ..format.kinds import Kind
-from ..format.reader import parse
+from ..format.reader import parse, read_input
 from ..format.writer import to_bytes, write_atomic
 from ..gcpause import paused_gc
 from ..sources.dwarf import DwarfStats, dwarf_to_btf
@@ -46,8 +46,7 @@ class EncodeStats(DwarfStats):
 def _read(source: str | Path | bytes, what: str) -> tuple[bytes, str]:
     if isinstance(source, bytes):
         return source, what
-    with open(source, "rb") as f:
-        return f.read(), str(source)
+    return read_input(str(source)), str(source)
 
 
 def _layout(t: Type) -> tuple[int, list[tuple[str, int, int]]]:
@@ -155,7 +154,7 @@ def write_section(path: str | Path, btf: BTF, distilled_base: BTF | None = None)
     interruption leaves either the old file or the new one, never a mix.
     """
     path = Path(path)
-    data = path.read_bytes()
+    data = read_input(str(path))
     if not data.startswith(_ELF_MAGIC):
         raise ELFError(f"{path}: not an uncompressed ELF file")
     endian: ByteOrder = "little" if data[5:6] == b"\x01" else "big"

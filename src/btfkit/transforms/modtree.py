@@ -13,6 +13,7 @@ from __future__ import annotations
 import gc
 import multiprocessing
 import os
+import signal
 import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -193,7 +194,9 @@ def run_tree(
                 bar.step()
         else:
             ctx = multiprocessing.get_context("fork")
-            with ctx.Pool(jobs) as pool:
+            # Ctrl-C reaches the whole process group: the parent alone handles it (stopping
+            # the pool sends its workers SIGTERM, whose handler removes their temporaries).
+            with ctx.Pool(jobs, initializer=signal.signal, initargs=(signal.SIGINT, signal.SIG_IGN)) as pool:
                 it: Iterator[ModuleResult] = pool.imap_unordered(fn, modules, chunksize=16)
                 for res in it:
                     results.append(res)

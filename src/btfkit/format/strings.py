@@ -56,12 +56,6 @@ class StringTable:
         self._cache[offset] = text
         return text
 
-    def is_valid(self, offset: int) -> bool:
-        """Whether ``offset`` lies inside this table or its base."""
-        if offset < self.start:
-            return self.base is not None and self.base.is_valid(offset)
-        return offset - self.start < len(self.data)
-
     def _own_index(self) -> dict[bytes, int]:
         if self._index is None:
             # Only string starts are indexed and the first copy wins, as libbpf does.

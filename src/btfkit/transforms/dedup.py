@@ -1132,9 +1132,5 @@ def dedup(btf: BTF, *, force_collisions: bool = False, index: BaseIndex | None =
     finally:
         d.release()
         index.busy = False
-    btf.words = words
-    btf.offsets = offsets
-    btf.strings = strings
+    btf.replace_types(words, offsets, strings, checked=True)  # every offset and ID was met on the way
     btf.strs_deduped = True
-    btf._names = None
-    btf._references_checked = True  # every offset and ID was met on the way

@@ -26,8 +26,8 @@ from btfkit import BTF, BTFFormatError, Kind, NotFoundError
 from btfkit.cli import main
 from btfkit.format.build import Builder
 from btfkit.format.kinds import IntEncoding
-from btfkit.outputs import c as dump_c_module
 from btfkit.outputs.c import EPILOGUE, PREAMBLE, dump_c, iter_c, merge_modules, write_c
+from btfkit.outputs.c.forked import dump_forked
 
 from .compilers import clang, gcc_gbtf, gcc_pahole
 from .conftest import Corpus, require, tool
@@ -378,7 +378,7 @@ def test_merged_modules(corpus: Corpus, tmp_path: Path, capsysbinary: pytest.Cap
 # --- two processes (dump_c(..., parallel=True)) --------------------------------------------
 def _forked(btf: BTF, split: int) -> str:
     """The header as the two-process dump writes it, split at root ``split``."""
-    return PREAMBLE + "".join(dump_c_module._dump_forked(btf, split)) + EPILOGUE
+    return PREAMBLE + "".join(dump_forked(btf, split)[0]) + EPILOGUE
 
 
 def _clashing_names() -> BTF:
@@ -445,11 +445,11 @@ def test_forked_dump_errors_as_one_process_does() -> None:
     s = b.add_struct("self", 8, [("a", i, 0)])
     b.add_member("again", s, 32)  # contains itself: no C can say it
     with pytest.raises(BTFFormatError, match="cycle"):
-        dump_c_module._dump_forked(b.btf, 5)
+        dump_forked(b.btf, 5)
     # A dangling reference: the check, which the first process makes, refuses it.
     b.add_ptr(999)
     with pytest.raises(BTFFormatError, match="999"):
-        dump_c_module._dump_forked(b.btf, 5)
+        dump_forked(b.btf, 5)
 
 
 # --- CLI and errors -------------------------------------------------------------------------

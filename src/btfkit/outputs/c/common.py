@@ -1,0 +1,50 @@
+"""Constants the parts of the C dump share: kind numbers, kind classes, limits, special names."""
+
+from __future__ import annotations
+
+from ...format.kinds import Kind
+
+_INT = Kind.INT.value
+_PTR = Kind.PTR.value
+_ARRAY = Kind.ARRAY.value
+_STRUCT = Kind.STRUCT.value
+_UNION = Kind.UNION.value
+_ENUM = Kind.ENUM.value
+_FWD = Kind.FWD.value
+_TYPEDEF = Kind.TYPEDEF.value
+_VOLATILE = Kind.VOLATILE.value
+_CONST = Kind.CONST.value
+_RESTRICT = Kind.RESTRICT.value
+_FUNC = Kind.FUNC.value
+_FUNC_PROTO = Kind.FUNC_PROTO.value
+_VAR = Kind.VAR.value
+_DATASEC = Kind.DATASEC.value
+_FLOAT = Kind.FLOAT.value
+_DECL_TAG = Kind.DECL_TAG.value
+_TYPE_TAG = Kind.TYPE_TAG.value
+_ENUM64 = Kind.ENUM64.value
+
+_COMPOSITE = frozenset({_STRUCT, _UNION})
+_ENUMS = frozenset({_ENUM, _ENUM64})
+_MODS = frozenset({_VOLATILE, _CONST, _RESTRICT, _TYPE_TAG})
+_PASSING = _MODS | {_PTR, _ARRAY}  # kinds an emitting visit passes through
+# Kinds a declaration chain passes through (the others end it).
+_CHAIN_NEXT = frozenset({_PTR, _VOLATILE, _CONST, _RESTRICT, _FUNC_PROTO, _TYPE_TAG})
+_SIZED = frozenset({_INT, _STRUCT, _UNION, _ENUM, _ENUM64, _DATASEC, _FLOAT})
+_SIZE_THROUGH = frozenset({_TYPEDEF, _VOLATILE, _CONST, _RESTRICT, _VAR, _DECL_TAG, _TYPE_TAG})
+_ALIGN_THROUGH = frozenset({_TYPEDEF, _VOLATILE, _CONST, _RESTRICT, _TYPE_TAG})
+# Kinds that, as roots, only get marked ordered: they define nothing.
+_NOTHING_TO_ORDER = frozenset({_INT, _FLOAT, _FUNC, _VAR, _DATASEC, _DECL_TAG})
+
+_MAX_CHAIN = 4096  # a declaration chain longer than this can only be a cycle
+_PFX = ["\t" * i for i in range(14)]  # libbpf caps indentation at 13 tabs
+
+# GCC's ARM SIMD typedefs name internal types; libbpf declares them as aliases.
+_MISSING_ALIASES = {
+    "__Poly8_t": "unsigned char",
+    "__Poly16_t": "unsigned short",
+    "__Poly64_t": "unsigned long long",
+    "__Poly128_t": "unsigned __int128",
+}
+# Names the dump compares as written (the others it only writes).
+_COMPARED = frozenset({*_MISSING_ALIASES, "__gnuc_va_list"})

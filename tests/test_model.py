@@ -182,6 +182,26 @@ def test_layout_equals_gcc(corpus: Corpus, header: Path) -> None:
     assert not wrong, wrong[:10]
 
 
+def test_c_text_equals_bpftool_block(corpus: Corpus, header: Path) -> None:
+    """``str(t)`` is the block bpftool's header has for ``t`` (blocks end with ``;`` and a blank line)."""
+    btf = corpus.base
+    blocks = set(header.read_text().split("\n\n"))  # no block has a blank line inside
+    typedefs = [t for t in btf.types() if t.kind == Kind.TYPEDEF][::97]
+    enums = [t for t in btf.types() if t.kind == Kind.ENUM and t.name and t.vlen][::23]
+    checked = 0
+    for t in [*sample(btf), *enums]:
+        tag = {Kind.STRUCT: "struct", Kind.UNION: "union", Kind.ENUM: "enum"}[t.kind]
+        text = str(t)
+        assert text.split("\n", 1)[0].startswith(f"{tag} {t.name}")
+        assert text in blocks, t
+        checked += 1
+    for t in typedefs:
+        text = str(t)
+        assert text.startswith("typedef ") and text in blocks, t
+        checked += 1
+    assert checked > 250
+
+
 # --- misuse ------------------------------------------------------------------------------------
 
 

@@ -289,6 +289,14 @@ class Type:
             parts.append(f"vars={self.vlen}")
         return f"<{' '.join(parts)}>"
 
+    def __str__(self) -> str:
+        """The C text bpftool's C dump writes for this type (see :func:`btfkit.dump_c`)."""
+        # outputs/ sits above format/ (imports point down): the one C renderer, which
+        # writes vmlinux.h, is reached through a late import.
+        from ..outputs.c import c_text  # noqa: PLC0415
+
+        return c_text(self.btf, self.id)
+
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Type) and other.btf is self.btf and other.id == self.id
 

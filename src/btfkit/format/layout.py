@@ -28,8 +28,6 @@ from ..errors import BTFFormatError
 from .kinds import Kind, column
 
 if TYPE_CHECKING:
-    from collections.abc import MutableSequence, Sequence
-
     from .btf import BTF
 
 _INT = Kind.INT.value
@@ -64,13 +62,13 @@ class Layout:
     the columns fills those too (the C dumper shares them with a base dump).
     """
 
-    kind: bytearray | bytes
-    words: Sequence[int]
-    woff: Sequence[int]
+    kind: bytearray
+    words: array[int]
+    woff: list[int]
     ptr_sz: int
     vmask: int
-    bits: MutableSequence[int]  # what a member of each type spans, in bits
-    align_cache: MutableSequence[int]  # libbpf's alignment, 0 when none
+    bits: array[int]  # what a member of each type spans, in bits
+    align_cache: array[int]  # libbpf's alignment, 0 when none
     packed: bytearray  # whether the C dump writes the struct __attribute__((packed))
 
     @classmethod
@@ -79,7 +77,7 @@ class Layout:
         self = cls.__new__(cls)
         parts = btf.chain
         n = btf.type_count
-        woff = array("I", [0])  # void's record is never read: its kind (0) says enough
+        woff = [0]  # void's record is never read: its kind (0) says enough
         if len(parts) == 1:
             self.words = btf.words
             woff.extend(btf.offsets)
@@ -94,7 +92,7 @@ class Layout:
         fmt = btf.info_format
         mask = fmt.kind_mask
         infos = column(self.words, woff[1:], 1) if n > 1 else ()
-        self.kind = bytes([0, *[(info >> 24) & mask for info in infos]])
+        self.kind = bytearray([0, *[(info >> 24) & mask for info in infos]])
         self.vmask = fmt.vlen_mask
         self.ptr_sz = btf.pointer_size or 8
         self.bits = array("q", [-1]) * n

@@ -13,16 +13,28 @@ accessor, a missing member, a bitfield's byte offset) are checked to raise.
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
 
 import btfkit
-from btfkit import BTF, BitfieldError, Kind, KindError, MemberNotFoundError, Type
+from btfkit import (
+    BTF,
+    AmbiguousError,
+    BitfieldError,
+    BTFError,
+    Kind,
+    KindError,
+    MemberNotFoundError,
+    Type,
+)
 
 from .conftest import Corpus, tool
+from .strategies import Graph, split_graphs
 
 SAMPLE = 200
 MAX_DEPTH = 4  # nesting followed into member structs
@@ -255,3 +267,44 @@ def _name_counts(btf: BTF) -> dict[str, int]:
         if t.name and t.kind not in (Kind.FWD,):
             counts[t.name] = counts.get(t.name, 0) + 1
     return counts
+
+
+# --- properties on random type graphs ----------------------------------------------------------
+
+_ACCESSORS = ("size", "type_id", "target", "resolved", "members", "values", "params", "vars", "array",
+              "encoding", "bits", "linkage", "component_idx", "name", "kind", "vlen")  # fmt: skip
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(split_graphs())
+def test_model_on_random_graphs(pair: tuple[Graph, Graph]) -> None:
+    """Look-ups agree with the name index, every accessor either answers or raises a
+    BTFError, and sizes and offsets agree with the members and the ``size`` words."""
+    base = pair[0].build()
+    btf = pair[1].build(base)
+    for t in btf.types(include_base=True):
+        repr(t)
+        for attr in _ACCESSORS:
+            with contextlib.suppress(BTFError):
+                getattr(t, attr)
+        if t.name:
+            scanned = btf._named(t.name, None)  # no index built for these...
+            assert scanned == btf.find_all(t.name)  # ...and the index agrees
+            try:
+                assert btf.type(t.name).name == t.name
+            except AmbiguousError as e:
+                assert t in e.candidates or any(c.kind == Kind.FWD or not c.vlen for c in e.candidates)
+        if t.kind in (Kind.STRUCT, Kind.UNION):
+            assert btf.sizeof(t) == t.size
+            names = [m.name for m in t.members]
+            for m in t.members:
+                if m.name and names.count(m.name) == 1:
+                    assert t[m.name] == m
+                    assert t.bit_offsetof(m.name) == m.bit_offset
+        try:
+            size = btf.sizeof(t)
+        except BTFError:
+            continue
+        assert size >= 0
+        if size and t.kind not in (Kind.VAR, Kind.DATASEC, Kind.DECL_TAG):  # not C types
+            assert btf.alignof(t) in (1, 2, 4, 8, 16)

@@ -56,6 +56,18 @@ class StringTable:
         self._cache[offset] = text
         return text
 
+    def offsets_of(self, text: str) -> list[int]:
+        """Every global offset that reads as ``text`` (a whole string, or the tail of a
+        longer one, which a name may point at too), the base's first."""
+        found = self.base.offsets_of(text) if self.base is not None else []
+        needle = text.encode("utf-8", "surrogateescape") + b"\0"
+        data = self.data
+        at = data.find(needle)
+        while at >= 0:
+            found.append(self.start + at)
+            at = data.find(needle, at + 1)
+        return found
+
     def _own_index(self) -> dict[bytes, int]:
         if self._index is None:
             # Only string starts are indexed and the first copy wins, as libbpf does.

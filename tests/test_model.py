@@ -32,6 +32,7 @@ from btfkit import (
     MemberNotFoundError,
     Type,
 )
+from btfkit.outputs.c import dump_c
 
 from .conftest import Corpus, tool
 from .strategies import Graph, split_graphs
@@ -284,16 +285,21 @@ def test_model_on_random_graphs(pair: tuple[Graph, Graph]) -> None:
     btf = pair[1].build(base)
     for t in btf.types(include_base=True):
         repr(t)
+        text = str(t)
+        assert text in dump_c(btf) if t.name and t.kind in (Kind.STRUCT, Kind.UNION, Kind.TYPEDEF) else True
         for attr in _ACCESSORS:
             with contextlib.suppress(BTFError):
                 getattr(t, attr)
         if t.name:
             scanned = btf._named(t.name, None)  # no index built for these...
             assert scanned == btf.find_all(t.name)  # ...and the index agrees
+            named = btf.find_all(t.name)
+            defined = [c for c in named if not (c.kind == Kind.FWD or (c.kind in (Kind.ENUM, Kind.ENUM64)
+                                                                       and not c.vlen))] or named  # fmt: skip
             try:
-                assert btf.type(t.name).name == t.name
+                assert [btf.type(t.name)] == defined
             except AmbiguousError as e:
-                assert t in e.candidates or any(c.kind == Kind.FWD or not c.vlen for c in e.candidates)
+                assert list(e.candidates) == defined and len(defined) > 1
         if t.kind in (Kind.STRUCT, Kind.UNION):
             assert btf.sizeof(t) == t.size
             names = [m.name for m in t.members]

@@ -291,11 +291,14 @@ class Type:
         return f"<{' '.join(parts)}>"
 
     def __str__(self) -> str:
-        """The C text bpftool's C dump writes for this type (see :func:`btfkit.dump_c`)."""
+        """The C text bpftool's C dump writes for this type (see :func:`btfkit.dump_c` and
+        :func:`btfkit.outputs.c.c_text`); the ``repr`` for a DATASEC or DECL_TAG."""
         # outputs/ sits above format/ (imports point down): the one C renderer, which
         # writes vmlinux.h, is reached through a late import.
         from ..outputs.c import c_text  # noqa: PLC0415
 
+        if self._kind_number() in (Kind.DATASEC, Kind.DECL_TAG):
+            return repr(self)  # no C text: a section or an annotation is not a C type
         return c_text(self.btf, self.id)
 
     def __eq__(self, other: object) -> bool:

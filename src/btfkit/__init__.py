@@ -34,12 +34,12 @@ from .errors import (
     TypeIDError,
 )
 from .format.btf import BTF, ArrayInfo, EnumValue, Member, Param, Type, VarSecInfo
-from .format.build import Builder
 from .format.kinds import IntEncoding, Kind, Linkage
 from .format.reader import load, parse
 from .format.writer import to_bytes, write
 
 if TYPE_CHECKING:
+    from .format.build import Builder
     from .outputs.c import dump_c, write_c
     from .outputs.json import dump_json, write_json
     from .outputs.raw import dump_raw, write_raw
@@ -51,6 +51,7 @@ __version__ = "0.1.0"
 
 # Verbs imported on first use: name -> module (relative to this package).
 _LAZY = {
+    "Builder": ".format.build",
     "dedup": ".transforms.dedup",
     "dump_c": ".outputs.c",
     "dump_json": ".outputs.json",

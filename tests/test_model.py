@@ -285,8 +285,13 @@ def test_model_on_random_graphs(pair: tuple[Graph, Graph]) -> None:
     btf = pair[1].build(base)
     for t in btf.types(include_base=True):
         repr(t)
-        text = str(t)
-        assert text in dump_c(btf) if t.name and t.kind in (Kind.STRUCT, Kind.UNION, Kind.TYPEDEF) else True
+        try:
+            text = str(t)
+        except BTFError:  # a graph C cannot express (a pointer cycle through anonymous types)
+            with pytest.raises(BTFError):
+                dump_c(btf)
+        else:
+            assert text in dump_c(btf) if t.name and t.kind in (Kind.STRUCT, Kind.UNION, Kind.TYPEDEF) else True
         for attr in _ACCESSORS:
             with contextlib.suppress(BTFError):
                 getattr(t, attr)

@@ -98,7 +98,29 @@ def _int_key(name: str) -> tuple[object, ...] | None:
     return ("int", words.count("short"), words.count("long"), "unsigned" in words)
 
 
-class Member:
+class _Element:
+    """Equality and hashing by value (``_key``) for the element views below."""
+
+    __slots__ = ("_btf",)
+    _btf: BTF | None
+
+    def _key(self) -> tuple[object, ...]:
+        raise NotImplementedError
+
+    def _view(self, type_id: int) -> Type:
+        """The type ``type_id`` of the BTF this element was read from."""
+        if self._btf is None:
+            raise KindError(f"a {type(self).__name__} made without its BTF has no type views; use type_id")
+        return self._btf[type_id]
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and other._key() == self._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+
+class Member(_Element):
     """A STRUCT/UNION member: ``name``, ``type`` (a :class:`Type`), where it lies and how wide.
 
     ``bit_offset`` counts from the start of the struct asked (through anonymous
@@ -108,7 +130,7 @@ class Member:
     ``type_id`` is the raw ID of ``type``.
     """
 
-    __slots__ = ("_btf", "bit_offset", "bitfield_size", "name", "type_id")
+    __slots__ = ("bit_offset", "bitfield_size", "name", "type_id")
 
     def __init__(self, name: str, type_id: int, bit_offset: int, bitfield_size: int, btf: BTF | None = None):
         self.name = name
@@ -120,12 +142,6 @@ class Member:
     def _key(self) -> tuple[str, int, int, int]:
         return (self.name, self.type_id, self.bit_offset, self.bitfield_size)
 
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Member) and other._key() == self._key()
-
-    def __hash__(self) -> int:
-        return hash(self._key())
-
     def __repr__(self) -> str:
         bits = f":{self.bitfield_size}" if self.bitfield_size else ""
         where = f"+{self.offset}" if self.offset is not None else f"+{self.bit_offset} bits"
@@ -134,9 +150,7 @@ class Member:
     @property
     def type(self) -> Type:
         """The member's type."""
-        if self._btf is None:
-            raise KindError("a Member made without its BTF has no type view; use type_id")
-        return self._btf[self.type_id]
+        return self._view(self.type_id)
 
     @property
     def offset(self) -> int | None:
@@ -163,22 +177,19 @@ class EnumValue(NamedTuple):
     value: int
 
 
-class Param:
+class Param(_Element):
     """A FUNC_PROTO parameter: ``name``, ``type`` (``None`` for the ``...`` of a variadic
     function, whose ``type_id`` is 0)."""
 
-    __slots__ = ("_btf", "name", "type_id")
+    __slots__ = ("name", "type_id")
 
     def __init__(self, name: str, type_id: int, btf: BTF | None = None):
         self.name = name
         self.type_id = type_id
         self._btf = btf
 
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Param) and (other.name, other.type_id) == (self.name, self.type_id)
-
-    def __hash__(self) -> int:
-        return hash((self.name, self.type_id))
+    def _key(self) -> tuple[str, int]:
+        return (self.name, self.type_id)
 
     def __repr__(self) -> str:
         return f"<Param {self.name or '(anon)'} type [{self.type_id}]>"
@@ -186,18 +197,16 @@ class Param:
     @property
     def type(self) -> Type | None:
         """The parameter's type (``None`` for ``...``)."""
-        if self._btf is None:
-            raise KindError("a Param made without its BTF has no type view; use type_id")
-        return self._btf[self.type_id] if self.type_id else None
+        return self._view(self.type_id) if self.type_id else None
 
 
-class VarSecInfo:
+class VarSecInfo(_Element):
     """A DATASEC entry: the VAR (or FUNC) ``type`` at ``offset``, taking ``size`` bytes.
 
     ``name`` is the variable's name, ``type_id`` its raw ID.
     """
 
-    __slots__ = ("_btf", "offset", "size", "type_id")
+    __slots__ = ("offset", "size", "type_id")
 
     def __init__(self, type_id: int, offset: int, size: int, btf: BTF | None = None):
         self.type_id = type_id
@@ -205,12 +214,8 @@ class VarSecInfo:
         self.size = size
         self._btf = btf
 
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, VarSecInfo) and (other.type_id, other.offset, other.size) == (
-            self.type_id, self.offset, self.size)  # fmt: skip
-
-    def __hash__(self) -> int:
-        return hash((self.type_id, self.offset, self.size))
+    def _key(self) -> tuple[int, int, int]:
+        return (self.type_id, self.offset, self.size)
 
     def __repr__(self) -> str:
         return f"<VarSecInfo [{self.type_id}] +{self.offset} size={self.size}>"
@@ -218,9 +223,7 @@ class VarSecInfo:
     @property
     def type(self) -> Type:
         """The VAR (or FUNC) this entry places."""
-        if self._btf is None:
-            raise KindError("a VarSecInfo made without its BTF has no type view; use type_id")
-        return self._btf[self.type_id]
+        return self._view(self.type_id)
 
     @property
     def name(self) -> str:

@@ -30,24 +30,20 @@ from .kinds import Kind, column
 if TYPE_CHECKING:
     from .btf import BTF
 
-_INT = Kind.INT.value
 _PTR = Kind.PTR.value
 _ARRAY = Kind.ARRAY.value
 _STRUCT = Kind.STRUCT.value
 _UNION = Kind.UNION.value
-_ENUM = Kind.ENUM.value
-_FLOAT = Kind.FLOAT.value
-_ENUM64 = Kind.ENUM64.value
 
+_SCALARS = frozenset({Kind.INT.value, Kind.ENUM.value, Kind.ENUM64.value, Kind.FLOAT.value})
 #: Kinds whose record holds their byte size.
-SIZED = frozenset({_INT, _STRUCT, _UNION, _ENUM, _ENUM64, Kind.DATASEC.value, _FLOAT})
+SIZED = _SCALARS | {_STRUCT, _UNION, Kind.DATASEC.value}
 #: Kinds that have the size of the type they refer to (libbpf's ``btf__resolve_size``).
 SIZE_THROUGH = frozenset({Kind.TYPEDEF.value, Kind.VOLATILE.value, Kind.CONST.value, Kind.RESTRICT.value,
                           Kind.VAR.value, Kind.DECL_TAG.value, Kind.TYPE_TAG.value})  # fmt: skip
 #: Kinds that have the alignment of the type they refer to (libbpf's ``btf__align_of``).
 ALIGN_THROUGH = frozenset({Kind.TYPEDEF.value, Kind.VOLATILE.value, Kind.CONST.value,
                            Kind.RESTRICT.value, Kind.TYPE_TAG.value})  # fmt: skip
-_SCALARS = frozenset({_INT, _ENUM, _ENUM64, _FLOAT})
 _MAX_SIZE_CHAIN = 32  # libbpf's MAX_RESOLVE_DEPTH
 _MAX_CHAIN = 4096  # a chain of modifiers longer than this can only be a cycle
 _C_MAX_ALIGN = 16  # x86-64: the largest scalar alignment (__int128, long double)

@@ -28,7 +28,8 @@ from btfkit.transforms.dedup import BaseIndex
 from .common import CORPUS, PYTHON, best_of, report, run_best_of
 
 ROOT = Path(__file__).resolve().parent.parent
-KBUILD = Path("/lib/modules/6.1.0-56-cloud-amd64/build")
+# The corpus kernel's headers (scripts/fetch-corpus records its release).
+KBUILD = Path("/lib/modules") / (CORPUS / "release").read_text().strip() / "build"
 DEBS = CORPUS.parent / "debs"
 
 

@@ -24,16 +24,15 @@ from elftools.elf.sections import SymbolTableSection
 
 import btfkit
 from btfkit.format.elf import btf_sections
+from btfkit.format.fixups import compiler_fixups, load_time_fixups, object_layout
 from btfkit.sources.elfedit import set_section
 from btfkit.sources.encode import encode, link
 from btfkit.transforms.dedup import BaseIndex
 
 from . import libbpf_oracle
-from .conftest import Corpus, require, tool
+from .conftest import Corpus, require, sample, tool
 
 DATA = Path(__file__).parent / "data" / "c"
-KVER = "6.1.0-56-cloud-amd64"
-KBUILD = Path(f"/lib/modules/{KVER}/build")
 DEB_CACHE = Path(os.environ.get("BTFKIT_CORPUS", Path.home() / ".cache/btfkit")) / "debs"
 BTFKIT = [sys.executable, "-m", "btfkit"]
 
@@ -66,9 +65,12 @@ MODULES = ["enc_mod_basic", "enc_mod_decl", "enc_mod_basic-dwarf4", "enc_mod_dec
            "v4l2loopback"]
 
 
-def _kbuild(src: Path, extra: tuple[str, ...] = ()) -> None:
-    require(KBUILD.exists(), f"{KBUILD} missing: apt-get install linux-headers-{KVER} (scripts/setup)")
-    checked(["make", "-s", "-C", str(KBUILD), f"M={src}", *extra, "modules"])
+def _kbuild(release: str, src: Path, extra: tuple[str, ...] = ()) -> None:
+    """Build the modules in ``src`` out of tree against the headers of kernel ``release``."""
+    kbuild = Path(f"/lib/modules/{release}/build")
+    require(kbuild.exists(), f"{kbuild} missing: apt-get install linux-headers-{release} "
+            "(scripts/setup installs linux-headers-cloud-amd64, the corpus kernel's)")  # fmt: skip
+    checked(["make", "-s", "-C", str(kbuild), f"M={src}", *extra, "modules"])
 
 
 def _deb(package: str) -> Path:
@@ -89,8 +91,8 @@ def _dkms_source(package: str, tmp: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
-def modules(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """name -> freshly built .ko (no BTF: kbuild skips it without a vmlinux)."""
+def modules(tmp_path_factory: pytest.TempPathFactory, corpus: Corpus) -> dict[str, Path]:
+    """name -> freshly built .ko for the corpus kernel (no BTF: kbuild skips it without a vmlinux)."""
     tool("make")
     tmp = tmp_path_factory.mktemp("modules")
     built = {}
@@ -101,13 +103,13 @@ def modules(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         for c in DATA.glob("enc_mod_*.c"):
             shutil.copy(c, own)
         (own / "Makefile").write_text("obj-m := " + " ".join(c.stem + ".o" for c in DATA.glob("enc_mod_*.c")) + "\n")
-        _kbuild(own, extra)
+        _kbuild(corpus.release, own, extra)
         built.update({ko.stem + suffix: ko for ko in own.glob("*.ko")})
     acpi = _dkms_source("acpi-call-dkms", tmp / "acpi")
-    _kbuild(acpi)
+    _kbuild(corpus.release, acpi)
     v4l2 = _dkms_source("v4l2loopback-dkms", tmp / "v4l2")
     # The cloud kernel has no V4L2: its symbols are unresolved, which only modpost minds.
-    _kbuild(v4l2, ("KBUILD_MODPOST_WARN=1",))
+    _kbuild(corpus.release, v4l2, ("KBUILD_MODPOST_WARN=1",))
     built.update({ko.stem: ko for ko in [*acpi.glob("*.ko"), *v4l2.glob("*.ko")]})
     assert set(built) >= set(MODULES), built
     return built
@@ -364,14 +366,26 @@ def _libbpf_link(raws: list[bytes], base_raw: bytes | None) -> bytes:
         libbpf_oracle.free(base)
 
 
+def _fixed_section(obj: Path) -> bytes:
+    """An object's .BTF after the fixups link makes first (checked against libbpf 1.5's own in
+    test_fixups.py), in the section's byte order."""
+    btf = btfkit.load(obj)
+    layout = object_layout(obj.read_bytes(), obj.name)
+    assert layout is not None
+    load_time_fixups(btf, layout)
+    compiler_fixups(btf)
+    return btfkit.to_bytes(btf)
+
+
 @pytest.mark.parametrize("split", [False, True])
 def test_link_matches_libbpf(split: bool, gbtf_objects: list[Path]) -> None:
-    """Merging with btf__add_btf and deduplicating with btf__dedup gives the same types and strings.
+    """Merging with btf__add_btf and deduplicating with btf__dedup gives the same types and strings
+    (both from the objects' fixed BTF).
 
     libbpf builds in host byte order (or its base's) whatever its inputs; btfkit keeps the
     objects' order (a bpfeb link stays big-endian), so the comparison is in libbpf's order.
     """
-    raws = [btf_sections(o.read_bytes(), o.name).btf for o in gbtf_objects]
+    raws = [_fixed_section(o) for o in gbtf_objects]
     order = "little" if raws[0][:2] == b"\x9f\xeb" else "big"
     if split:
         base = link(gbtf_objects[:1])
@@ -384,17 +398,42 @@ def test_link_matches_libbpf(split: bool, gbtf_objects: list[Path]) -> None:
     assert btfkit.to_bytes(merged, "little" if expected[:2] == b"\x9f\xeb" else "big") == expected
 
 
-def test_default_base_is_sysfs_and_checked(modules: dict[str, Path], sys_vmlinux: Path, tmp_path: Path) -> None:
-    """Without -B the running kernel's BTF is the base.  This machine runs another kernel than the
-    modules were built for, so the base check refuses them; with the check off, the result is
-    still pahole's on the same base."""
+def test_default_base_is_the_modules_kernel(modules: dict[str, Path], sys_vmlinux: Path, corpus: Corpus,
+                                            tmp_path: Path) -> None:  # fmt: skip
+    """Without -B a module is encoded on its own kernel's vmlinux, never on the running kernel's
+    when it was built for another (modinfo's vermagic says which).  Here the modules were built
+    for the corpus kernel, out of tree: no base is found, and the error names -B and where it
+    looked.  Given the running kernel's BTF with -B, btfkit warns and the struct module check
+    refuses; with the check off, the result is still pahole's on the same base."""
     ko = modules["acpi_call"]
     out = tmp_path / "out.btf"
     vermagic = checked([tool("modinfo"), "-F", "vermagic", str(ko)]).split()[0]
     require(vermagic != os.uname().release, "this machine runs the modules' own kernel")
-    assert "base does not match" in _bad(["encode", str(ko), "-o", str(out)])
-    checked([*BTFKIT, "encode", str(ko), "--no-base-check", "-o", str(out)])
+    err = _bad(["encode", str(ko), "-o", str(out)])
+    assert "no base found" in err and "-B" in err and f"/boot/vmlinuz-{vermagic}" in err
+    r = run([*BTFKIT, "encode", str(ko), "-B", str(sys_vmlinux), "-o", str(out)])
+    assert r.returncode == 1 and "base does not match" in r.stderr
+    assert f"built for kernel {vermagic}, but the base {sys_vmlinux} is {os.uname().release}'s" in r.stderr
+    checked([*BTFKIT, "encode", str(ko), "-B", str(sys_vmlinux), "--no-base-check", "-o", str(out)])
     assert out.read_bytes() == pahole_detached(ko, tmp_path / "pahole.btf", sys_vmlinux)
+    # In the corpus's layout (modules below the vmlinux of their package), the base is found and named.
+    (corpus_like := tmp_path / "pkg" / "modules").mkdir(parents=True)
+    (tmp_path / "pkg" / "vmlinux").symlink_to(corpus.vmlinux)
+    shutil.copy(ko, corpus_like / ko.name)
+    r = run([*BTFKIT, "encode", str(corpus_like / ko.name), "-o", str(out)])
+    assert r.returncode == 0, r.stderr
+    assert f"base {tmp_path / 'pkg' / 'vmlinux'} (the modules' kernel, {vermagic})" in r.stderr
+    assert out.read_bytes() == pahole_detached(ko, tmp_path / "pahole-corpus.btf", corpus.vmlinux)
+
+
+def test_userspace_object_gets_standalone_btf(tmp_path: Path) -> None:
+    """An object that is not a kernel module is encoded standalone without -B (it was split
+    on the running kernel's BTF before), as plain ``pahole -J`` does."""
+    obj = tmp_path / "t.o"
+    checked([tool("gcc"), "-g", "-c", str(DATA / "enc_types.c"), "-o", str(obj)])
+    checked([*BTFKIT, "encode", str(obj), "-o", str(tmp_path / "t.btf")])
+    assert btfkit.load(tmp_path / "t.btf").base is None
+    assert (tmp_path / "t.btf").read_bytes() == pahole_detached(obj, tmp_path / "p.btf", None)
 
 
 def test_output_replaces_longer_file(tmp_path: Path) -> None:
@@ -435,15 +474,14 @@ def test_corrupt_dwarf_never_crashes(tmp_path: Path) -> None:
 
 
 # --- the corpus kernel's own modules, unstripped ---------------------------------------------
-DBG_PACKAGE = f"linux-image-{KVER}-dbg"
 DBG_SAMPLE_EVERY = 16  # of the ~560 modules under kernel/{net,fs,drivers/net}: 36
 
 
 def test_in_tree_modules_match_pahole(corpus: Corpus, base_index: BaseIndex, tmp_path: Path) -> None:
     """Debian's debug package has the corpus kernel's own modules with their DWARF (what
     the shipped ones were stripped of): a sample of them encodes to pahole's bytes.  (All
-    562 were checked once by hand, see the report; 36 keep CI short.)"""
-    deb = _deb(DBG_PACKAGE)
+    562 are checked by ``scripts/test --full``; 36 keep CI short.)"""
+    deb = _deb(f"linux-image-{corpus.release}-dbg")
     tree = tmp_path / "dbg"
     tree.mkdir()
     tar = subprocess.Popen(["dpkg-deb", "--fsys-tarfile", str(deb)], stdout=subprocess.PIPE)
@@ -453,15 +491,15 @@ def test_in_tree_modules_match_pahole(corpus: Corpus, base_index: BaseIndex, tmp
         assert tar.wait() == 0
         kos = sorted(tree.rglob("*.ko"))
         assert len(kos) > 400
-        sample = kos[::DBG_SAMPLE_EVERY]
+        picked = sample(kos, DBG_SAMPLE_EVERY)
         mismatched = []
-        for ko in sample:
+        for ko in picked:
             ref = pahole_detached(ko, tmp_path / f"{ko.stem}.btf", corpus.vmlinux)
             if btfkit.to_bytes(encode(ko, corpus.base, index=base_index)) != ref:
                 mismatched.append(ko.name)
     finally:
         shutil.rmtree(tree)  # about 1 GB
-    assert not mismatched, f"{len(mismatched)} of {len(sample)} differ from pahole: {mismatched}"
+    assert not mismatched, f"{len(mismatched)} of {len(picked)} differ from pahole: {mismatched}"
 
 
 @pytest.mark.parametrize("compiler", ["gcc", "clang-bpfeb"])

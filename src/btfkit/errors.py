@@ -15,7 +15,8 @@ Every error btfkit raises on purpose is a :class:`BTFError`::
     ├── KindError             an accessor asked of a type whose kind does not have it
     ├── BitfieldError         a byte offset asked of a bitfield
     ├── BuildError            invalid arguments to the builder
-    └── DedupError            deduplication could not proceed
+    ├── DedupError            deduplication could not proceed
+    └── BaseMismatchError     a split BTF read on a base it was not built on
 """
 
 from __future__ import annotations
@@ -95,3 +96,7 @@ class BuildError(BTFError, ValueError):
 
 class DedupError(BTFError):
     """Deduplication failed (unsupported kind, reference loop, ...)."""
+
+
+class BaseMismatchError(BTFError):
+    """A split BTF read on a base it was not built on (see :mod:`btfkit.format.basefit`)."""

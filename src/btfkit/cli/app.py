@@ -15,6 +15,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
+from .. import __version__
 from ..errors import BTFError
 from . import common, dedup, dump, encode, inspect
 
@@ -22,8 +23,9 @@ from . import common, dedup, dump, encode, inspect
 COMMANDS = (inspect, dump, encode, dedup)
 
 
-class _Formatter(argparse.HelpFormatter):
-    """argparse's help formatter, sized without shutil.
+class _Formatter(argparse.RawDescriptionHelpFormatter):
+    """argparse's help formatter, sized without shutil; descriptions and epilogs (the
+    examples) are printed as written.
 
     argparse makes a formatter for every argument it adds, and its default asks
     shutil (with bz2 and lzma behind it) for the terminal width: a tenth of a
@@ -52,6 +54,7 @@ class _Parser(argparse.ArgumentParser):
 def parser() -> argparse.ArgumentParser:
     """The ``btfkit`` argument parser, with every command's subparser."""
     p = _Parser(prog="btfkit", description="Read, build, deduplicate and dump BTF.")
+    p.add_argument("--version", action="version", version=f"btfkit {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
     for module in COMMANDS:
         module.register(sub)

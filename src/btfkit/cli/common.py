@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import struct
+import sys
+
+from ..errors import BaseMismatchError, BTFError
 from ..format.btf import BTF
 from ..format.reader import load
 
@@ -12,6 +16,99 @@ SYS_VMLINUX = "/sys/kernel/btf/vmlinux"
 exiting_fast = False
 
 
+def note(message: str) -> None:
+    """A line for the user on stderr that is neither output nor an error."""
+    print(f"btfkit: {message}", file=sys.stderr)
+
+
+def _read(path: str) -> bytes:
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError as exc:
+        raise BTFError(f"{path}: {exc.strerror}") from exc
+
+
+def module_image(path: str) -> bytes | None:
+    """The (decompressed) ELF image of ``path`` if it is a kernel module, else None."""
+    from ..format.elf import unwrap  # noqa: PLC0415 (raw BTF, the common case, needs no ELF code)
+    from ..format.kernelinfo import is_kernel_module  # noqa: PLC0415
+
+    if path.startswith("/sys/"):
+        return None  # sysfs modules get their base from the reader
+    data = _read(path)
+    if data[:2] in (b"\x9f\xeb", b"\xeb\x9f"):
+        return None
+    image = bytes(unwrap(data, path))
+    return image if is_kernel_module(image) else None
+
+
+def _is_split(image: bytes, path: str) -> bool:
+    """Whether a module's ``.BTF`` is split BTF (its string section does not start with NUL)."""
+    from ..format.elf import btf_sections  # noqa: PLC0415
+
+    raw = btf_sections(image, path).btf
+    if len(raw) < 24:
+        return True
+    end = "<" if raw[:2] == b"\x9f\xeb" else ">"
+    hdr_len, _type_off, _type_len, str_off, str_len = struct.unpack_from(end + "5I", raw, 4)
+    return bool(str_len == 0 or raw[hdr_len + str_off] != 0)
+
+
+def warn_other_kernel(path: str, image: bytes, base: str) -> None:
+    """Warn (stderr) when module ``path`` was built for another kernel than ``base`` is, where both are known."""
+    from ..format.kernelinfo import base_release, module_release  # noqa: PLC0415
+
+    built, theirs = module_release(image, path), base_release(base)
+    if built and theirs and built != theirs:
+        note(f"warning: {path} was built for kernel {built}, but the base {base} is {theirs}'s")
+
+
+def base_for(path: str, base: str | None) -> str | None:
+    """The base to read ``path`` on: ``base`` if given (with a warning when ``path`` is a module
+    built for another kernel than ``base`` is); for a module with split BTF and no ``base``,
+    its own kernel's vmlinux (:func:`btfkit.format.kernelinfo.find_module_base`), said on stderr."""
+    from ..format.kernelinfo import require_module_base  # noqa: PLC0415
+
+    image = module_image(path)
+    if image is None:
+        return base
+    if base is not None:
+        warn_other_kernel(path, image, base)
+        return base
+    if not _is_split(image, path):
+        return None
+    choice = require_module_base(path, image)
+    note(f"{path}: base {choice.path} (the module's kernel, {choice.release})")
+    return choice.path
+
+
 def load_input(path: str, base: str | None) -> BTF:
-    """Read ``path`` as BTF, split on the BTF read from ``base`` when one is given."""
-    return load(path, load(base) if base else None)
+    """Read ``path`` as BTF, split on the BTF read from ``base`` (see :func:`base_for`)."""
+    base = base_for(path, base)
+    base_btf = load(base) if base else None
+    try:
+        return load(path, base_btf)
+    except BaseMismatchError as exc:
+        raise BaseMismatchError(f"{path} on base {base}: {exc}") from exc
+
+
+def examples(*commands: str) -> str:
+    """A subcommand's help epilog: real example command lines."""
+    return "examples:\n" + "\n".join(f"  {command}" for command in commands)
+
+
+def size_text(n: int) -> str:
+    """A byte count for people: the exact number, and KiB or MiB beside it when large."""
+    if n < 1024:
+        return f"{n} bytes"
+    unit, scale = ("MiB", 1 << 20) if n >= 1 << 20 else ("KiB", 1 << 10)
+    return f"{n / scale:.1f} {unit} ({n:,} bytes)"
+
+
+def print_json(value: object) -> None:
+    """``value`` as indented JSON on stdout (for scripts: ``--json``)."""
+    import json  # noqa: PLC0415 (only --json needs it)
+
+    json.dump(value, sys.stdout, indent=2)
+    sys.stdout.write("\n")

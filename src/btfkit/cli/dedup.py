@@ -9,7 +9,7 @@ import sys
 from ..errors import BTFError
 from ..format.reader import load
 from ..format.writer import write
-from .common import load_input
+from .common import examples, load_input, print_json, size_text
 
 
 def _cmd_dedup(args: argparse.Namespace) -> int:
@@ -31,7 +31,10 @@ def _cmd_dedup(args: argparse.Namespace) -> int:
         before, n_before = raw_size(btf), len(btf)
         dedup(btf)
         write(btf, args.output)
-        print(f"{n_before} -> {len(btf)} types, {before} -> {raw_size(btf)} bytes")
+        if args.json:
+            print_json({"types_in": n_before, "types_out": len(btf), "bytes_in": before, "bytes_out": raw_size(btf)})
+        else:
+            print(f"{n_before} -> {len(btf)} types, {size_text(before)} -> {size_text(raw_size(btf))}")
         return 0
     base_path = args.base or find_base(args.inputs)
     if base_path is None:
@@ -53,15 +56,26 @@ def _cmd_dedup(args: argparse.Namespace) -> int:
     ok = [r for r in results if not r.error]
     b_in, b_out = sum(r.bytes_in for r in ok), sum(r.bytes_out for r in ok)
     t_in, t_out = sum(r.types_in for r in ok), sum(r.types_out for r in ok)
-    if args.report:
-        print(f"{'module':<40} {'alone':>10} {'split':>10}")
+    if args.json:
+        keys = ("alone", "split") if args.report else ("in", "out")
+        print_json({
+            "base": {"path": base_path, "types": len(base), "bytes": raw_size(base)},
+            "modules": [{"module": r.output.removesuffix(".btf"), f"bytes_{keys[0]}": r.bytes_in,
+                         f"types_{keys[0]}": r.types_in, f"bytes_{keys[1]}": r.bytes_out,
+                         f"types_{keys[1]}": r.types_out} for r in ok],
+            "total": {f"bytes_{keys[0]}": b_in, f"types_{keys[0]}": t_in, f"bytes_{keys[1]}": b_out,
+                      f"types_{keys[1]}": t_out},
+            "errors": [{"path": str(r.path), "error": r.error} for r in failed],
+        })  # fmt: skip
+    elif args.report:
+        print(f"{'module':<40} {'alone (bytes)':>14} {'split (bytes)':>14}")
         for r in ok:
-            print(f"{r.output.removesuffix('.btf'):<40} {r.bytes_in:>10} {r.bytes_out:>10}")
-        print(f"{len(ok)} modules: deduplicated alone {b_in} bytes ({t_in} types); "
-              f"split against the base {b_out} bytes ({t_out} types); "
-              f"base {raw_size(base)} bytes ({len(base)} types)")  # fmt: skip
+            print(f"{r.output.removesuffix('.btf'):<40} {r.bytes_in:>14,} {r.bytes_out:>14,}")
+        print(f"{len(ok)} modules: deduplicated alone {size_text(b_in)} ({t_in} types); "
+              f"split against the base {size_text(b_out)} ({t_out} types); "
+              f"base {size_text(raw_size(base))} ({len(base)} types)")  # fmt: skip
     else:
-        print(f"{len(ok)} modules: {t_in} -> {t_out} types, {b_in} -> {b_out} bytes")
+        print(f"{len(ok)} modules: {t_in} -> {t_out} types, {size_text(b_in)} -> {size_text(b_out)}")
     return 1 if failed else 0
 
 
@@ -75,19 +89,28 @@ def _cmd_merge(args: argparse.Namespace) -> int:
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the commands of this module to the ``btfkit`` parser."""
-    dd = sub.add_parser("dedup", help="deduplicate BTF as libbpf 1.1 does; many modules at once against one base")
+    dd = sub.add_parser("dedup", help="deduplicate BTF as libbpf 1.1 does; many modules at once against one base",
+                        epilog=examples(
+        "btfkit dedup merged.btf -o small.btf",
+        "btfkit dedup /lib/modules/$(uname -r)/kernel -B /sys/kernel/btf/vmlinux -o btf/",
+        "btfkit dedup --report --json unpacked-linux-image/",
+    ))  # fmt: skip
     dd.add_argument("inputs", nargs="+", metavar="input",
                     help="a BTF file, or modules (.ko[.xz|.zst|.gz]), directories or an unpacked kernel package")  # fmt: skip
     dd.add_argument("-B", "--base", help="base BTF (vmlinux, vmlinuz, raw BTF); found in a kernel package if omitted")
     dd.add_argument("-o", "--output", help="output file (one input) or directory (modules)")
     dd.add_argument("-j", "--jobs", type=int, help="worker processes (default: all CPUs)")
     dd.add_argument("--progress", action="store_true", help="show the progress bar even when stderr is not a terminal")
+    dd.add_argument("--json", action="store_true", help="the summary (and the report) as JSON, sizes in bytes")
     dd.add_argument("--report", action="store_true",
                     help="per module: size deduplicated alone (with the base types it needs) vs split; writes nothing")  # fmt: skip
     dd.set_defaults(func=_cmd_dedup)
 
 
-    mg = sub.add_parser("merge", help="merge split BTFs over one base into one split BTF, deduplicated")
+    mg = sub.add_parser("merge", help="merge split BTFs over one base into one split BTF, deduplicated", epilog=examples(
+        "btfkit merge -B /sys/kernel/btf/vmlinux /sys/kernel/btf/nf_tables /sys/kernel/btf/nf_conntrack -o nf.btf",
+        "btfkit merge -B vmlinux a.btf b.btf -o ab.btf",
+    ))  # fmt: skip
     mg.add_argument("inputs", nargs="+", metavar="input", help="split BTF files or modules over the base")
     mg.add_argument("-B", "--base", required=True, help="their base BTF")
     mg.add_argument("-o", "--output", required=True, help="write raw split BTF to this file")

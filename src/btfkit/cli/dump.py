@@ -13,7 +13,7 @@ from ..errors import BTFError
 from ..format.btf import BTF
 from ..format.reader import load
 from . import common
-from .common import load_input
+from .common import examples, load_input
 
 
 def _dump_raw(btf: BTF, out: IO[bytes], args: argparse.Namespace) -> None:
@@ -72,19 +72,24 @@ def _cmd_dump(args: argparse.Namespace) -> int:
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the commands of this module to the ``btfkit`` parser."""
-    dump = sub.add_parser("dump", help="print the types, as bpftool btf dump file does")
+    dump = sub.add_parser("dump", help="print the types, as bpftool btf dump file does", epilog=examples(
+        "btfkit dump /sys/kernel/btf/vmlinux --format c > vmlinux.h",
+        "btfkit dump /sys/kernel/btf/vmlinux --root-id 1 --root-id 2",
+        "btfkit dump mod1.ko mod2.ko -B vmlinux -f c --sort --type sk_buff > mods.h",
+    ))  # fmt: skip
     dump.add_argument("file", help="raw BTF, ELF object, module (.ko[.xz|.zst|.gz]), vmlinuz or sysfs path")
     dump.add_argument("more", nargs="*", metavar="module",
                       help="more modules over the same base, merged into one C header")  # fmt: skip
-    dump.add_argument("-B", "--base", help="base BTF for a split file (raw/JSON print only its own types)")
+    dump.add_argument("-B", "--base", help="base BTF for a split file (raw/JSON print only its own types); "
+                      "a module's own kernel's when omitted")  # fmt: skip
     dump.add_argument("-f", "--format", choices=sorted(DUMP_FORMATS), default="raw",
                       help="raw text (default), JSON or a C header (vmlinux.h), as bpftool 7.1 prints them")  # fmt: skip
-    dump.add_argument("--sort", action="store_true", help="C: order types by kind and name (newer bpftool's order)")
+    dump.add_argument("--sort", action="store_true", help="C: order types by kind and name (bpftool 7.5's default order, anonymous enums aside)")
     dump.add_argument("--type", action="append", metavar="NAME",
                       help="C: only types of this name and what they need (repeatable)")  # fmt: skip
     dump.add_argument("-j", "--json", action="store_true", help="same as --format json")
     dump.add_argument("-p", "--pretty", action="store_true", help="pretty-printed JSON (implies -j)")
     dump.add_argument("--root-id", type=int, action="append", metavar="ID",
-                      help="print only this type (repeatable; order kept)")  # fmt: skip
+                      help="print only this type (repeatable; order kept); btfkit's own, not bpftool 7.1's")  # fmt: skip
     dump.set_defaults(func=_cmd_dump)
 

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from itertools import count
 
 from ..errors import BTFFormatError, BTFHeaderError, BTFStringError, ELFError
+from ..format.basefit import check_base_fits
 from ..format.btf import BTF, ByteOrder
 from ..format.kinds import (
     HEADER_LEN,
@@ -225,6 +226,8 @@ def load(
     A module under ``/sys/kernel/btf`` gets ``/sys/kernel/btf/vmlinux`` as its base
     automatically, as bpftool does.  An ELF object with a ``.BTF.base`` section is
     read on top of that distilled base, which is also kept in ``distilled_base``.
+    Split BTF that evidently does not extend ``base`` (see :mod:`btfkit.format.basefit`)
+    raises :class:`~btfkit.errors.BaseMismatchError`; :func:`parse` leaves that check out.
     """
     if not isinstance(source, (bytes, bytearray, memoryview)):
         # os.path rather than pathlib: its import is a tenth of a small command's run.
@@ -240,7 +243,9 @@ def load(
     else:
         data, name = source, "<bytes>"
     if is_raw_btf(data):
-        return parse(data, base)
+        btf = parse(data, base)
+        check_base_fits(btf)
+        return btf
     from ..format.elf import btf_sections  # noqa: PLC0415 (raw BTF, the common case, needs no ELF code)
 
     sections = btf_sections(data, name)
@@ -256,6 +261,7 @@ def load(
         btf.distilled_base = distilled
     else:
         btf = parse(sections.btf, base)
+        check_base_fits(btf)
     if pointer_size:
         btf.pointer_size = pointer_size
     return btf

@@ -19,6 +19,7 @@ from ..errors import BTFError, ELFError
 from ..format.btf import BTF, ByteOrder, Type
 from ..format.build import Builder
 from ..format.elf import BTF_SECTION, btf_sections, unwrap
+from ..format.fixups import compiler_fixups, load_time_fixups, object_layout
 from ..format.kinds import Kind
 from ..format.reader import parse
 from ..format.writer import to_bytes, write_atomic
@@ -111,8 +112,15 @@ def encode(
     return btf
 
 
-def link(sources: Iterable[str | Path | bytes], base: BTF | None = None) -> BTF:
-    """Merge the ``.BTF`` sections of objects into one deduplicated BTF, split on ``base`` if given."""
+def link(
+    sources: Iterable[str | Path | bytes], base: BTF | None = None, *, notes: dict[str, list[str]] | None = None
+) -> BTF:
+    """Merge the ``.BTF`` sections of objects into one deduplicated BTF, split on ``base`` if given.
+
+    Each object's BTF is first fixed as libbpf fixes it when it opens the object (DATASEC
+    sizes and offsets from the ELF file) and as the kernel needs (gcc's ``char`` encoding):
+    see :mod:`btfkit.format.fixups`.  ``notes``, if given, receives per object one line per fix.
+    """
     builder = Builder(base=base)
     count = 0
     for i, src in enumerate(sources):
@@ -120,8 +128,13 @@ def link(sources: Iterable[str | Path | bytes], base: BTF | None = None) -> BTF:
         sections = btf_sections(data, name)
         try:
             part = parse(sections.btf)
+            layout = object_layout(unwrap(data, name), name)
+            done = load_time_fixups(part, layout) if layout is not None else []
+            done += compiler_fixups(part)
         except BTFError as exc:
             raise type(exc)(f"{name}: {exc}") from exc
+        if notes is not None and done:
+            notes[name] = done
         if builder.btf.byteorder != part.byteorder and not len(builder.btf):
             builder.btf.byteorder = part.byteorder
         elif builder.btf.byteorder != part.byteorder:

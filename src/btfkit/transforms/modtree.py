@@ -13,7 +13,6 @@ from __future__ import annotations
 import multiprocessing
 import os
 import sys
-import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -96,24 +95,22 @@ class ModuleResult:
 
 
 class Progress:
-    """A one-line progress bar on a terminal (or nothing, if ``stream`` is None)."""
+    """A progress bar (tqdm's) on ``stream``, or nothing if ``stream`` is None."""
 
     def __init__(self, total: int, stream: TextIO | None, label: str = "modules"):
-        self.total, self.stream, self.label = total, stream, label
-        self.done = 0
-        self._last = 0.0
+        self._bar = None
+        if stream is not None:
+            from tqdm import tqdm  # noqa: PLC0415 (only a terminal needs it)
+
+            self._bar = tqdm(total=total, file=stream, unit=label.rstrip("s"), desc=label, leave=True)
 
     def step(self, n: int = 1) -> None:
-        self.done += n
-        now = time.monotonic()
-        if self.stream is not None and (now - self._last > 0.1 or self.done == self.total):
-            self._last = now
-            width = 30
-            filled = width * self.done // max(self.total, 1)
-            self.stream.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {self.done}/{self.total} {self.label}")
-            if self.done == self.total:
-                self.stream.write("\n")
-            self.stream.flush()
+        if self._bar is not None:
+            self._bar.update(n)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
 
 
 # Set in the parent before forking; workers read it (copy-on-write, never re-hashed).
@@ -185,6 +182,7 @@ def _run(  # noqa: PLR0917
                     results.append(res)
                     bar.step()
     finally:
+        bar.close()
         _STATE.clear()
     order = {name: i for i, (_, name) in enumerate(modules)}
     results.sort(key=lambda r: order[r.output])

@@ -2,6 +2,9 @@
 
 * load (in-process, best of N): ``btfkit.load(path)`` against libbpf's
   ``btf__parse_raw(path)`` through ctypes;
+* load and look up ``struct task_struct`` (in-process): ``btfkit.load(path).type(...)``
+  against libbpf's ``btf__parse_raw`` + ``btf__find_by_name_kind``, beside
+  ``btfkit.load(path).find(...)`` (the look-up before the type model);
 * raw dump (whole process, best of N): ``btfkit dump FILE > out`` against
   ``bpftool btf dump file FILE > out`` (a real file: bpftool's many small
   stdio writes are part of its cost), and the same into /dev/null;
@@ -52,6 +55,8 @@ def main() -> None:
     libbpf.btf__parse_raw.restype = ctypes.c_void_p
     libbpf.btf__parse_raw.argtypes = [ctypes.c_char_p]
     libbpf.btf__free.argtypes = [ctypes.c_void_p]
+    libbpf.btf__find_by_name_kind.restype = ctypes.c_int
+    libbpf.btf__find_by_name_kind.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_uint32]
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(sys.argv[1]) if len(sys.argv) > 1 else _raw_btf_file(Path(tmp))
         btf = btfkit.load(path)
@@ -65,6 +70,18 @@ def main() -> None:
         libbpf_time = best_of(libbpf_load, REPEAT)
         report("load (in-process)", best_of(lambda: btfkit.load(path), REPEAT),
                libbpf_time, "libbpf", target=10)  # fmt: skip
+
+        def libbpf_lookup() -> None:
+            ptr = libbpf.btf__parse_raw(str(path).encode())
+            assert libbpf.btf__find_by_name_kind(ptr, b"task_struct", int(btfkit.Kind.STRUCT)) > 0
+            libbpf.btf__free(ptr)
+
+        lookup_theirs = best_of(libbpf_lookup, REPEAT)
+        report("load + type('struct task_struct')",
+               best_of(lambda: btfkit.load(path).type("struct task_struct"), REPEAT), lookup_theirs, "libbpf")  # fmt: skip
+        report("load + find('task_struct', STRUCT)",
+               best_of(lambda: btfkit.load(path).find("task_struct", btfkit.Kind.STRUCT), REPEAT),
+               lookup_theirs, "libbpf")  # fmt: skip
         # The reference checks run once, on first need (a dump, dedup, a copy): shown apart.
         report("load + check_references (in-process)",
                best_of(lambda: btfkit.load(path).check_references(), REPEAT), libbpf_time, "libbpf")  # fmt: skip

@@ -21,8 +21,8 @@ from btfkit.cli import main
 from btfkit.format.build import Builder
 from btfkit.format.elf import btf_sections
 from btfkit.format.kinds import make_info
-from btfkit.outputs.json import format_json
-from btfkit.outputs.raw import format_raw
+from btfkit.outputs.json import dump_json
+from btfkit.outputs.raw import dump_raw
 
 from .compilers import clang, gcc_gbtf, gcc_pahole
 from .conftest import tool
@@ -31,9 +31,9 @@ C_DIR = Path(__file__).parent / "data" / "c"
 
 # bpftool option per format, and btfkit's formatter for it.
 FORMATS: dict[str, tuple[list[str], Callable[[BTF], bytes]]] = {
-    "raw": ([], format_raw),
-    "json": (["-j"], format_json),
-    "pretty": (["-p"], lambda btf: format_json(btf, pretty=True)),
+    "raw": ([], dump_raw),
+    "json": (["-j"], dump_json),
+    "pretty": (["-p"], lambda btf: dump_json(btf, pretty=True)),
 }
 
 
@@ -97,8 +97,8 @@ def test_objects_cover_every_kind(objects: dict[str, Path]) -> None:
 def test_byte_order_detected_and_dumps_agree(objects: dict[str, Path]) -> None:
     be, le = btfkit.load(objects["kinds-bpfeb"]), btfkit.load(objects["kinds-bpfel"])
     assert (be.byteorder, le.byteorder) == ("big", "little")
-    assert format_raw(be) == format_raw(le)
-    assert format_json(be) == format_json(le)
+    assert dump_raw(be) == dump_raw(le)
+    assert dump_json(be) == dump_json(le)
 
 
 @pytest.mark.parametrize("name", sorted(OBJECTS))
@@ -113,7 +113,7 @@ def test_object_round_trip(objects: dict[str, Path], name: str) -> None:
     again = btfkit.parse(flipped)
     assert again.byteorder == other
     assert btfkit.to_bytes(again, btf.byteorder) == raw
-    assert format_raw(again) == format_raw(btf)
+    assert dump_raw(again) == dump_raw(btf)
 
 
 def test_big_endian_written_little_matches_little_endian_object(objects: dict[str, Path]) -> None:
@@ -139,7 +139,7 @@ def test_sys_vmlinux_round_trip(sys_vmlinux: Path) -> None:
 def test_root_ids_select_records(sys_vmlinux: Path) -> None:
     # bpftool 7.1 has no root_id; the selection must equal those records of the full dump.
     btf = btfkit.load(sys_vmlinux)
-    lines = format_raw(btf).splitlines(keepends=True)
+    lines = dump_raw(btf).splitlines(keepends=True)
     starts = {int(line[1 : line.index(b"]")]): i for i, line in enumerate(lines) if line[:1] == b"["}
     ts = btf.find("task_struct", Kind.STRUCT).id
     picked = [ts, 1, btf.type_count - 1, ts]
@@ -147,14 +147,14 @@ def test_root_ids_select_records(sys_vmlinux: Path) -> None:
     for tid in picked:
         end = starts.get(tid + 1, len(lines))
         expected += b"".join(lines[starts[tid] : end])
-    assert format_raw(btf, picked) == expected
-    whole = format_json(btf)
+    assert dump_raw(btf, picked) == expected
+    whole = dump_json(btf)
     for tid in picked:
-        assert format_json(btf, [tid])[len(b'{"types":[') : -3] in whole
+        assert dump_json(btf, [tid])[len(b'{"types":[') : -3] in whole
     with pytest.raises(TypeIDError):
-        format_raw(btf, [btf.type_count])
+        dump_raw(btf, [btf.type_count])
     with pytest.raises(TypeIDError):
-        format_raw(btf, [0])
+        dump_raw(btf, [0])
 
 
 # --- BTF built through the API: what compilers do not emit ------------------------------------
@@ -226,7 +226,7 @@ def test_split_prints_own_types_only(tmp_path: Path, fmt: str) -> None:
     assert_same(FORMATS[fmt][1](split), theirs, "split BTF")
     if fmt == "raw":  # a selection may mix base and own types
         first_own = theirs.split(b"\n[")[0] + b"\n"
-        assert format_raw(split, [split.start_id, 1]) == first_own + bpftool_dump(tmp_path / "base.btf").split(b"\n[")[0] + b"\n"
+        assert dump_raw(split, [split.start_id, 1]) == first_own + bpftool_dump(tmp_path / "base.btf").split(b"\n[")[0] + b"\n"
 
 
 @pytest.mark.parametrize("pretty", [False, True])
@@ -234,8 +234,8 @@ def test_empty_btf_matches_bpftool(tmp_path: Path, pretty: bool) -> None:
     path = tmp_path / "empty.btf"
     btfkit.write(BTF(), path)
     fmt = "pretty" if pretty else "json"
-    assert_same(format_json(btfkit.load(path), pretty=pretty), bpftool_dump(path, fmt=fmt), "empty")
-    assert format_raw(btfkit.load(path)) == bpftool_dump(path) == b""
+    assert_same(dump_json(btfkit.load(path), pretty=pretty), bpftool_dump(path, fmt=fmt), "empty")
+    assert dump_raw(btfkit.load(path)) == bpftool_dump(path) == b""
 
 
 # --- the command line -------------------------------------------------------------------------
@@ -264,7 +264,7 @@ def test_cli_dump_split_and_root_ids(tmp_path: Path, capsysbinary: pytest.Captur
     assert main(["dump", str(tmp_path / "split.btf"), "-B", str(tmp_path / "base.btf")]) == 0
     assert capsysbinary.readouterr().out == bpftool_dump(tmp_path / "split.btf", tmp_path / "base.btf")
     assert main(["dump", str(tmp_path / "base.btf"), "--root-id", "2", "--root-id", "1"]) == 0
-    assert capsysbinary.readouterr().out == format_raw(base, [2, 1])
+    assert capsysbinary.readouterr().out == dump_raw(base, [2, 1])
 
 
 def test_cli_dump_bad_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -16,8 +16,8 @@ import pytest
 
 import btfkit
 from btfkit.format.elf import btf_sections
-from btfkit.outputs.json import format_json
-from btfkit.outputs.raw import format_raw
+from btfkit.outputs.json import dump_json
+from btfkit.outputs.raw import dump_raw
 
 from .conftest import Corpus, tool
 from .test_dump import FORMATS, assert_same, bpftool_dump
@@ -45,9 +45,9 @@ def test_modules_match_bpftool(corpus: Corpus, chunk: int) -> None:
             if btfkit.to_bytes(btf) != section:
                 problems.append(f"{module.name}: round trip changed the bytes")
             raw, json = future.result()
-            if format_raw(btf) != raw:
+            if dump_raw(btf) != raw:
                 problems.append(f"{module.name}: raw dump differs")
-            if format_json(btf) != json:
+            if dump_json(btf) != json:
                 problems.append(f"{module.name}: JSON dump differs")
     assert not problems, f"{len(problems)} problems, first ones: {problems[:10]}"
 
@@ -64,7 +64,7 @@ def test_vmlinux_round_trip(corpus: Corpus) -> None:
 
 def test_vmlinuz_reads_like_vmlinux(corpus: Corpus) -> None:
     # bpftool cannot open a bzImage; its dump of the unpacked vmlinux is the reference.
-    assert_same(format_raw(btfkit.load(corpus.vmlinuz)), bpftool_dump(corpus.vmlinux), "vmlinuz")
+    assert_same(dump_raw(btfkit.load(corpus.vmlinuz)), bpftool_dump(corpus.vmlinux), "vmlinuz")
 
 
 @pytest.mark.parametrize(("compressor", "suffix"), [("xz", ".xz"), ("zstd", ".zst"), ("gzip", ".gz")])
@@ -76,5 +76,5 @@ def test_compressed_module_reads_like_plain(corpus: Corpus, tmp_path: Path, comp
         subprocess.run([tool(compressor), "-c", str(module)], check=True, stdout=out)
     assert packed.read_bytes()[:4] != module.read_bytes()[:4]
     plain = btfkit.load(module, corpus.base)
-    assert format_raw(btfkit.load(packed, corpus.base)) == format_raw(plain)
-    assert_same(format_raw(plain), bpftool_dump(module, corpus.vmlinux), module.name)
+    assert dump_raw(btfkit.load(packed, corpus.base)) == dump_raw(plain)
+    assert_same(dump_raw(plain), bpftool_dump(module, corpus.vmlinux), module.name)

@@ -10,6 +10,10 @@ Every error btfkit raises on purpose is a :class:`BTFError`::
     ├── ELFError              an ELF or compressed container that cannot be read
     ├── TypeIDError           a type ID outside the BTF
     ├── NotFoundError         a name lookup that matched nothing
+    │   └── MemberNotFoundError   no member (enumerator, parameter, variable) of that name
+    ├── AmbiguousError        a name lookup that matched several types
+    ├── KindError             an accessor asked of a type whose kind does not have it
+    ├── BitfieldError         a byte offset asked of a bitfield
     ├── BuildError            invalid arguments to the builder
     ├── DedupError            deduplication could not proceed
     └── BaseMismatchError     a split BTF read on a base it was not built on
@@ -61,6 +65,29 @@ class TypeIDError(BTFError, KeyError):
 
 class NotFoundError(BTFError, LookupError):
     """No type matched a lookup by name."""
+
+
+class MemberNotFoundError(NotFoundError, KeyError):
+    """A type has no member (enumerator, parameter, variable) of the name asked for."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+class AmbiguousError(BTFError, LookupError):
+    """A name matched several types; ``candidates`` lists them (as :class:`~btfkit.Type`)."""
+
+    def __init__(self, message: str, candidates: tuple[object, ...] = ()):
+        super().__init__(message)
+        self.candidates = candidates
+
+
+class KindError(BTFError, TypeError):
+    """An accessor that does not apply to the type's kind (``.members`` of an INT, ...)."""
+
+
+class BitfieldError(BTFError, ValueError):
+    """A byte offset was asked of a bitfield; ``bit_offsetof`` gives its offset in bits."""
 
 
 class BuildError(BTFError, ValueError):

@@ -16,15 +16,15 @@ from .common import examples, load_input
 
 
 def _dump_raw(btf: BTF, out: IO[bytes], args: argparse.Namespace) -> None:
-    from ..outputs.raw import dump_raw  # noqa: PLC0415 (imported on use, see above)
+    from ..outputs.raw import write_raw  # noqa: PLC0415 (imported on use, see above)
 
-    dump_raw(btf, out, args.root_id)
+    write_raw(btf, out, args.root_id)
 
 
 def _dump_json(btf: BTF, out: IO[bytes], args: argparse.Namespace) -> None:
-    from ..outputs.json import dump_json  # noqa: PLC0415
+    from ..outputs.json import write_json  # noqa: PLC0415
 
-    dump_json(btf, out, args.root_id, pretty=args.pretty)
+    write_json(btf, out, args.root_id, pretty=args.pretty)
 
 
 def _dump_c(btf: BTF, out: IO[bytes], args: argparse.Namespace) -> None:

@@ -492,7 +492,7 @@ def relocations(prog: Program) -> list[Relocation]:
         for i, rec in enumerate(sec.records):
             assert isinstance(rec, CoreRelo)
             kind: CoreReloKind | int = CoreReloKind(rec.kind) if rec.kind in CoreReloKind._value2member_map_ else rec.kind
-            access = local.str_at(rec.access_str_off) if local.strings.is_valid(rec.access_str_off) else "?"
+            access = local.str_at(rec.access_str_off) if 0 <= rec.access_str_off < local.strings.end else "?"
             what = describe(local, rec.type_id, access, kind) if isinstance(kind, CoreReloKind) else access
             rel = Relocation(section, i, rec.insn_off // 8, kind, rec.type_id, access, what)
             if rec.insn_off % 8:

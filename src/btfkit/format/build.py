@@ -64,16 +64,10 @@ class Builder:
             raise BuildError(f"the last type is a {Kind(kind).name}, not a {'/'.join(k.name for k in kinds)}")
         return btf.type_count - 1, w
 
-    def _append_elem(self, w: int, *elem: int, kind_flag: bool | None = None) -> None:
-        words = self.btf.words
-        vlen = self.btf.info_format.vlen(words[w + 1])
-        if vlen >= self.btf.info_format.vlen_mask:
+    def _append_elem(self, w: int, *elem: int, kind_flag: bool = False) -> None:
+        if self.btf.info_format.vlen(self.btf.words[w + 1]) >= self.btf.info_format.vlen_mask:
             raise BuildError("too many elements for one type")
-        info = words[w + 1] + 1
-        if kind_flag:
-            info |= 1 << 31
-        words[w + 1] = info
-        words.extend(elem)
+        self.btf.append_element(w, elem, kind_flag=kind_flag)
 
     # --- one call per kind ---------------------------------------------------------
     def add_int(self, name: str, size: int, encoding: IntEncoding = IntEncoding.NONE) -> int:

@@ -274,11 +274,6 @@ def make_info(kind: int, vlen: int = 0, kind_flag: bool = False) -> int:
     return (int(kind_flag) << 31) | (kind << 24) | vlen
 
 
-def kflag(info: int) -> bool:
-    """The kind_flag bit of ``info``."""
-    return bool(info >> 31)
-
-
 def signed32(v: int) -> int:
     """A 32-bit word read as a signed number (signed enumerators, DECL_TAG's component)."""
     return v - (1 << 32) if v >> 31 else v

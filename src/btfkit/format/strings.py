@@ -57,11 +57,17 @@ class StringTable:
         self._cache[offset] = text
         return text
 
-    def is_valid(self, offset: int) -> bool:
-        """Whether ``offset`` lies inside this table or its base."""
-        if offset < self.start:
-            return self.base is not None and self.base.is_valid(offset)
-        return offset - self.start < len(self.data)
+    def offsets_of(self, text: str) -> list[int]:
+        """Every global offset that reads as ``text`` (a whole string, or the tail of a
+        longer one, which a name may point at too), the base's first."""
+        found = self.base.offsets_of(text) if self.base is not None else []
+        needle = text.encode("utf-8", "surrogateescape") + b"\0"
+        data = self.data
+        at = data.find(needle)
+        while at >= 0:
+            found.append(self.start + at)
+            at = data.find(needle, at + 1)
+        return found
 
     def _own_index(self) -> dict[bytes, int]:
         if self._index is None:

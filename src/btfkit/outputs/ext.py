@@ -27,7 +27,7 @@ __all__ = ["dump_ext", "ext_lines"]
 
 
 def _str(btf: BTF, off: int) -> str:
-    return btf.str_at(off) if btf.strings.is_valid(off) else f"<bad string offset {off}>"
+    return btf.str_at(off) if 0 <= off < btf.strings.end else f"<bad string offset {off}>"
 
 
 def _record(btf: BTF, rec: FuncInfo | LineInfo | CoreRelo) -> str:

@@ -15,7 +15,7 @@ as a column with C-level ``itemgetter``/slicing over :attr:`BTF.words` (the
 reference check reuses these columns rather than gathering its own), and all
 heads, or all element lines, of a group come out of one ``bytes.__mod__``.
 Output is built as bytes directly from the string section, so names keep
-their exact bytes and nothing is decoded or encoded.  The JSON dump (:mod:`btfkit.dump_json`) uses the same
+their exact bytes and nothing is decoded or encoded.  The JSON dump (:func:`btfkit.dump_json`) uses the same
 machinery with other templates.
 """
 
@@ -47,7 +47,7 @@ from ..gcpause import paused_gc
 
 __all__ = [
     "RAW", "NameMap", "Style", "dump_raw", "format_raw", "kind_label", "name_map", "records",
-    "write_records",
+    "write_raw", "write_records",
 ]  # fmt: skip
 
 _LABELS: dict[int, bytes] = {0: b"UNKNOWN"} | {k: s.label.encode() for k, s in KINDS.items()}
@@ -475,11 +475,14 @@ RAW = Style(
 )
 
 
-def format_raw(btf: BTF, root_ids: Sequence[int] | None = None) -> bytes:
+def dump_raw(btf: BTF, root_ids: Sequence[int] | None = None) -> bytes:
     """bpftool's raw text dump of ``btf`` (own types only), or of ``root_ids`` in that order."""
     return b"".join(records(btf, RAW, root_ids))
 
 
-def dump_raw(btf: BTF, out: IO[bytes], root_ids: Sequence[int] | None = None) -> None:
+def write_raw(btf: BTF, out: IO[bytes], root_ids: Sequence[int] | None = None) -> None:
     """Write bpftool's raw text dump of ``btf`` (or of ``root_ids``) to a binary stream."""
     write_records(out, records(btf, RAW, root_ids))
+
+
+format_raw = dump_raw  # the name before the dump_*/write_* convention (branches in flight use it)

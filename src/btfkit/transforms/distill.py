@@ -193,6 +193,5 @@ def distill(split: BTF) -> tuple[BTF, BTF]:
     for p in id_pos:
         tid = words[p]
         words[p] = tid - diff if tid >= start else get(tid, tid)
-    new_split.words = words
-    new_split.offsets = offsets
+    new_split.append_records(words, offsets)
     return new_base, new_split

@@ -51,9 +51,7 @@ def concat(btfs: Sequence[BTF], base: BTF | None = None) -> BTF:
             for p in src.str_positions(words, w):
                 if words[p] >= str_first:
                     words[p] += str_shift
-        shift = len(out.words)
-        out.words.extend(words)
-        out.offsets.extend(o + shift for o in src.offsets)
+        out.append_records(words, src.offsets)
     return out
 
 

@@ -19,7 +19,6 @@ module costs only its own types, and one index serves a whole tree.
 
 from __future__ import annotations
 
-from array import array
 from collections import defaultdict
 from typing import NamedTuple
 
@@ -237,8 +236,7 @@ def relocate(split: BTF, base: BTF | RelocationBase) -> BTF:
                 raise RelocateError(f"string offset {off} ({dist.strings.get(off)!r}) of the distilled base "
                                     "names no type that was relocated") from None  # fmt: skip
     out = BTF(new_base, byteorder=split.byteorder)
-    out.words = words
-    out.offsets = array("I", split.offsets)
+    out.append_records(words, split.offsets)
     out.strings.data[:] = split.strings.data
     out.header_len = split.header_len
     out.pointer_size = split.pointer_size

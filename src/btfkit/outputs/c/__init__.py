@@ -32,8 +32,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 
-from ...errors import BTFError, NotFoundError
+from ...errors import BTFError, KindError, NotFoundError
 from ...format.btf import BTF
+from ...format.kinds import Kind
 from ...gcpause import paused_gc
 from .dumper import Dumper
 from .index import _check_references
@@ -44,7 +45,7 @@ if TYPE_CHECKING:
     import weakref
     from typing import TextIO
 
-__all__ = ["EPILOGUE", "PREAMBLE", "dump_c", "iter_c", "merge_modules", "write_c"]
+__all__ = ["EPILOGUE", "PREAMBLE", "c_text", "dump_c", "iter_c", "merge_modules", "write_c"]
 
 #: What bpftool 7.1 prints before the types.
 PREAMBLE = (
@@ -189,6 +190,91 @@ def write_c(
     """Write the C header for ``btf`` to ``file`` (see :func:`dump_c`)."""
     for piece in iter_c(btf, sort=sort, roots=roots):
         file.write(piece)
+
+
+class _Recorder(Dumper):
+    """A dumper that keeps the first top-level block it writes for each type (for :func:`c_text`).
+
+    The block cannot be rendered again afterwards: enumerators are counted each
+    time their enum is written, so a second rendering would number them anew.
+    """
+
+    def __init__(self, btf: BTF, referenced: set[int] | None) -> None:
+        super().__init__(btf, referenced=referenced)
+        self.blocks: dict[int, str] = {}
+
+    def _struct_def(self, tid: int, lvl: int) -> str:
+        text = super()._struct_def(tid, lvl)
+        if not lvl:
+            self.blocks.setdefault(tid, text)
+        return text
+
+    def _enum_def(self, tid: int, lvl: int) -> str:
+        text = super()._enum_def(tid, lvl)
+        if not lvl:
+            self.blocks.setdefault(tid, text)
+        return text
+
+    def _typedef_def(self, tid: int, lvl: int) -> str:
+        text = super()._typedef_def(tid, lvl)
+        if not lvl:
+            self.blocks.setdefault(tid, text)
+        return text
+
+
+# A whole dump per BTF (and generation of its records), for c_text: the ___N
+# suffixes a block shows depend on everything written before it.
+_RECORDED: weakref.WeakKeyDictionary[BTF, tuple[int, _Recorder]] | None = None
+
+
+def _recorded(btf: BTF) -> _Recorder:
+    """A dump of all of ``btf`` that kept each type's block (its header text dropped)."""
+    global _RECORDED  # noqa: PLW0603 (made on first use)
+    if _RECORDED is None:
+        import weakref  # noqa: PLC0415
+
+        _RECORDED = weakref.WeakKeyDictionary()
+    got = _RECORDED.get(btf)
+    if got is not None and got[0] == btf.generation:
+        return got[1]
+    d = _Recorder(btf, _check_references(btf))
+    with paused_gc():
+        d.dump(range(1, d.n))
+    d.out = []
+    _RECORDED[btf] = (btf.generation, d)
+    return d
+
+
+def c_text(btf: BTF, type_id: int) -> str:
+    """The C text :func:`dump_c` writes for one type, ending with its ``;`` (no blank line).
+
+    A struct, union or enum gives its definition (an anonymous one, the
+    definition written inline where it is used), a forward declaration its
+    ``struct x;``, a typedef its line, a FUNC its prototype, a VAR its
+    declaration, and any other type its C spelling (``struct file *``).  Names
+    carry the ``___N`` suffixes they have in the whole header, so the first call
+    on a BTF dumps all of it (kept while the BTF's records stay as they are).
+    DATASEC and DECL_TAG have no C text (:class:`~btfkit.KindError`).
+    """
+    t = btf[type_id]  # raises TypeIDError when out of range
+    k = t.kind
+    if k in (Kind.DATASEC, Kind.DECL_TAG):
+        raise KindError(f"{t.describe()} has no C text")
+    d = _recorded(btf)
+    if k in (Kind.FUNC, Kind.VAR):
+        return d._decl(t.type_id, t.name, 0) + ";"
+    block = d.blocks.get(type_id)
+    if block is not None:
+        return block + ";"
+    if k in (Kind.STRUCT, Kind.UNION):  # anonymous, only ever written inline
+        return d._struct_def(type_id, 0) + ";"
+    if k in (Kind.ENUM, Kind.ENUM64):
+        return d._enum_def(type_id, 0) + ";"
+    if k == Kind.FWD:
+        return d._fwd_def(type_id) + ";"
+    if k == Kind.TYPEDEF:  # one the dump leaves out (__builtin_va_list)
+        return d._typedef_def(type_id, 0) + ";"
+    return d._decl(type_id, "", 0)
 
 
 def merge_modules(modules: Sequence[BTF]) -> BTF:

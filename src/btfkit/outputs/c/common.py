@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ...format.kinds import ELEMS, KINDS, MEMBER_TYPE, PARAM_TYPE, PARAM_WORDS, TYPE, Kind
+from ...format.layout import SIZED
 
 _INT = Kind.INT.value
 _PTR = Kind.PTR.value
@@ -30,9 +31,7 @@ _MODS = frozenset({_VOLATILE, _CONST, _RESTRICT, _TYPE_TAG})
 _PASSING = _MODS | {_PTR, _ARRAY}  # kinds an emitting visit passes through
 # Kinds a declaration chain passes through (the others end it).
 _CHAIN_NEXT = frozenset({_PTR, _VOLATILE, _CONST, _RESTRICT, _FUNC_PROTO, _TYPE_TAG})
-_SIZED = frozenset({_INT, _STRUCT, _UNION, _ENUM, _ENUM64, _DATASEC, _FLOAT})
-_SIZE_THROUGH = frozenset({_TYPEDEF, _VOLATILE, _CONST, _RESTRICT, _VAR, _DECL_TAG, _TYPE_TAG})
-_ALIGN_THROUGH = frozenset({_TYPEDEF, _VOLATILE, _CONST, _RESTRICT, _TYPE_TAG})
+_SIZED = SIZED  # kinds whose record holds their size (the layout rules' own set)
 # Kinds that, as roots, only get marked ordered: they define nothing.
 _NOTHING_TO_ORDER = frozenset({_INT, _FLOAT, _FUNC, _VAR, _DATASEC, _DECL_TAG})
 

@@ -121,7 +121,7 @@ class Renderer(Layout):
         packed = False
         if is_struct:
             if self.align_cache[tid] < 0:
-                self.align_cache[tid] = self._composite_align(tid)  # also settles whether it is packed
+                self.align_cache[tid] = self.composite_align(tid)  # also settles whether it is packed
             packed = self.packed[tid] != 0
         w += ELEMS
         end = w + MEMBER_WORDS * vlen
@@ -137,7 +137,7 @@ class Renderer(Layout):
             it = iter(words[w:end])  # members in threes: one slice, zipped with itself
             for noff, m_type, m_off in zip(it, it, it, strict=False):
                 if off < m_off:
-                    self._bit_padding(lines, off, m_off, 1 if packed else self._align_of(m_type), False)
+                    self._bit_padding(lines, off, m_off, 1 if packed else self.align_of(m_type), False)
                 cached = decl_named[m_type]
                 if cached is not None and noff:
                     append(cached[0] + name(noff) + cached[1])
@@ -145,10 +145,10 @@ class Renderer(Layout):
                     append(self._member_decl(m_type, noff, lvl + 1))
                 m_bits = bits[m_type]
                 if m_bits < 0:
-                    m_bits = self._member_bits(m_type)
+                    m_bits = self.member_bits(m_type)
                 off = m_off + m_bits
         if is_struct and off < size * 8:
-            self._bit_padding(lines, off, size * 8, self._align_of(tid), False)
+            self._bit_padding(lines, off, size * 8, self.align_of(tid), False)
         head = self.naming.tag(tid)
         tail = " __attribute__((packed))" if packed else ""
         if lines:
@@ -184,7 +184,7 @@ class Renderer(Layout):
             m_sz = m_word >> 24
             m_off = m_word & 0xFFFFFF
             if off < m_off:
-                m_align = 1 if packed else self._align_of(m_type)
+                m_align = 1 if packed else self.align_of(m_type)
                 self._bit_padding(lines, off, m_off, m_align, prev_bitfield and m_sz != 0)
             text = self._member_decl(m_type, noff, lvl)
             if m_sz:
@@ -195,7 +195,7 @@ class Renderer(Layout):
                 lines.append(text)
                 m_bits = bits[m_type]
                 if m_bits < 0:
-                    m_bits = self._member_bits(m_type)
+                    m_bits = self.member_bits(m_type)
                 off = m_off + m_bits
                 prev_bitfield = False
         return lines, off

@@ -154,9 +154,5 @@ def dedup(btf: BTF, *, force_collisions: bool = False, index: BaseIndex | None =
             f"{kind} {name} contains itself by value (through its members, arrays or typedefs): "
             "no C type can, and the kernel refuses such BTF"
         )
-    btf.words = words
-    btf.offsets = offsets
-    btf.strings = strings
+    btf.replace_types(words, offsets, strings, checked=True)  # every offset and ID was met on the way
     btf.strs_deduped = True
-    btf._names = None
-    btf._references_checked = True  # every offset and ID was met on the way

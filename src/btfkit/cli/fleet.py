@@ -42,6 +42,32 @@ def _cmd_diff(args: argparse.Namespace) -> int:
     return 1 if diff and args.exit_code else 0
 
 
+def _scale_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--scheduler", metavar="ADDRESS",
+                   help="run on a Dask cluster: tcp://HOST:PORT, or 'local' for an in-process LocalCluster "
+                   "(default: a process pool on this machine)")  # fmt: skip
+    p.add_argument("-w", "--workers", type=int, metavar="N", help="processes (default: all CPUs)")
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                   help="a progress bar on stderr (default: when stderr is a terminal)")  # fmt: skip
+
+
+def _cmd_archive(args: argparse.Namespace) -> int:
+    from ..fleet.archive import archive, pending, plan  # noqa: PLC0415
+    from ..fleet.engine import engine, with_progress  # noqa: PLC0415
+
+    jobs = plan(args.packages, distro=args.distro, version=args.distro_version, arch=args.arch)
+    todo = pending(jobs, args.output)
+    if len(todo) < len(jobs):
+        print(f"btfkit: {len(jobs) - len(todo)} of {len(jobs)} kernels already archived", file=sys.stderr)
+    eng = engine(args.scheduler, args.workers) if todo else None
+    try:
+        archive(todo, args.output, lambda fn, items: with_progress(eng, fn, items, lambda j: j.release, args.progress))  # type: ignore[arg-type]
+    finally:
+        if eng is not None:
+            eng.close()
+    return 0
+
+
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the commands of this module to the ``btfkit`` parser."""
     d = sub.add_parser(
@@ -69,3 +95,20 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--exit-code", action="store_true", help="exit with status 1 when there are differences"
     )
     d.set_defaults(func=_cmd_diff)
+
+    a = sub.add_parser(
+        "archive",
+        help="an archive of kernels' BTF with their modules' (BTFHub's layout)",
+        description="Make DIR/<distro>/<version>/<arch>/<release>.btf.tar.xz for each kernel: its vmlinux "
+        "BTF (<release>.btf) and every module's split BTF as the .ko carries it "
+        "(<release>/modules/<name>.btf), with DIR/index.json (sizes and sha256 of every member).  "
+        "A rerun skips the kernels already archived whole.",
+    )
+    a.add_argument("packages", nargs="+", metavar="PKG",
+                   help="linux-image-*.deb (or -unsigned), an unpacked package or root, or /lib/modules/<release>")  # fmt: skip
+    a.add_argument("-o", "--output", required=True, metavar="DIR", help="the archive directory")
+    a.add_argument("--distro", help="distribution name in the layout (default: from the package or tree)")
+    a.add_argument("--distro-version", help="distribution version in the layout (default: from the package or tree)")
+    a.add_argument("--arch", help="architecture in the layout (default: from the package or kernel image)")
+    _scale_options(a)
+    a.set_defaults(func=_cmd_archive)

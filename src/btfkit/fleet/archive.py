@@ -42,7 +42,6 @@ _DEBIAN_ARCHES = {"amd64": "x86_64", "arm64": "arm64", "i386": "x86", "armhf": "
                   "s390x": "s390x", "riscv64": "riscv64"}  # fmt: skip
 #: ELF e_machine -> BTFHub's architecture name.
 _ELF_MACHINES = {62: "x86_64", 183: "arm64", 3: "x86", 40: "arm", 21: "ppc64le", 22: "s390x", 243: "riscv64"}
-_XZ_PRESET = 6  # xz's default, as BTFHub's tarballs
 _UMASK = os.umask(0o022)
 os.umask(_UMASK)
 
@@ -197,7 +196,7 @@ def _gather(job: Job) -> tuple[bytes, dict[str, bytes | None]]:
 def _tar(members: list[tuple[str, bytes]]) -> bytes:
     """A deterministic .tar.xz: fixed times, owners and modes, members in the given order."""
     buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:xz", format=tarfile.GNU_FORMAT, preset=_XZ_PRESET) as tar:
+    with tarfile.open(fileobj=buf, mode="w:xz", format=tarfile.GNU_FORMAT, preset=6) as tar:  # xz's default
         for name, data in members:
             info = tarfile.TarInfo(name)
             info.size, info.mtime, info.mode = len(data), 0, 0o644

@@ -17,6 +17,7 @@ mid-task loses nothing (Dask runs its task again elsewhere; the pool reports it)
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -93,29 +94,28 @@ class DaskEngine:
 
     def __init__(self, address: str, workers: int | None = None):
         try:
-            from distributed import Client, LocalCluster  # noqa: PLC0415 (an optional dependency)
+            # An optional dependency, typed loosely: imported as a module object.
+            self._dask: Any = importlib.import_module("distributed")
         except ImportError:
             raise BTFError("--scheduler needs Dask's distributed package: pip install 'btfkit[dask]'") from None
         self._cluster: Any = None
         if address == "local":
-            self._cluster = LocalCluster(
+            self._cluster = self._dask.LocalCluster(
                 n_workers=workers or len(os.sched_getaffinity(0)), threads_per_worker=1, processes=True,
                 dashboard_address=None,
             )  # fmt: skip
-            self.client: Any = Client(self._cluster)
+            self.client: Any = self._dask.Client(self._cluster)
         else:
             try:
-                self.client = Client(address, timeout="30s")
+                self.client = self._dask.Client(address, timeout="30s")
             except OSError as exc:
                 raise BTFError(f"cannot reach the Dask scheduler at {address}: {exc}") from exc
 
     def map(self, fn: Callable[[T], R], items: Sequence[T]) -> Iterator[tuple[T, R]]:
-        from distributed import as_completed  # noqa: PLC0415
-
         # pure=False: every item is its own task, even when two are equal.
         futures = self.client.map(fn, items, pure=False)
         item_of = {f.key: item for f, item in zip(futures, items, strict=True)}
-        for future in as_completed(futures):
+        for future in self._dask.as_completed(futures):
             yield item_of[future.key], future.result()
 
     def close(self) -> None:

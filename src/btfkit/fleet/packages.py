@@ -46,7 +46,7 @@ def _open_tar(member: str, payload: memoryview, name: str) -> tarfile.TarFile:
     if member.endswith(".zst"):
         import zstandard  # noqa: PLC0415 (only zstd packages need it)
 
-        raw = zstandard.ZstdDecompressor().stream_reader(raw)  # type: ignore[no-untyped-call]
+        raw = zstandard.ZstdDecompressor().stream_reader(raw)
         return tarfile.open(fileobj=raw, mode="r|")
     modes = {".xz": "r|xz", ".gz": "r|gz", ".bz2": "r|bz2", ".tar": "r|"}
     mode = next((m for suffix, m in modes.items() if member.endswith(suffix)), None)

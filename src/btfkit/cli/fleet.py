@@ -53,18 +53,17 @@ def _scale_options(p: argparse.ArgumentParser) -> None:
 
 def _cmd_archive(args: argparse.Namespace) -> int:
     from ..fleet.archive import archive, pending, plan  # noqa: PLC0415
-    from ..fleet.engine import engine, with_progress  # noqa: PLC0415
+    from ..fleet.engine import InProcess, engine, with_progress  # noqa: PLC0415
 
     jobs = plan(args.packages, distro=args.distro, version=args.distro_version, arch=args.arch)
     todo = pending(jobs, args.output)
     if len(todo) < len(jobs):
         print(f"btfkit: {len(jobs) - len(todo)} of {len(jobs)} kernels already archived", file=sys.stderr)
-    eng = engine(args.scheduler, args.workers) if todo else None
+    eng = engine(args.scheduler, args.workers) if todo else InProcess()
     try:
-        archive(todo, args.output, lambda fn, items: with_progress(eng, fn, items, lambda j: j.release, args.progress))  # type: ignore[arg-type]
+        archive(todo, args.output, lambda fn, items: with_progress(eng, fn, items, lambda j: j.release, args.progress))
     finally:
-        if eng is not None:
-            eng.close()
+        eng.close()
     return 0
 
 

@@ -26,6 +26,7 @@ import os
 import re
 import tarfile
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -161,17 +162,32 @@ def _module_btf(data: bytes, name: str) -> bytes | None:
         raise
 
 
+def _modules_btf(modules: dict[str, tuple[str, bytes | Path]]) -> dict[str, bytes | None]:
+    """Each module's ``.BTF`` (``None``: it has none), from its file's contents or path, by name.
+
+    Inflating a thousand ``.ko.xz`` is most of an archive's work; lzma and zstd let go
+    of the GIL, so threads spread it over the CPUs.
+    """
+
+    def one(item: tuple[str, bytes | Path]) -> bytes | None:
+        label, data = item
+        return _module_btf(_read(data) if isinstance(data, Path) else data, label)
+
+    with ThreadPoolExecutor(len(os.sched_getaffinity(0))) as pool:
+        found = list(pool.map(one, modules.values()))
+    return dict(sorted(zip(modules, found, strict=True)))
+
+
 def _gather(job: Job) -> tuple[bytes, dict[str, bytes | None]]:
     """The vmlinux BTF and each module's (``None``: the module has none) of one kernel."""
     source = Path(job.source)
-    modules: dict[str, bytes | None] = {}
     if source.is_dir():
         (tree,) = [t for t in find_trees(source) if t.release == job.release]
+        files = tree_modules(tree.modules_dir)
         vmlinux = btf_of(_read(tree.vmlinux), str(tree.vmlinux))
-        for name, path in tree_modules(tree.modules_dir).items():
-            modules[name] = _module_btf(_read(path), str(path))
-        return vmlinux, modules
+        return vmlinux, _modules_btf({name: (str(path), path) for name, path in files.items()})
     images: list[bytes] = []
+    packed: dict[str, tuple[str, bytes | Path]] = {}
     modules_prefix = f"lib/modules/{job.release}/"
     image_path = f"boot/vmlinuz-{job.release}"
 
@@ -181,22 +197,23 @@ def _gather(job: Job) -> tuple[bytes, dict[str, bytes | None]]:
     def take(path: str, data: bytes) -> None:
         if path == image_path:
             images.append(data)
-            return
-        name = module_name(path)
-        assert name is not None
-        if name not in modules:
-            modules[name] = _module_btf(data, f"{job.source}:{path}")
+        else:
+            packed.setdefault(module_name(path) or path, (f"{job.source}:{path}", data))
 
     kernel_files(_read(source), job.source, want, take)
     if not images:
         raise ELFError(f"{job.source}: no {image_path}")
-    return btf_of(bytes(unwrap(images[0], image_path)), f"{job.source}:{image_path}"), dict(sorted(modules.items()))
+    return btf_of(bytes(unwrap(images[0], image_path)), f"{job.source}:{image_path}"), _modules_btf(packed)
 
 
 def _tar(members: list[tuple[str, bytes]]) -> bytes:
-    """A deterministic .tar.xz: fixed times, owners and modes, members in the given order."""
+    """A deterministic .tar.xz: fixed times, owners and modes, members in the given order.
+
+    xz preset 1: a fifth of the default's (6) time, for a tarball a quarter larger
+    (3.5 MB instead of 2.8 MB for a cloud kernel with its thousand modules).
+    """
     buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:xz", format=tarfile.GNU_FORMAT, preset=6) as tar:  # xz's default
+    with tarfile.open(fileobj=buf, mode="w:xz", format=tarfile.GNU_FORMAT, preset=1) as tar:
         for name, data in members:
             info = tarfile.TarInfo(name)
             info.size, info.mtime, info.mode = len(data), 0, 0o644

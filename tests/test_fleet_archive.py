@@ -30,6 +30,7 @@ from elftools.elf.elffile import ELFFile
 
 from btfkit.cli.app import main
 from btfkit.fleet.archive import archive, plan
+from btfkit.fleet.diff import diff_paths
 from btfkit.fleet.engine import LocalPool, engine, with_progress
 from btfkit.fleet.kernel import module_name
 
@@ -161,7 +162,7 @@ def test_rerun_skips_and_repairs(kernels: list[str], archived: tuple[Path, dict[
 def test_interrupted_run_leaves_no_half_tarball(
     kernels: list[str], archived: tuple[Path, dict[str, Any]], tmp_path: Path
 ) -> None:
-    out, index = archived
+    out, _index = archived
     release = kernels[0]
     deb = str(image_deb(release))
     cmd = [sys.executable, "-m", "btfkit", "archive", "-o", str(tmp_path), "-w", "1", "--no-progress", deb]
@@ -226,3 +227,26 @@ def test_engines_give_results_as_they_complete() -> None:
     items = [3, 1, 2]
     assert sorted(LocalPool(2).map(abs, items)) == [(1, 1), (2, 2), (3, 3)]
     assert list(with_progress(LocalPool(1), abs, items, str, False)) == [3, 1, 2]
+
+
+def test_diff_of_whole_kernels(
+    kernels: list[str], archived: tuple[Path, dict[str, Any]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    out, index = archived
+    old, new = kernels[0], kernels[-1]
+    old_tar, new_tar = (out / f"debian/12/x86_64/{r}.btf.tar.xz" for r in (old, new))
+    # The archive entry, the package and the unpacked kernel are one kernel, module by module.
+    assert not diff_paths(new_tar, image(new).root)
+    assert main(["diff", "--json", str(image_deb(new)), str(new_tar)]) == 0
+    assert json.loads(capsys.readouterr().out) == {"added": [], "removed": [], "changed": []}
+
+    whole = diff_paths(old_tar, new_tar).to_json()
+    vmlinux = diff_paths(image(old).vmlinux, image(new).vmlinux).to_json()
+    for key in ("added", "removed", "changed"):
+        assert [t for t in whole[key] if "module" not in t] == vmlinux[key]
+    entry = {r: index["kernels"][f"debian/12/x86_64/{r}.btf.tar.xz"] for r in (old, new)}
+    old_mods, new_mods = set(entry[old]["modules"]), set(entry[new]["modules"])
+    assert {t["name"] for t in whole["added"] if t["kind"] == "module"} == new_mods - old_mods
+    assert {t["name"] for t in whole["removed"] if t["kind"] == "module"} == old_mods - new_mods
+    in_modules = [t for t in whole["changed"] if "module" in t]
+    assert in_modules and {t["module"] for t in in_modules} <= old_mods & new_mods

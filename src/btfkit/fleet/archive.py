@@ -34,7 +34,8 @@ from typing import Any
 from ..errors import BTFError, ELFError
 from ..format.elf import unwrap
 from ..format.writer import write_atomic
-from .kernel import ARCHIVE_SUFFIX, btf_of, find_trees, module_name, tree_modules
+from .kernel import ARCHIVE_SUFFIX, Kernel, btf_of, find_trees, module_name, tree_modules
+from .kernel import constant as _constant
 from .packages import kernel_files, read_control
 
 INDEX = "index.json"
@@ -204,6 +205,13 @@ def _gather(job: Job) -> tuple[bytes, dict[str, bytes | None]]:
     if not images:
         raise ELFError(f"{job.source}: no {image_path}")
     return btf_of(bytes(unwrap(images[0], image_path)), f"{job.source}:{image_path}"), _modules_btf(packed)
+
+
+def open_package(path: str | os.PathLike[str]) -> Kernel:
+    """The kernel in an image package (``.deb``), as :func:`~btfkit.fleet.kernel.open_kernel` gives others."""
+    (job,) = plan([path])
+    vmlinux, modules = _gather(job)
+    return Kernel(str(path), job.release, lambda: vmlinux, {n: _constant(b) for n, b in modules.items()})
 
 
 def _tar(members: list[tuple[str, bytes]]) -> bytes:

@@ -38,6 +38,7 @@ from ..errors import BTFError
 from ..format.btf import BTF
 from ..format.kinds import Kind
 from ..format.reader import parse
+from .archive import open_package
 from .kernel import Kernel, open_kernel
 
 #: A type's identity across kernels: (kind, name).
@@ -625,9 +626,16 @@ def diff_kernels(old: Kernel, new: Kernel) -> Diff:
     return out
 
 
+def open_any(path: str | os.PathLike[str]) -> Kernel:
+    """The kernel at ``path``: an image package (``.deb``), or what :func:`~btfkit.fleet.kernel.open_kernel` reads."""
+    if os.fspath(path).endswith(".deb"):
+        return open_package(path)
+    return open_kernel(path)
+
+
 def diff_paths(old: str | os.PathLike[str], new: str | os.PathLike[str]) -> Diff:
-    """Compare the kernels at two paths (any form :func:`~btfkit.fleet.kernel.open_kernel` reads)."""
-    return diff_kernels(open_kernel(old), open_kernel(new))
+    """Compare the kernels at two paths: BTF or vmlinux files, packages, archive entries, kernel trees."""
+    return diff_kernels(open_any(old), open_any(new))
 
 
 # --- text ----------------------------------------------------------------------------

@@ -82,7 +82,8 @@ def _module_btf(path: Path) -> Callable[[], bytes | None]:
     return read
 
 
-def _constant(data: bytes) -> Callable[[], bytes | None]:
+def constant(data: bytes | None) -> Callable[[], bytes | None]:
+    """A reader of data already in memory."""
     return lambda: data
 
 
@@ -99,7 +100,7 @@ def _from_tarball(path: Path) -> Kernel:
         raise ELFError(f"{path}: no {release}.btf member")
     prefix = f"{release}/modules/"
     modules = {
-        n[len(prefix) : -len(".btf")]: _constant(data)
+        n[len(prefix) : -len(".btf")]: constant(data)
         for n, data in members.items()
         if n.startswith(prefix) and n.endswith(".btf")
     }

@@ -250,3 +250,21 @@ def test_diff_of_whole_kernels(
     assert {t["name"] for t in whole["removed"] if t["kind"] == "module"} == old_mods - new_mods
     in_modules = [t for t in whole["changed"] if "module" in t]
     assert in_modules and {t["module"] for t in in_modules} <= old_mods & new_mods
+
+
+def test_compat_agrees_with_the_diff(
+    kernels: list[str], archived: tuple[Path, dict[str, Any]], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out, _index = archived
+    old, new = kernels[0], kernels[-1]
+    page = tmp_path / "compat.html"
+    assert main(["compat", str(out), "-k", "struct", "-j", "--html", str(page), "--no-progress"]) == 0
+    got = json.loads(capsys.readouterr().out)
+    assert got["releases"] == kernels
+    letters = {t["name"]: t["by_release"] for t in got["types"]}
+    # Two releases share a struct's layout exactly when the diff sees no layout change in it.
+    moved = {c.name for c in diff_paths(image(old).vmlinux, image(new).vmlinux).filtered(["struct"], only_layout=True).changed}
+    both = {n for n, by in letters.items() if by[old] and by[new]}
+    assert moved and {n for n in both if letters[n][old] != letters[n][new]} == moved & both
+    text = page.read_text()
+    assert text.count("<tr><th>struct ") == len(got["types"]) and text.count("<th>6.12") == len(kernels)

@@ -67,6 +67,29 @@ def _cmd_archive(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_compat(args: argparse.Namespace) -> int:
+    from ..fleet.compat import compat, kernel_paths, render_html, render_table  # noqa: PLC0415
+    from ..fleet.engine import engine, with_progress  # noqa: PLC0415
+    from ..format.writer import write_atomic  # noqa: PLC0415
+
+    paths = kernel_paths(args.kernels)
+    kinds = [k for group in args.kind or () for k in group]
+    eng = engine(args.scheduler, args.workers)
+    try:
+        result = compat(paths, lambda fn, items: with_progress(eng, fn, items, lambda q: q.path, args.progress),
+                        kinds, args.name or ())  # fmt: skip
+    finally:
+        eng.close()
+    if args.html:
+        write_atomic(args.html, render_html(result).encode())
+    if args.json:
+        json.dump(result.to_json(), sys.stdout, indent=1 if args.pretty else None)
+        sys.stdout.write("\n")
+    elif not args.html:
+        sys.stdout.writelines(render_table(result))
+    return 0
+
+
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the commands of this module to the ``btfkit`` parser."""
     d = sub.add_parser(
@@ -111,3 +134,21 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     a.add_argument("--arch", help="architecture in the layout (default: from the package or kernel image)")
     _scale_options(a)
     a.set_defaults(func=_cmd_archive)
+
+    c = sub.add_parser(
+        "compat",
+        help="which kernels have which layout of named types",
+        description="For each named type, the layout of each kernel's vmlinux (A, B, ... in release order; "
+        "- where it is missing): structs and unions by size and member offsets and sizes, enums by values, "
+        "functions by prototype.",
+    )
+    c.add_argument("kernels", nargs="+", metavar="KERNEL",
+                   help="an archive directory (every kernel of its index), archive tarballs, or vmlinux/BTF files")  # fmt: skip
+    c.add_argument("-n", "--name", action="append", metavar="GLOB", help="only types whose name matches (repeatable)")
+    c.add_argument("-k", "--kind", type=_kinds, action="append", metavar="KIND[,KIND]",
+                   help="only these kinds: struct, union, enum, typedef, func (repeatable)")  # fmt: skip
+    c.add_argument("-j", "--json", action="store_true", help="JSON: releases, and per type its layouts and each release's")
+    c.add_argument("-p", "--pretty", action="store_true", help="indented JSON (with --json)")
+    c.add_argument("--html", metavar="FILE", help="write an HTML page: a row per type, a column per release")
+    _scale_options(c)
+    c.set_defaults(func=_cmd_compat)

@@ -53,7 +53,7 @@ def _members(tarball: Path) -> dict[str, bytes]:
 def _run_archive(debs: list[Path], out: Path, scheduler: str | None = None) -> dict[str, Any]:
     eng = engine(scheduler, 2)
     try:
-        return archive(plan(debs), out, lambda fn, items: with_progress(eng, fn, items, lambda j: j.release, False))
+        return archive(plan(debs), out, lambda fn, items: with_progress(eng, fn, items, "kernels", False))
     finally:
         eng.close()
 
@@ -226,7 +226,7 @@ def test_dask_cluster_survives_a_killed_worker(
 def test_engines_give_results_as_they_complete() -> None:
     items = [3, 1, 2]
     assert sorted(LocalPool(2).map(abs, items)) == [(1, 1), (2, 2), (3, 3)]
-    assert list(with_progress(LocalPool(1), abs, items, str, False)) == [3, 1, 2]
+    assert list(with_progress(LocalPool(1), abs, items, "items", False)) == [3, 1, 2]
 
 
 def test_diff_of_whole_kernels(

@@ -61,7 +61,7 @@ def _cmd_archive(args: argparse.Namespace) -> int:
         print(f"btfkit: {len(jobs) - len(todo)} of {len(jobs)} kernels already archived", file=sys.stderr)
     eng = engine(args.scheduler, args.workers) if todo else InProcess()
     try:
-        archive(todo, args.output, lambda fn, items: with_progress(eng, fn, items, lambda j: j.release, args.progress))
+        archive(todo, args.output, lambda fn, items: with_progress(eng, fn, items, "kernels", args.progress))
     finally:
         eng.close()
     return 0
@@ -76,7 +76,7 @@ def _cmd_compat(args: argparse.Namespace) -> int:
     kinds = [k for group in args.kind or () for k in group]
     eng = engine(args.scheduler, args.workers)
     try:
-        result = compat(paths, lambda fn, items: with_progress(eng, fn, items, lambda q: q.path, args.progress),
+        result = compat(paths, lambda fn, items: with_progress(eng, fn, items, "kernels", args.progress),
                         kinds, args.name or ())  # fmt: skip
     finally:
         eng.close()

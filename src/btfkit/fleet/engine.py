@@ -25,28 +25,10 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from typing import Any, Protocol, TypeVar
 
 from ..errors import BTFError
+from ..transforms.modtree import Progress
 
 T = TypeVar("T")
 R = TypeVar("R")
-
-
-class Progress:
-    """A one-line progress bar on stderr (when it is a terminal): ``[3/6] name``."""
-
-    def __init__(self, total: int, enabled: bool | None = None):
-        self.total, self.done = total, 0
-        self.enabled = sys.stderr.isatty() if enabled is None else enabled
-
-    def step(self, label: str) -> None:
-        """One more item done."""
-        self.done += 1
-        if self.enabled:
-            width = 30
-            filled = width * self.done // max(self.total, 1)
-            sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {self.done}/{self.total} {label[:60]:<60}")
-            if self.done == self.total:
-                sys.stderr.write("\n")
-            sys.stderr.flush()
 
 
 class Engine(Protocol):
@@ -134,10 +116,11 @@ def engine(scheduler: str | None = None, workers: int | None = None) -> Engine:
 
 
 def with_progress(
-    eng: Engine, fn: Callable[[T], R], items: Sequence[T], label: Callable[[T], str], enabled: bool | None = None
+    eng: Engine, fn: Callable[[T], R], items: Sequence[T], label: str = "kernels", enabled: bool | None = None
 ) -> Iterator[R]:
-    """``eng.map(fn, items)``'s results, with a progress bar."""
-    progress = Progress(len(items), enabled)
-    for item, result in eng.map(fn, items):
-        progress.step(label(item))
+    """``eng.map(fn, items)``'s results, with a progress bar on stderr (by default when it is a terminal)."""
+    shown = sys.stderr.isatty() if enabled is None else enabled
+    progress = Progress(len(items), sys.stderr if shown else None, label)
+    for _item, result in eng.map(fn, items):
+        progress.step()
         yield result

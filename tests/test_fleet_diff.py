@@ -173,3 +173,21 @@ def test_filters_and_text(
     got = json.loads(capsys.readouterr().out)
     assert got == Diff.to_json(diff.filtered(["struct"], [some]))
     assert got["changed"][0]["kind"] == "struct" and got["changed"][0]["name"] == some
+
+
+def test_series_of_pairs_on_the_pool_mirror_each_other(
+    two_releases: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    old, new = map(str, two_releases)
+    assert main(["diff", "-j", "-w", "2", "--no-progress", "-k", "struct,enum", old, new, old]) == 0
+    forward, backward = json.loads(capsys.readouterr().out)
+    assert (forward["old"], forward["new"], backward["old"], backward["new"]) == (old, new, new, old)
+    assert forward["changed"], "two releases with no struct changed: not a test"
+    names = lambda side: sorted((t["kind"], t["name"]) for t in side)  # noqa: E731
+    assert names(forward["added"]) == names(backward["removed"])
+    assert names(forward["removed"]) == names(backward["added"])
+    assert names(forward["changed"]) == names(backward["changed"])
+    back = {(t["kind"], t["name"]): t for t in backward["changed"]}
+    for t in forward["changed"]:
+        if "size" in t:
+            assert back[(t["kind"], t["name"])]["size"] == t["size"][::-1]

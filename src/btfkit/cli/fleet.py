@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import sys
@@ -29,17 +30,32 @@ def _kinds(text: str) -> list[str]:
 
 
 def _cmd_diff(args: argparse.Namespace) -> int:
-    from ..fleet.diff import diff_paths, render_text  # noqa: PLC0415
+    from ..fleet.diff import PairJob, diff_pair, render_text  # noqa: PLC0415
+    from ..fleet.engine import InProcess, engine, with_progress  # noqa: PLC0415
 
-    kinds = [k for group in args.kind or () for k in group]
-    diff = diff_paths(args.old, args.new).filtered(kinds, args.name, only_layout=args.only_layout)
-    out = sys.stdout
+    kinds = tuple(k for group in args.kind or () for k in group)
+    kernels = [args.old, args.new, *args.more]
+    jobs = [PairJob(a, b, kinds, tuple(args.name or ()), args.only_layout) for a, b in itertools.pairwise(kernels)]
+    # One pair runs here (its two sides on two CPUs); a series of pairs on the engine.
+    eng = InProcess() if len(jobs) == 1 else engine(args.scheduler, args.workers)
+    try:
+        done = dict(with_progress(eng, diff_pair, jobs, "pairs", args.progress if len(jobs) > 1 else False))
+    finally:
+        eng.close()
+    out, colour = sys.stdout, _colour(args.color)
+    diffs = [done[j] for j in jobs]  # (in the order given, whatever order they completed in)
     if args.json:
-        json.dump(diff.to_json(), out, indent=1 if args.pretty else None)
+        body: object = diffs[0].to_json() if len(jobs) == 1 else [
+            {"old": j.old, "new": j.new, **d.to_json()} for j, d in zip(jobs, diffs, strict=True)
+        ]
+        json.dump(body, out, indent=1 if args.pretty else None)
         out.write("\n")
     else:
-        out.writelines(render_text(diff, colour=_colour(args.color)))
-    return 1 if diff and args.exit_code else 0
+        for job, diff in zip(jobs, diffs, strict=True):
+            if len(jobs) > 1:
+                out.write(f"=== {job.old} -> {job.new}\n")
+            out.writelines(render_text(diff, colour=colour))
+    return 1 if any(diffs) and args.exit_code else 0
 
 
 def _scale_options(p: argparse.ArgumentParser) -> None:
@@ -102,6 +118,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     d.add_argument("old", metavar="OLD")
     d.add_argument("new", metavar="NEW")
+    d.add_argument("more", nargs="*", metavar="NEWER",
+                   help="more kernels: each compared with the one before (a series of pairs, run as -w/--scheduler "
+                   "say; --json then gives a list of {old, new, added, removed, changed})")  # fmt: skip
     d.add_argument("-j", "--json", action="store_true",
                    help='one JSON object {"added": [...], "removed": [...], "changed": [...]}')  # fmt: skip
     d.add_argument("-p", "--pretty", action="store_true", help="indented JSON (with --json)")
@@ -116,6 +135,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     d.add_argument(
         "--exit-code", action="store_true", help="exit with status 1 when there are differences"
     )
+    _scale_options(d)
     d.set_defaults(func=_cmd_diff)
 
     a = sub.add_parser(

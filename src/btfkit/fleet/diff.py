@@ -577,6 +577,7 @@ def _diff_vmlinux(old: Kernel, new: Kernel) -> Diff:
         "fork" in multiprocessing.get_all_start_methods()
         and len(os.sched_getaffinity(0)) > 1
         and threading.active_count() == 1  # forking a threaded process can deadlock
+        and not multiprocessing.current_process().daemon  # (a pool's worker may have no children)
     )
     if not forking:
         return diff_btf(old.vmlinux(), new.vmlinux())
@@ -636,6 +637,22 @@ def open_any(path: str | os.PathLike[str]) -> Kernel:
 def diff_paths(old: str | os.PathLike[str], new: str | os.PathLike[str]) -> Diff:
     """Compare the kernels at two paths: BTF or vmlinux files, packages, archive entries, kernel trees."""
     return diff_kernels(open_any(old), open_any(new))
+
+
+@dataclass(frozen=True)
+class PairJob:
+    """One pair of kernels to compare, with the filters to apply (a unit of work for the engine)."""
+
+    old: str
+    new: str
+    kinds: tuple[str, ...] = ()
+    names: tuple[str, ...] = ()
+    only_layout: bool = False
+
+
+def diff_pair(job: PairJob) -> tuple[PairJob, Diff]:
+    """The job and its filtered diff (what ``btfkit diff K1 K2 K3 ...`` runs per pair)."""
+    return job, diff_paths(job.old, job.new).filtered(job.kinds, job.names, only_layout=job.only_layout)
 
 
 # --- text ----------------------------------------------------------------------------

@@ -29,6 +29,7 @@ import pytest
 from elftools.elf.elffile import ELFFile
 
 from btfkit.cli.app import main
+from btfkit.errors import BTFError
 from btfkit.fleet.archive import archive, plan
 from btfkit.fleet.diff import diff_paths
 from btfkit.fleet.engine import LocalPool, engine, with_progress
@@ -224,9 +225,16 @@ def test_dask_cluster_survives_a_killed_worker(
 
 
 def test_engines_give_results_as_they_complete() -> None:
-    items = [3, 1, 2]
-    assert sorted(LocalPool(2).map(abs, items)) == [(1, 1), (2, 2), (3, 3)]
+    items = [3, -1, 2]
+    assert sorted(LocalPool(2).map(abs, items)) == [(-1, 1), (2, 2), (3, 3)]
     assert list(with_progress(LocalPool(1), abs, items, "items", False)) == [3, 1, 2]
+    eng = engine("local", 2)  # an in-process LocalCluster, as --scheduler local makes
+    try:
+        assert sorted(eng.map(abs, items)) == [(-1, 1), (2, 2), (3, 3)]
+    finally:
+        eng.close()
+    with pytest.raises(BTFError, match="scheduler"):
+        engine("localhost:8786")
 
 
 def test_diff_of_whole_kernels(

@@ -276,3 +276,17 @@ def test_compat_agrees_with_the_diff(
     assert moved and {n for n in both if letters[n][old] != letters[n][new]} == moved & both
     text = page.read_text()
     assert text.count("<tr><th>struct ") == len(got["types"]) and text.count("<th>6.12") == len(kernels)
+
+
+def test_trees_archive_as_the_package(
+    kernels: list[str], archived: tuple[Path, dict[str, Any]], tmp_path: Path
+) -> None:
+    out, _index = archived
+    release = kernels[-1]
+    root = image(release).root
+    path = f"debian/12/x86_64/{release}.btf.tar.xz"
+    for n, tree in enumerate([root, root / "lib/modules" / release]):  # unpacked package; /lib/modules/<release>
+        dest = tmp_path / str(n)
+        assert main(["archive", "-o", str(dest), "--distro", "debian", "--distro-version", "12", "--no-progress",
+                     str(tree)]) == 0  # fmt: skip
+        assert (dest / path).read_bytes() == (out / path).read_bytes(), tree

@@ -34,7 +34,16 @@ from typing import Any
 from ..errors import BTFError, ELFError
 from ..format.elf import unwrap
 from ..format.writer import write_atomic
-from .kernel import ARCHIVE_SUFFIX, Kernel, btf_of, find_trees, module_name, tree_modules
+from .kernel import (
+    ARCHIVE_SUFFIX,
+    Kernel,
+    btf_of,
+    find_trees,
+    module_btf,
+    module_name,
+    read_file,
+    tree_modules,
+)
 from .kernel import constant as _constant
 from .packages import kernel_files, read_control
 
@@ -123,7 +132,7 @@ def plan(
             continue
         if not p.name.endswith(".deb"):
             raise BTFError(f"{p}: not a .deb package or a directory")
-        fields = read_control(_read(p), str(p))
+        fields = read_control(read_file(p), str(p))
         package = fields.get("Package", "")
         if not package.startswith("linux-image-"):
             raise BTFError(f"{p}: package {package!r} is not a kernel image (linux-image-*)")
@@ -147,22 +156,6 @@ def plan(
     return jobs
 
 
-def _read(path: Path) -> bytes:
-    try:
-        return path.read_bytes()
-    except OSError as exc:
-        raise ELFError(f"{path}: {exc.strerror}") from exc
-
-
-def _module_btf(data: bytes, name: str) -> bytes | None:
-    try:
-        return btf_of(data, name)
-    except ELFError as exc:
-        if "no .BTF section" in str(exc):
-            return None
-        raise
-
-
 def _modules_btf(modules: dict[str, tuple[str, bytes | Path]]) -> dict[str, bytes | None]:
     """Each module's ``.BTF`` (``None``: it has none), from its file's contents or path, by name.
 
@@ -172,7 +165,7 @@ def _modules_btf(modules: dict[str, tuple[str, bytes | Path]]) -> dict[str, byte
 
     def one(item: tuple[str, bytes | Path]) -> bytes | None:
         label, data = item
-        return _module_btf(_read(data) if isinstance(data, Path) else data, label)
+        return module_btf(read_file(data) if isinstance(data, Path) else data, label)
 
     with ThreadPoolExecutor(len(os.sched_getaffinity(0))) as pool:
         found = list(pool.map(one, modules.values()))
@@ -185,7 +178,7 @@ def _gather(job: Job) -> tuple[bytes, dict[str, bytes | None]]:
     if source.is_dir():
         (tree,) = [t for t in find_trees(source) if t.release == job.release]
         files = tree_modules(tree.modules_dir)
-        vmlinux = btf_of(_read(tree.vmlinux), str(tree.vmlinux))
+        vmlinux = btf_of(read_file(tree.vmlinux), str(tree.vmlinux))
         return vmlinux, _modules_btf({name: (str(path), path) for name, path in files.items()})
     images: list[bytes] = []
     packed: dict[str, tuple[str, bytes | Path]] = {}
@@ -201,7 +194,7 @@ def _gather(job: Job) -> tuple[bytes, dict[str, bytes | None]]:
         else:
             packed.setdefault(module_name(path) or path, (f"{job.source}:{path}", data))
 
-    kernel_files(_read(source), job.source, want, take)
+    kernel_files(read_file(source), job.source, want, take)
     if not images:
         raise ELFError(f"{job.source}: no {image_path}")
     return btf_of(bytes(unwrap(images[0], image_path)), f"{job.source}:{image_path}"), _modules_btf(packed)

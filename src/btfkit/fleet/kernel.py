@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import re
 import tarfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -51,15 +51,9 @@ class Kernel:
         """The vmlinux BTF."""
         return parse(self.read_vmlinux())
 
-    def module_btfs(self, base: BTF) -> Iterator[tuple[str, BTF]]:
-        """Each module with BTF, split over ``base``, in name order."""
-        for name in sorted(self.modules):
-            raw = self.modules[name]()
-            if raw is not None:
-                yield name, parse(raw, base)
 
-
-def _read(path: Path) -> bytes:
+def read_file(path: Path) -> bytes:
+    """The contents of ``path``; an unreadable file is an :class:`~btfkit.errors.ELFError` naming it."""
     try:
         return path.read_bytes()
     except OSError as exc:
@@ -67,19 +61,21 @@ def _read(path: Path) -> bytes:
 
 
 def _file_btf(path: Path) -> Callable[[], bytes]:
-    return lambda: btf_of(_read(path), str(path))
+    return lambda: btf_of(read_file(path), str(path))
 
 
-def _module_btf(path: Path) -> Callable[[], bytes | None]:
-    def read() -> bytes | None:
-        try:
-            return btf_of(_read(path), str(path))
-        except ELFError as exc:
-            if "no .BTF section" in str(exc):
-                return None
-            raise
+def module_btf(data: bytes, name: str) -> bytes | None:
+    """A module's raw ``.BTF`` (``None`` when it has none: built without BTF)."""
+    try:
+        return btf_of(data, name)
+    except ELFError as exc:
+        if "no .BTF section" in str(exc):
+            return None
+        raise
 
-    return read
+
+def _module_reader(path: Path) -> Callable[[], bytes | None]:
+    return lambda: module_btf(read_file(path), str(path))
 
 
 def constant(data: bytes | None) -> Callable[[], bytes | None]:
@@ -166,7 +162,7 @@ def open_kernel(path: str | os.PathLike[str]) -> Kernel:
                 f"{p}: holds {len(trees)} kernels ({', '.join(t.release for t in trees)}); name one"
             )
         tree = trees[0]
-        modules = {n: _module_btf(f) for n, f in tree_modules(tree.modules_dir).items()}
+        modules = {n: _module_reader(f) for n, f in tree_modules(tree.modules_dir).items()}
         return Kernel(str(p), tree.release, _file_btf(tree.vmlinux), modules)
     if p.name.endswith(ARCHIVE_SUFFIX):
         return _from_tarball(p)

@@ -123,8 +123,6 @@ def find_trees(root: Path) -> list[KernelTree]:
             if image.exists():
                 return [KernelTree(release, image, root)]
         raise BTFError(f"{root}: no vmlinux or vmlinuz for release {release} next to it")
-    if (root / "vmlinux").is_file():
-        return [KernelTree(root.name, root / "vmlinux", root)]
     for boot in (root / "boot", root / "usr/lib/debug/boot"):
         for image in sorted(boot.glob("vmlinu[xz]-*")) if boot.is_dir() else ():
             release = image.name.split("-", 1)[1]
@@ -132,6 +130,8 @@ def find_trees(root: Path) -> list[KernelTree]:
                          if d.is_dir()), None)  # fmt: skip
             if all(t.release != release for t in found):
                 found.append(KernelTree(release, image, mods))
+    if not found and (root / "vmlinux").is_file():  # a directory of vmlinux and modules
+        return [KernelTree(root.name, root / "vmlinux", root)]
     if not found:
         raise BTFError(
             f"{root}: no kernel found (want boot/vmlinuz-*, vmlinux, or a /lib/modules/<release> tree)"

@@ -182,3 +182,13 @@ def image(release: str) -> KernelImage:
 def debug(release: str) -> DebugPackage:
     """The ``-dbg`` package of ``release`` (a few hundred MB), downloaded and unpacked."""
     return DebugPackage(release, _unpacked(f"linux-image-{release}-dbg"))
+
+
+def image_deb(release: str) -> Path:
+    """The image package file (``.deb``) of ``release``, downloaded (the unsigned one where it exists)."""
+    for package in (f"linux-image-{release}-unsigned", f"linux-image-{release}"):
+        probe = subprocess.run(["apt-cache", "show", package], capture_output=True, check=False)
+        if probe.returncode == 0 and probe.stdout:
+            return _download(package)
+    require(False, f"no image package for {release} in the archive")
+    raise AssertionError  # unreachable: require fails or skips

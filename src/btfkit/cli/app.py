@@ -20,10 +20,10 @@ from typing import Any, NoReturn
 from .. import __version__
 from ..errors import BTFError
 from ..format.writer import remove_pending
-from . import common, core, dedup, distill, dump, encode, inspect
+from . import common, core, dedup, distill, dump, encode, fleet, inspect
 
 #: The command modules, in the order ``btfkit --help`` lists their commands.
-COMMANDS = (inspect, dump, encode, dedup, distill, core)
+COMMANDS = (inspect, dump, encode, dedup, distill, core, fleet)
 
 
 class _Formatter(argparse.RawDescriptionHelpFormatter):

@@ -1,0 +1,1 @@
+"""Many kernels: archives of kernel BTF, kernel-to-kernel diffs, and the engine that runs them."""

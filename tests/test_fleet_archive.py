@@ -1,0 +1,292 @@
+"""``btfkit archive`` over the Debian archive's 6.12 cloud kernels, locally and on a Dask cluster.
+
+Oracles independent of btfkit: the kernel's ``.BTF`` section as pyelftools reads it
+from the ``vmlinux`` that the real decompressor unpacks from the bzImage; each shipped
+module's ``.BTF`` as pyelftools reads it from the ``.ko`` (inflated by ``xz``); bpftool
+7.1 reading every archive member, and dumping module BTF from the archive (split over
+the archived vmlinux) and from the ``.ko`` (over the kernel's ``vmlinux``) the same.
+The Dask path runs a real ``distributed.LocalCluster`` with two workers, one of them
+killed mid-run, and must give the local pool's bytes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import lzma
+import os
+import signal
+import subprocess
+import sys
+import tarfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from elftools.elf.elffile import ELFFile
+
+from btfkit.cli.app import main
+from btfkit.errors import BTFError
+from btfkit.fleet.archive import archive, plan
+from btfkit.fleet.diff import diff_paths
+from btfkit.fleet.engine import LocalPool, engine, with_progress
+from btfkit.fleet.kernel import module_name
+
+from .conftest import require, tool
+from .debian_kernels import image, image_deb, releases
+
+FULL = os.environ.get("BTFKIT_FULL") == "1"
+
+
+def _section(data: bytes, name: str = ".BTF") -> bytes | None:
+    sec = ELFFile(io.BytesIO(data)).get_section_by_name(name)
+    return None if sec is None else sec.data()
+
+
+def _members(tarball: Path) -> dict[str, bytes]:
+    with tarfile.open(tarball) as tar:
+        return {m.name: tar.extractfile(m).read() for m in tar.getmembers()}  # type: ignore[union-attr]
+
+
+def _run_archive(debs: list[Path], out: Path, scheduler: str | None = None) -> dict[str, Any]:
+    eng = engine(scheduler, 2)
+    try:
+        return archive(plan(debs), out, lambda fn, items: with_progress(eng, fn, items, "kernels", False))
+    finally:
+        eng.close()
+
+
+@pytest.fixture(scope="module")
+def kernels() -> list[str]:
+    """The oldest and newest 6.12 cloud releases the archive holds (the diff's tests use them
+    too); every one of them (~34 MB each) with ``BTFKIT_FULL=1``."""
+    found = releases("6.12")
+    return found if FULL else [found[0], found[-1]]
+
+
+@pytest.fixture(scope="module")
+def archived(kernels: list[str], tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
+    out = tmp_path_factory.mktemp("archive")
+    debs = [image_deb(r) for r in kernels]
+    assert main(["archive", "-o", str(out), "-w", "2", "--no-progress", *map(str, debs)]) == 0
+    return out, json.loads((out / "index.json").read_text())
+
+
+def test_layout_index_and_vmlinux(kernels: list[str], archived: tuple[Path, dict[str, Any]]) -> None:
+    out, index = archived
+    assert len(index["kernels"]) == len(kernels)
+    for release in kernels:
+        path = f"debian/12/x86_64/{release}.btf.tar.xz"  # BTFHub's layout for Debian 12 on x86-64
+        entry = index["kernels"][path]
+        data = (out / path).read_bytes()
+        assert entry["release"] == release
+        assert (entry["size"], entry["sha256"]) == (len(data), hashlib.sha256(data).hexdigest())
+        members = _members(out / path)
+        assert {n: {"size": len(d), "sha256": hashlib.sha256(d).hexdigest()} for n, d in members.items()} == entry["members"]
+        assert _section(image(release).vmlinux.read_bytes()) == members[f"{release}.btf"]
+
+
+def _shipped_module_btf(release: str) -> dict[str, bytes | None]:
+    out: dict[str, bytes | None] = {}
+    for ko in image(release).modules:
+        data = ko.read_bytes()
+        if ko.name.endswith(".xz"):
+            data = lzma.decompress(data)
+        name = module_name(ko.name)
+        assert name is not None
+        out[name] = _section(data)
+    return out
+
+
+def test_every_module_as_the_ko_carries_it(kernels: list[str], archived: tuple[Path, dict[str, Any]]) -> None:
+    out, index = archived
+    for release in kernels:
+        entry = index["kernels"][f"debian/12/x86_64/{release}.btf.tar.xz"]
+        members = _members(out / entry["path"])
+        shipped = _shipped_module_btf(release)
+        assert sorted(entry["modules"] + entry["modules_without_btf"]) == sorted(shipped)
+        assert len(entry["modules"]) > 1000, "a cloud kernel has over a thousand modules with BTF"
+        for name, btf in shipped.items():
+            assert members.get(f"{release}/modules/{name}.btf") == btf, name
+
+
+def test_bpftool_reads_every_member_and_dumps_modules_alike(
+    kernels: list[str], archived: tuple[Path, dict[str, Any]], tmp_path: Path
+) -> None:
+    out, index = archived
+    bpftool = tool("bpftool")
+    release = kernels[-1]
+    entry = index["kernels"][f"debian/12/x86_64/{release}.btf.tar.xz"]
+    with tarfile.open(out / entry["path"]) as tar:
+        tar.extractall(tmp_path)  # our own tarball (and Python 3.11.2's tarfile has no filter=)
+    base = tmp_path / f"{release}.btf"
+    names = sorted(p.name for p in (tmp_path / release / "modules").iterdir())
+    # One shell loop for all members (a process per member costs more from Python).
+    script = f'for m in "$@"; do {bpftool} btf dump file "$m" -B {base} >/dev/null || echo "FAILED $m"; done'
+    done = subprocess.run(["sh", "-c", script, "sh", str(base), *(str(tmp_path / release / "modules" / n) for n in names)],
+                          capture_output=True, text=True, check=True)  # fmt: skip
+    assert "FAILED" not in done.stdout and not done.stderr, done.stdout[:2000] + done.stderr[:2000]
+
+    kos = {module_name(k.name): k for k in image(release).modules}
+    vmlinux = image(release).vmlinux
+    by_size = sorted(names, key=lambda n: (tmp_path / release / "modules" / n).stat().st_size)
+    sample = names if FULL else sorted({*by_size[-5:], *names[:: max(len(names) // 20, 1)]})
+    for member in sample:
+        ko = kos[member.removesuffix(".btf")]
+        plain = tmp_path / ko.name.removesuffix(".xz")
+        plain.write_bytes(lzma.decompress(ko.read_bytes()) if ko.name.endswith(".xz") else ko.read_bytes())
+        ours = subprocess.run([bpftool, "btf", "dump", "file", str(tmp_path / release / "modules" / member), "-B", str(base)],
+                              capture_output=True, check=True).stdout  # fmt: skip
+        theirs = subprocess.run([bpftool, "btf", "dump", "file", str(plain), "-B", str(vmlinux)],
+                                capture_output=True, check=True).stdout  # fmt: skip
+        assert ours == theirs, member
+
+
+def test_rerun_skips_and_repairs(kernels: list[str], archived: tuple[Path, dict[str, Any]]) -> None:
+    out, index = archived
+    debs = [str(image_deb(r)) for r in kernels]
+    stamps = {p: (out / p).stat().st_mtime_ns for p in index["kernels"]}
+    assert main(["archive", "-o", str(out), "--no-progress", *debs]) == 0
+    assert {p: (out / p).stat().st_mtime_ns for p in index["kernels"]} == stamps  # nothing redone
+
+    broken = out / next(iter(index["kernels"]))
+    whole = broken.read_bytes()
+    broken.write_bytes(whole[: len(whole) // 2])  # a torn file (not btfkit's doing): redone
+    assert main(["archive", "-o", str(out), "--no-progress", *debs]) == 0
+    assert broken.read_bytes() == whole
+    assert json.loads((out / "index.json").read_text()) == index
+
+
+def test_interrupted_run_leaves_no_half_tarball(
+    kernels: list[str], archived: tuple[Path, dict[str, Any]], tmp_path: Path
+) -> None:
+    out, _index = archived
+    release = kernels[0]
+    deb = str(image_deb(release))
+    cmd = [sys.executable, "-m", "btfkit", "archive", "-o", str(tmp_path), "-w", "1", "--no-progress", deb]
+    # The writer's test hook stops halfway through each file written; the run is killed there.
+    proc = subprocess.Popen(cmd, env={**os.environ, "BTFKIT_TEST_WRITE_STALL": "120"})
+    try:
+        deadline = time.monotonic() + 300
+        while not list(tmp_path.rglob(".*.tmp")):
+            assert proc.poll() is None and time.monotonic() < deadline, "the run ended before writing"
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.wait()
+    assert not list(tmp_path.rglob("*.btf.tar.xz")), "a half-written tarball under its final name"
+    assert main(["archive", "-o", str(tmp_path), "--no-progress", deb]) == 0
+    path = f"debian/12/x86_64/{release}.btf.tar.xz"
+    assert (tmp_path / path).read_bytes() == (out / path).read_bytes()
+    assert not list(tmp_path.rglob(".*.tmp"))
+
+
+def test_dask_cluster_survives_a_killed_worker(
+    kernels: list[str], archived: tuple[Path, dict[str, Any]], tmp_path: Path
+) -> None:
+    try:
+        import distributed
+    except ImportError:
+        require(False, "Dask's distributed is not installed (the test extra installs it)")
+    out, index = archived
+    chosen = [kernels[0], kernels[-1]]
+    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None)
+    killed: list[str] = []
+    try:
+        watcher = distributed.Client(cluster.scheduler_address, set_as_default=False)
+
+        def kill_one_busy_worker() -> None:
+            deadline = time.monotonic() + 600
+            while time.monotonic() < deadline:
+                busy = [w for w, tasks in watcher.processing().items() if tasks]
+                if busy:
+                    time.sleep(1.0)  # well into the task
+                    pids = watcher.run(os.getpid, workers=[busy[0]])
+                    os.kill(pids[busy[0]], signal.SIGKILL)
+                    killed.append(busy[0])
+                    return
+                time.sleep(0.1)
+
+        killer = threading.Thread(target=kill_one_busy_worker, daemon=True)
+        killer.start()
+        got = _run_archive([image_deb(r) for r in chosen], tmp_path, cluster.scheduler_address)
+        killer.join()
+        watcher.close()
+    finally:
+        cluster.close()
+    assert killed, "no worker was killed mid-task"
+    for release in chosen:
+        path = f"debian/12/x86_64/{release}.btf.tar.xz"
+        assert (tmp_path / path).read_bytes() == (out / path).read_bytes(), release
+        assert got["kernels"][path] == index["kernels"][path]
+
+
+def test_engines_give_results_as_they_complete() -> None:
+    items = [3, -1, 2]
+    assert sorted(LocalPool(2).map(abs, items)) == [(-1, 1), (2, 2), (3, 3)]
+    assert list(with_progress(LocalPool(1), abs, items, "items", False)) == [3, 1, 2]
+    eng = engine("local", 2)  # an in-process LocalCluster, as --scheduler local makes
+    try:
+        assert sorted(eng.map(abs, items)) == [(-1, 1), (2, 2), (3, 3)]
+    finally:
+        eng.close()
+    with pytest.raises(BTFError, match="scheduler"):
+        engine("localhost:8786")
+
+
+def test_diff_of_whole_kernels(
+    kernels: list[str], archived: tuple[Path, dict[str, Any]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    out, index = archived
+    old, new = kernels[0], kernels[-1]
+    old_tar, new_tar = (out / f"debian/12/x86_64/{r}.btf.tar.xz" for r in (old, new))
+    # The archive entry, the package and the unpacked kernel are one kernel, module by module.
+    assert not diff_paths(new_tar, image(new).root)
+    assert main(["diff", "--json", str(image_deb(new)), str(new_tar)]) == 0
+    assert json.loads(capsys.readouterr().out) == {"added": [], "removed": [], "changed": []}
+
+    whole = diff_paths(old_tar, new_tar).to_json()
+    vmlinux = diff_paths(image(old).vmlinux, image(new).vmlinux).to_json()
+    for key in ("added", "removed", "changed"):
+        assert [t for t in whole[key] if "module" not in t] == vmlinux[key]
+    entry = {r: index["kernels"][f"debian/12/x86_64/{r}.btf.tar.xz"] for r in (old, new)}
+    old_mods, new_mods = set(entry[old]["modules"]), set(entry[new]["modules"])
+    assert {t["name"] for t in whole["added"] if t["kind"] == "module"} == new_mods - old_mods
+    assert {t["name"] for t in whole["removed"] if t["kind"] == "module"} == old_mods - new_mods
+    in_modules = [t for t in whole["changed"] if "module" in t]
+    assert in_modules and {t["module"] for t in in_modules} <= old_mods & new_mods
+
+
+def test_compat_agrees_with_the_diff(
+    kernels: list[str], archived: tuple[Path, dict[str, Any]], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out, _index = archived
+    old, new = kernels[0], kernels[-1]
+    page = tmp_path / "compat.html"
+    assert main(["compat", str(out), "-k", "struct", "-j", "--html", str(page), "--no-progress"]) == 0
+    got = json.loads(capsys.readouterr().out)
+    assert got["releases"] == kernels
+    letters = {t["name"]: t["by_release"] for t in got["types"]}
+    # Two releases share a struct's layout exactly when the diff sees no layout change in it.
+    moved = {c.name for c in diff_paths(image(old).vmlinux, image(new).vmlinux).filtered(["struct"], only_layout=True).changed}
+    both = {n for n, by in letters.items() if by[old] and by[new]}
+    assert moved and {n for n in both if letters[n][old] != letters[n][new]} == moved & both
+    text = page.read_text()
+    assert text.count("<tr><th>struct ") == len(got["types"]) and text.count("<th>6.12") == len(kernels)
+
+
+def test_trees_archive_as_the_package(
+    kernels: list[str], archived: tuple[Path, dict[str, Any]], tmp_path: Path
+) -> None:
+    out, _index = archived
+    release = kernels[-1]
+    root = image(release).root
+    path = f"debian/12/x86_64/{release}.btf.tar.xz"
+    for n, tree in enumerate([root, root / "lib/modules" / release]):  # unpacked package; /lib/modules/<release>
+        dest = tmp_path / str(n)
+        assert main(["archive", "-o", str(dest), "--distro", "debian", "--distro-version", "12", "--no-progress",
+                     str(tree)]) == 0  # fmt: skip
+        assert (dest / path).read_bytes() == (out / path).read_bytes(), tree

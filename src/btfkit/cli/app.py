@@ -16,10 +16,10 @@ from collections.abc import Sequence
 from typing import Any, NoReturn
 
 from ..errors import BTFError
-from . import common, dedup, dump, encode, inspect
+from . import common, dedup, dump, encode, inspect, integrations
 
 #: The command modules, in the order ``btfkit --help`` lists their commands.
-COMMANDS = (inspect, dump, encode, dedup)
+COMMANDS = (inspect, dump, encode, dedup, integrations)
 
 
 class _Formatter(argparse.HelpFormatter):

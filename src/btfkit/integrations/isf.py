@@ -27,6 +27,7 @@ import json
 import lzma
 import os
 import re
+import struct
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -286,8 +287,6 @@ def banner_from_image(path: str | os.PathLike[str], address: int | None = None) 
 
 def _file_offset(elf: bytes, address: int) -> int | None:
     """Where a virtual address of a 64-bit little-endian ELF lies in the file (PT_LOAD), if anywhere."""
-    import struct  # noqa: PLC0415 (only for this lookup)
-
     if elf[4] != 2 or elf[5] != 1:
         return None
     phoff, = struct.unpack_from("<Q", elf, 0x20)
@@ -295,7 +294,7 @@ def _file_offset(elf: bytes, address: int) -> int | None:
     for i in range(phnum):
         p_type, _flags, offset, vaddr, _paddr, filesz = struct.unpack_from("<IIQQQQ", elf, phoff + i * phentsize)
         if p_type == 1 and vaddr <= address < vaddr + filesz:
-            return offset + address - vaddr
+            return int(offset + address - vaddr)
     return None
 
 

@@ -188,3 +188,14 @@ def test_isf_command_with_banner_and_kallsyms(tmp_path: Path, sys_vmlinux: Any) 
     assert base64.b64decode(document["symbols"]["linux_banner"]["constant_data"]) == b"Linux version 1.2.3 (x)\n"
     assert "kind" not in document["metadata"]["linux"]["symbols"][0]  # kallsyms is not a kind the schema knows
     assert os.path.getsize(out) > 1_000_000
+
+
+@pytest.mark.corpus
+def test_banner_from_vmlinuz_without_symbols() -> None:
+    """Without an address, the banner read from the bzImage is the one at ``linux_banner`` in the ELF."""
+    from btfkit.integrations.isf import banner_from_image
+
+    p = pair(LINES[-1])
+    at_symbol = banner_from_image(p.image.vmlinux, p.system_map.address("linux_banner"))
+    assert at_symbol is not None and at_symbol.startswith(f"Linux version {p.release} ".encode())
+    assert banner_from_image(p.image.vmlinuz) == at_symbol

@@ -264,8 +264,8 @@ def banner_from_image(path: str | os.PathLike[str], address: int | None = None) 
     """The ``linux_banner`` text of a kernel image (vmlinux ELF, or vmlinuz), NUL excluded.
 
     With the symbol's ``address``, the string is read where the ELF's program headers
-    place it; else the one string of the banner's shape (``Linux version <release> ...\\n``)
-    is taken.  None when the image holds none.
+    place it; else a string of the banner's shape (``Linux version <release> ... #<n> ...``).
+    None when the image holds none.
     """
     name = os.fspath(path)
     try:
@@ -281,8 +281,12 @@ def banner_from_image(path: str | os.PathLike[str], address: int | None = None) 
             text = raw[at:end]
             if text.startswith(b"Linux version "):
                 return text
-    found = _BANNER.search(raw)
-    return found.group(0)[:-1] if found else None
+    # The image also holds a banner left with an empty build number ("# SMP"): the real
+    # one has its number ("#1 SMP").
+    found = [m.group(0)[:-1] for m in _BANNER.finditer(raw)]
+    numbered = [b for b in found if re.search(rb"#[0-9]", b)]
+    best = numbered or found
+    return best[0] if best else None
 
 
 def _file_offset(elf: bytes, address: int) -> int | None:
@@ -349,3 +353,7 @@ def write_isf(document: Mapping[str, Any], path: str | os.PathLike[str]) -> None
         # A low preset: level 6 takes ten times as long for a file a fifth smaller.
         data = lzma.compress(data, preset=1)
     write_atomic(path, data)
+    # A symbol table is for reading by others (a shared symbols directory): the usual file mode.
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, 0o666 & ~umask)

@@ -291,6 +291,9 @@ class BTFFinder:
     def _sources(self, filename: str | None, primitive: bool) -> Iterator[_Source]:
         """Where to look: a module asked for by name, else vmlinux then every module.
 
+        drgn's ``filename`` names a source file; BTF knows none, so only a module's name
+        narrows the search and any other file name is ignored.
+
         Base types (integers, floats) live in vmlinux: a miss there (drgn tries each
         spelling of ``unsigned long``) never makes the modules' BTF load.
         """

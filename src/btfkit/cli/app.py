@@ -20,10 +20,10 @@ from typing import Any, NoReturn
 from .. import __version__
 from ..errors import BTFError
 from ..format.writer import remove_pending
-from . import common, core, dedup, distill, dump, encode, fleet, inspect
+from . import common, core, dedup, distill, dump, encode, fleet, inspect, integrations
 
 #: The command modules, in the order ``btfkit --help`` lists their commands.
-COMMANDS = (inspect, dump, encode, dedup, distill, core, fleet)
+COMMANDS = (inspect, dump, encode, dedup, distill, core, fleet, integrations)
 
 
 class _Formatter(argparse.RawDescriptionHelpFormatter):

@@ -26,7 +26,7 @@ from ..format.btf import BTF
 from ..format.kinds import Kind
 from ..outputs.raw import Style, records, write_records
 
-__all__ = ["dump_json", "format_json", "write_json"]
+__all__ = ["dump_json", "write_json"]
 
 _ESCAPES = (  # backslash first: the later replacements add backslashes of their own
     (b"\\", b"\\n"), (b"\t", b"\\t"), (b"\n", b"\\n"), (b"\r", b"\\r"), (b"\f", b"\\f"),
@@ -147,4 +147,3 @@ def write_json(
     out.write(end)
 
 
-format_json = dump_json  # the name before the dump_*/write_* convention (branches in flight use it)

@@ -46,7 +46,7 @@ from ..format.strings import StringTable
 from ..gcpause import paused_gc
 
 __all__ = [
-    "RAW", "NameMap", "Style", "dump_raw", "format_raw", "kind_label", "name_map", "records",
+    "RAW", "NameMap", "Style", "dump_raw", "kind_label", "name_map", "records",
     "write_raw", "write_records",
 ]  # fmt: skip
 
@@ -485,4 +485,3 @@ def write_raw(btf: BTF, out: IO[bytes], root_ids: Sequence[int] | None = None) -
     write_records(out, records(btf, RAW, root_ids))
 
 
-format_raw = dump_raw  # the name before the dump_*/write_* convention (branches in flight use it)

@@ -124,8 +124,10 @@ class Marks:
                     self.members.setdefault(type_id, set()).add(i)
                     self.mark_match(m.type_id, behind_ptr=False)
                 return
-            if k in (*_MODS, Kind.FWD):
-                type_id = t.type_id  # a FWD's is 0: nothing further
+            if k == Kind.FWD:
+                return  # a forward declaration refers to nothing further
+            if k in _MODS:
+                type_id = t.type_id
             elif k == Kind.PTR:
                 behind_ptr = True
                 type_id = t.type_id

@@ -126,17 +126,23 @@ def test_dedup_report_json_and_progress(corpus: Corpus, tmp_path: Path) -> None:
     assert f"base {size_text(data['base']['bytes'])}" in text
 
 
-def test_encode_of_many_objects_shows_progress_on_a_terminal(tmp_path: Path) -> None:
-    source = Path(__file__).parent / "data" / "c" / "enc_types.c"
-    objs = []
-    for i in range(3):
-        objs.append(tmp_path / f"o{i}.o")
-        subprocess.run([tool("gcc"), "-g", "-c", str(source), "-o", str(objs[-1])], check=True)
-    primary, secondary = os.openpty()  # stderr a terminal, as when a person runs it
-    fcntl.ioctl(secondary, termios.TIOCSWINSZ, struct.pack("4H", 24, 100, 0, 0))  # 24x100, not 0x0
+def test_single_dedup_shows_its_passes_on_a_terminal(sys_vmlinux: Path, tmp_path: Path) -> None:
+    """One big deduplication (a vmlinux: a second or more) shows a bar of its passes on a terminal."""
+    from btfkit.transforms.dedup import PASSES
+
+    shown = _on_a_terminal(["dedup", str(sys_vmlinux), "-o", str(tmp_path / "out.btf"), "--json"])
+    n = len(PASSES)
+    assert f"{n}/{n}".encode() in shown and b"passes" in shown
+    quiet = _btfkit("dedup", sys_vmlinux, "-o", tmp_path / "again.btf")
+    assert quiet.returncode == 0 and quiet.stderr == ""  # no terminal, no bar
+
+
+def _on_a_terminal(args: list[str]) -> bytes:
+    """Run btfkit with stderr a 24x100 terminal, as when a person runs it; what the terminal showed."""
+    primary, secondary = os.openpty()
+    fcntl.ioctl(secondary, termios.TIOCSWINSZ, struct.pack("4H", 24, 100, 0, 0))  # not 0x0
     try:
-        r = subprocess.run([*BTFKIT, "encode", "--in-place", *map(str, objs)], stderr=secondary,
-                           stdout=subprocess.PIPE, check=False)  # fmt: skip
+        r = subprocess.run([*BTFKIT, *args], stderr=secondary, stdout=subprocess.PIPE, check=False)
         os.close(secondary)
         shown = b""
         while True:
@@ -149,5 +155,15 @@ def test_encode_of_many_objects_shows_progress_on_a_terminal(tmp_path: Path) -> 
             shown += chunk
     finally:
         os.close(primary)
-    assert r.returncode == 0
+    assert r.returncode == 0, shown
+    return shown
+
+
+def test_encode_of_many_objects_shows_progress_on_a_terminal(tmp_path: Path) -> None:
+    source = Path(__file__).parent / "data" / "c" / "enc_types.c"
+    objs = []
+    for i in range(3):
+        objs.append(tmp_path / f"o{i}.o")
+        subprocess.run([tool("gcc"), "-g", "-c", str(source), "-o", str(objs[-1])], check=True)
+    shown = _on_a_terminal(["encode", "--in-place", *map(str, objs)])
     assert b"3/3" in shown and b"objects" in shown

@@ -13,8 +13,9 @@ from .common import examples, load_input, print_json, size_text
 
 
 def _cmd_dedup(args: argparse.Namespace) -> int:
-    from ..transforms.dedup import dedup  # noqa: PLC0415 (imported on use, see above)
+    from ..transforms.dedup import PASSES, dedup  # noqa: PLC0415 (imported on use, see above)
     from ..transforms.modtree import (  # noqa: PLC0415
+        Progress,
         dedup_modules,
         find_base,
         find_modules,
@@ -30,7 +31,9 @@ def _cmd_dedup(args: argparse.Namespace) -> int:
         refuse_overwriting(args.output, [args.inputs[0], args.base])
         btf = load_input(args.inputs[0], args.base)
         before, n_before = raw_size(btf), len(btf)
-        dedup(btf)
+        passes = Progress(len(PASSES), progress_stream(args.progress), label="passes")
+        dedup(btf, progress=lambda _name: passes.step())
+        passes.close()
         write(btf, args.output)
         if args.json:
             print_json({"types_in": n_before, "types_out": len(btf), "bytes_in": before, "bytes_out": raw_size(btf)})

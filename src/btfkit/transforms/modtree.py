@@ -104,7 +104,8 @@ class Progress:
         if stream is not None:
             from tqdm import tqdm  # noqa: PLC0415 (only a terminal needs it)
 
-            self._bar = tqdm(total=total, file=stream, unit=label.rstrip("s"), desc=label, leave=True)
+            unit = label[:-2] if label.endswith("ses") else label.rstrip("s")  # passes: a pass
+            self._bar = tqdm(total=total, file=stream, unit=unit, desc=label, leave=True)
 
     def step(self, n: int = 1) -> None:
         if self._bar is not None:

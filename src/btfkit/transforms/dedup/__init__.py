@@ -73,7 +73,7 @@ prepared base in :mod:`.base`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from ...errors import BTFError, DedupError
 from ...format.btf import BTF
@@ -94,14 +94,25 @@ from .refs import _Refs
 from .strings import _Strings
 from .structs import _Structs
 
-__all__ = ["BaseIndex", "dedup"]
+__all__ = ["PASSES", "BaseIndex", "dedup"]
 
 
 class _Dedup(_Strings, _Prims, _Structs, _Forwards, _Refs, _Compaction):
     """One deduplication: the state and every pass."""
 
 
-def dedup(btf: BTF, *, force_collisions: bool = False, index: BaseIndex | None = None) -> None:
+#: The passes of one deduplication, in order: what ``dedup(progress=...)`` is told as each ends.
+PASSES = ("strings", "primitive types", "structs and unions", "forward declarations",
+          "reference types", "compaction")
+
+
+def dedup(
+    btf: BTF,
+    *,
+    force_collisions: bool = False,
+    index: BaseIndex | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> None:
     """Deduplicate ``btf`` in place, as libbpf 1.1's ``btf__dedup`` does.
 
     A split BTF is deduplicated against its base, which never changes; pass an
@@ -109,9 +120,11 @@ def dedup(btf: BTF, *, force_collisions: bool = False, index: BaseIndex | None =
     base for many split BTFs.  ``force_collisions`` is accepted for parity
     with libbpf's option; it cannot change the result (see the module
     docstring).  On error (:class:`~btfkit.errors.DedupError`) ``btf`` is left
-    unchanged.
+    unchanged.  ``progress``, if given, is called with each pass's name (:data:`PASSES`) as
+    the pass ends: a vmlinux takes a second or more.
     """
     del force_collisions
+    done = progress or (lambda _name: None)
     # libbpf refuses dangling names and IDs when it opens BTF.  The check gathers
     # every string field anyway: the string pass reuses those columns, and checks
     # the offsets itself as it meets them.
@@ -136,11 +149,17 @@ def dedup(btf: BTF, *, force_collisions: bool = False, index: BaseIndex | None =
     try:
         with paused_gc():
             strings = btf.strings if btf.strs_deduped else d.dedup_strings(str_values)
+            done(PASSES[0])
             d.dedup_prims()
+            done(PASSES[1])
             d.dedup_structs()
+            done(PASSES[2])
             d.resolve_fwds()
+            done(PASSES[3])
             d.dedup_refs()
+            done(PASSES[4])
             words, offsets = d.compact_and_remap()
+            done(PASSES[5])
     finally:
         d.release()
         index.busy = False

@@ -34,8 +34,11 @@ from ..errors import (
 )
 from ..format.kinds import (
     CLASSIC_INFO,
+    EXTRA,
+    INFO,
     KINDS,
     MODIFIERS,
+    TYPE,
     InfoFormat,
     IntEncoding,
     Kind,
@@ -1031,6 +1034,38 @@ class BTF:
             ids = [list(map(id_of.__getitem__, ws)) for ws in groups]
             self.keep_records_by_kind(groups, ids)
         return ids
+
+    def field_positions(self) -> tuple[list[int], list[int]]:
+        """Word positions of every type-ID field and of every string field of the own records.
+
+        Both lists are ascending, which is the order libbpf's field iterators meet the fields
+        (record by record; within a record the header word first, then element by element).
+        Built per kind with comprehensions rather than record by record.
+        """
+        words = self.words
+        vmask = self.info_format.vlen_mask
+        ids: list[int] = []
+        strs: list[int] = []
+        for kind, group in enumerate(self.records_by_kind()):
+            if not group:
+                continue
+            spec = self.spec(kind)
+            strs += group  # NAME_OFF is the first word
+            if spec.type_ref or spec.iter_ref:
+                ids += [w + TYPE for w in group]
+            for i in spec.extra_refs:
+                ids += [w + EXTRA + i for w in group]
+            if spec.has_vlen and (spec.elem_refs or spec.elem_strs):
+                step = spec.elem_words
+                ends = [(w, w + step * (words[w + INFO] & vmask)) for w in group]
+                first = EXTRA + spec.extra_words
+                for i in spec.elem_refs:
+                    ids += [p for w, e in ends for p in range(w + first + i, e + first + i, step)]
+                for i in spec.elem_strs:
+                    strs += [p for w, e in ends for p in range(w + first + i, e + first + i, step)]
+        ids.sort()
+        strs.sort()
+        return ids, strs
 
     def keep_records_by_kind(
         self, groups: list[list[int]], ids: list[list[int]] | None = None

@@ -4,7 +4,7 @@
 Split BTF refers to its base by type ID and string offset, so it is tied to one vmlinux.
 :func:`distill` keeps, next to the split, a small *distilled base* (what pahole 1.28 stores
 as ``.BTF.base``) that describes only the base types the split refers to, by name, kind and
-size; :func:`btfkit.transforms.relocate.relocate` later matches it against another vmlinux.
+size; :func:`btfkit.format.relocate.relocate` later matches it against another vmlinux.
 
 Which base types go where (libbpf's rules, which fix the bytes):
 
@@ -27,7 +27,7 @@ from ..errors import BTFError
 from ..format.btf import BTF
 from ..format.kinds import CLASSIC_INFO, Kind, make_info
 
-__all__ = ["DistillError", "distill", "field_positions"]
+__all__ = ["DistillError", "distill"]
 
 
 class DistillError(BTFError):
@@ -40,39 +40,6 @@ _REFERABLE = frozenset({Kind.INT, Kind.FLOAT, Kind.FWD, Kind.ARRAY, Kind.STRUCT,
                         Kind.FUNC_PROTO, Kind.TYPE_TAG})  # fmt: skip
 _COMPOSITE = (Kind.STRUCT, Kind.UNION)
 _ENUMS = (Kind.ENUM, Kind.ENUM64)
-
-
-def field_positions(btf: BTF) -> tuple[list[int], list[int]]:
-    """Word positions of every type-ID field and of every string field of ``btf``'s own records.
-
-    Both lists are ascending, which is the order libbpf's field iterators meet the fields
-    (record by record; within a record the header word first, then element by element).
-    Built per kind with comprehensions rather than record by record.
-    """
-    words = btf.words
-    vmask = btf.info_format.vlen_mask
-    ids: list[int] = []
-    strs: list[int] = []
-    for kind, group in enumerate(btf.records_by_kind()):
-        if not group:
-            continue
-        spec = btf.spec(kind)
-        strs += group
-        if spec.type_ref or spec.iter_ref:
-            ids += [w + 2 for w in group]
-        for i in spec.extra_refs:
-            ids += [w + 3 + i for w in group]
-        if spec.has_vlen and (spec.elem_refs or spec.elem_strs):
-            step = spec.elem_words
-            ends = [(w, w + step * (words[w + 1] & vmask)) for w in group]
-            first = 3 + spec.extra_words
-            for i in spec.elem_refs:
-                ids += [p for w, e in ends for p in range(w + first + i, e + first + i, step)]
-            for i in spec.elem_strs:
-                strs += [p for w, e in ends for p in range(w + first + i, e + first + i, step)]
-    ids.sort()
-    strs.sort()
-    return ids, strs
 
 
 def _needed_base_ids(src: BTF, id_positions: list[int]) -> list[int]:
@@ -122,7 +89,7 @@ def distill(split: BTF) -> tuple[BTF, BTF]:
     if split.info_format != CLASSIC_INFO:
         raise DistillError("distilling BTF with the extended (32-byte) header is not supported")
     split.check_references()
-    id_pos, str_pos = field_positions(split)
+    id_pos, str_pos = split.field_positions()
     needed = _needed_base_ids(split, id_pos)
     start = split.start_id
     src_str = split.strings.get

@@ -23,9 +23,8 @@ from collections import defaultdict
 from typing import NamedTuple
 
 from ..errors import BTFError
-from ..format.btf import BTF
-from ..format.kinds import Kind
-from .distill import field_positions
+from .btf import BTF
+from .kinds import Kind
 
 __all__ = ["RelocateError", "RelocationBase", "relocate"]
 
@@ -220,7 +219,7 @@ def relocate(split: BTF, base: BTF | RelocationBase) -> BTF:
     shift = new_base.type_count - n_dist
     id_map[n_dist:] = range(n_dist + shift, split.type_count + shift)
     words = split.words[:]
-    id_pos, str_pos = field_positions(split)
+    id_pos, str_pos = split.field_positions()
     for p in id_pos:
         words[p] = id_map[words[p]]
     dist_len = len(dist.strings)

@@ -25,7 +25,7 @@ from array import array
 
 from ..errors import BTFError
 from ..format.btf import BTF
-from ..format.kinds import CLASSIC_INFO, Kind, make_info
+from ..format.kinds import CLASSIC_INFO, INFO, NAME_OFF, SIZE, Kind, make_info
 
 __all__ = ["DistillError", "distill"]
 
@@ -107,15 +107,15 @@ def distill(split: BTF) -> tuple[BTF, BTF]:
     for tid in needed:
         owner, w = base.locate(tid)
         bw = owner.words
-        kind = owner.info_format.kind(bw[w + 1])
-        name_off = bw[w]
+        kind = owner.info_format.kind(bw[w + INFO])
+        name_off = bw[w + NAME_OFF]
         if kind in (Kind.INT, Kind.FLOAT, Kind.FWD):
-            record = bw[w : w + owner.record_words(bw[w + 1])]
-            record[0] = base_str(name_off)
+            record = bw[w : w + owner.record_words(bw[w + INFO])]
+            record[NAME_OFF] = base_str(name_off)
         elif kind in _COMPOSITE and name_off:
-            record = array("I", [base_str(name_off), make_info(kind), bw[w + 2]])
+            record = array("I", [base_str(name_off), make_info(kind), bw[w + SIZE]])
         elif kind in _ENUMS and name_off:
-            size = bw[w + 2]
+            size = bw[w + SIZE]
             if size not in (1, 2, 4, 8):
                 raise DistillError(f"base enum [{tid}] {src_str(name_off)!r} has size {size}, not 1, 2, 4 or 8")
             record = array("I", [base_str(name_off), make_info(Kind.ENUM), size])
@@ -140,7 +140,7 @@ def distill(split: BTF) -> tuple[BTF, BTF]:
         bw = owner.words
         at = len(words)
         offsets.append(at)
-        words.extend(bw[w : w + owner.record_words(bw[w + 1])])
+        words.extend(bw[w : w + owner.record_words(bw[w + INFO])])
         id_pos += [p - w + at for p in owner.ref_positions(bw, w)]
         str_pos += [p - w + at for p in owner.str_positions(bw, w)]
         id_map[tid] = next_id

@@ -20,7 +20,7 @@ from array import array
 from itertools import count
 from typing import BinaryIO
 
-from ..errors import BTFFormatError, BTFHeaderError, BTFStringError, ELFError
+from ..errors import BTFFormatError, BTFHeaderError, BTFStringError, ELFError, RelocateError
 from ..format.basefit import check_base_fits
 from ..format.btf import BTF, ByteOrder
 from ..format.kinds import (
@@ -32,7 +32,7 @@ from ..format.kinds import (
     MAGIC,
     WIDE_INFO,
 )
-from ..format.relocate import RelocateError, relocate
+from ..format.relocate import relocate
 
 SYSFS_DIR = "/sys/kernel/btf"
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import NamedTuple
 
-from ..errors import BTFError
+from ..errors import RelocateError
 from .btf import BTF
 from .kinds import (
     ARRAY_TYPE,
@@ -42,14 +42,6 @@ __all__ = ["RelocateError", "RelocationBase", "relocate"]
 _COMPOSITE = (Kind.STRUCT, Kind.UNION)
 _DISTILLED_KINDS = frozenset({Kind.INT, Kind.FLOAT, Kind.ENUM, Kind.STRUCT, Kind.UNION, Kind.FWD})
 _EMBEDDING = frozenset({Kind.CONST, Kind.RESTRICT, Kind.VOLATILE, Kind.TYPEDEF, Kind.TYPE_TAG})
-
-
-class RelocateError(BTFError):
-    """A split BTF could not be relocated; ``type_name`` names the distilled type at fault, if one is."""
-
-    def __init__(self, message: str, type_name: str | None = None):
-        super().__init__(message)
-        self.type_name = type_name
 
 
 class _Candidate(NamedTuple):

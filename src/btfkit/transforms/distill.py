@@ -23,15 +23,11 @@ from __future__ import annotations
 
 from array import array
 
-from ..errors import BTFError
+from ..errors import DistillError
 from ..format.btf import BTF
 from ..format.kinds import CLASSIC_INFO, INFO, NAME_OFF, SIZE, Kind, make_info
 
 __all__ = ["DistillError", "distill"]
-
-
-class DistillError(BTFError):
-    """The split BTF cannot be distilled (it is not split, or refers to a base type no module should)."""
 
 
 #: Base kinds a split BTF may refer to (libbpf refuses a reference to a VAR, FUNC, DATASEC or DECL_TAG).

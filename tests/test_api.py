@@ -33,7 +33,8 @@ def test_all_is_sorted() -> None:
 def test_expected_names() -> None:
     for name in ("load", "parse", "write", "to_bytes", "BTF", "Type", "Kind", "BTFError", "NotFoundError",
                  "AmbiguousError", "KindError", "dedup", "dump_c", "dump_raw", "dump_json", "write_c",
-                 "write_raw", "write_json", "encode", "link", "merge"):  # fmt: skip
+                 "write_raw", "write_json", "encode", "link", "merge", "distill", "relocate",
+                 "BaseMismatchError", "DistillError", "RelocateError"):  # fmt: skip
         assert name in btfkit.__all__
 
 

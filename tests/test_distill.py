@@ -34,9 +34,9 @@ from btfkit.format.build import Builder
 from btfkit.format.elf import btf_sections, unwrap
 from btfkit.format.kinds import IntEncoding
 from btfkit.format.reader import load, parse
+from btfkit.format.relocate import RelocateError, RelocationBase, relocate
 from btfkit.format.writer import to_bytes
 from btfkit.transforms.distill import DistillError, distill
-from btfkit.transforms.relocate import RelocateError, RelocationBase, relocate
 
 from . import libbpf15_oracle as libbpf
 from .conftest import SYS_VMLINUX, Corpus, require

@@ -7,7 +7,8 @@
 Reading and writing: :func:`load`, :func:`parse`, :func:`write`, :func:`to_bytes`.
 The model: :class:`BTF`, :class:`Type` (and its :class:`Member` and friends),
 :class:`Kind`.  Verbs, each returning its result: :func:`dedup` (in place),
-:func:`merge`, :func:`encode` (DWARF to BTF), :func:`link`, and the dumps
+:func:`merge`, :func:`encode` (DWARF to BTF), :func:`link`, :func:`distill` (a module's
+split BTF and its distilled base) and :func:`relocate` (onto another vmlinux), and the dumps
 :func:`dump_c` (``str``), :func:`dump_raw` and :func:`dump_json` (``bytes``),
 with :func:`write_c`, :func:`write_raw` and :func:`write_json` writing the same
 text to a stream.  The verbs are imported on first use (start-up time counts).
@@ -19,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import (
     AmbiguousError,
+    BaseMismatchError,
     BitfieldError,
     BTFError,
     BTFFormatError,
@@ -27,10 +29,12 @@ from .errors import (
     BTFValidationError,
     BuildError,
     DedupError,
+    DistillError,
     ELFError,
     KindError,
     MemberNotFoundError,
     NotFoundError,
+    RelocateError,
     TypeIDError,
 )
 from .format.btf import BTF, ArrayInfo, EnumValue, Member, Param, Type, VarSecInfo
@@ -40,11 +44,13 @@ from .format.writer import to_bytes, write
 
 if TYPE_CHECKING:
     from .format.build import Builder
+    from .format.relocate import relocate
     from .outputs.c import dump_c, write_c
     from .outputs.json import dump_json, write_json
     from .outputs.raw import dump_raw, write_raw
     from .sources.encode import encode, link
     from .transforms.dedup import dedup
+    from .transforms.distill import distill
     from .transforms.merge import merge
 
 __version__ = "0.1.0"
@@ -53,12 +59,14 @@ __version__ = "0.1.0"
 _LAZY = {
     "Builder": ".format.build",
     "dedup": ".transforms.dedup",
+    "distill": ".transforms.distill",
     "dump_c": ".outputs.c",
     "dump_json": ".outputs.json",
     "dump_raw": ".outputs.raw",
     "encode": ".sources.encode",
     "link": ".sources.encode",
     "merge": ".transforms.merge",
+    "relocate": ".format.relocate",
     "write_c": ".outputs.c",
     "write_json": ".outputs.json",
     "write_raw": ".outputs.raw",
@@ -90,10 +98,12 @@ __all__ = [
     "BTFHeaderError",
     "BTFStringError",
     "BTFValidationError",
+    "BaseMismatchError",
     "BitfieldError",
     "BuildError",
     "Builder",
     "DedupError",
+    "DistillError",
     "ELFError",
     "EnumValue",
     "IntEncoding",
@@ -104,10 +114,12 @@ __all__ = [
     "MemberNotFoundError",
     "NotFoundError",
     "Param",
+    "RelocateError",
     "Type",
     "TypeIDError",
     "VarSecInfo",
     "dedup",
+    "distill",
     "dump_c",
     "dump_json",
     "dump_raw",
@@ -116,6 +128,7 @@ __all__ = [
     "load",
     "merge",
     "parse",
+    "relocate",
     "to_bytes",
     "write",
     "write_c",

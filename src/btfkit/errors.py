@@ -16,7 +16,9 @@ Every error btfkit raises on purpose is a :class:`BTFError`::
     ├── BitfieldError         a byte offset asked of a bitfield
     ├── BuildError            invalid arguments to the builder
     ├── DedupError            deduplication could not proceed
-    └── BaseMismatchError     a split BTF read on a base it was not built on
+    ├── BaseMismatchError     a split BTF read on a base it was not built on
+    ├── DistillError          a split BTF that cannot be distilled
+    └── RelocateError         a split BTF on a distilled base that cannot be relocated (.type_name)
 """
 
 from __future__ import annotations
@@ -100,3 +102,15 @@ class DedupError(BTFError):
 
 class BaseMismatchError(BTFError):
     """A split BTF read on a base it was not built on (see :mod:`btfkit.format.basefit`)."""
+
+
+class DistillError(BTFError):
+    """The split BTF cannot be distilled (it is not split, or refers to a base type no module should)."""
+
+
+class RelocateError(BTFError):
+    """A split BTF could not be relocated; ``type_name`` names the distilled type at fault, if one is."""
+
+    def __init__(self, message: str, type_name: str | None = None):
+        super().__init__(message)
+        self.type_name = type_name

@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from ..errors import BTFError
 from ..format.btf import BTF
 from ..format.ext import CoreReloKind
-from ..format.kinds import Kind, make_info
+from ..format.kinds import INFO, Kind, make_info
 from ..format.writer import to_bytes, write_atomic
 from .program import Program, load_program
 from .resolve import Target, resolve_for_btfgen, targets_of
@@ -178,9 +178,9 @@ def minimized(marks: Marks, base: BTF | None = None, base_ids: dict[int, int] | 
                 m = t.members[i]
                 bitfield |= m.bitfield_size > 0 or m.bit_offset % 8 != 0
                 record += [out.strings.add(m.name), m.type_id, m.bit_offset | m.bitfield_size << 24]
-            record[1] = make_info(t.kind, len(chosen), bitfield)
+            record[INFO] = make_info(t.kind, len(chosen), bitfield)
         else:
-            n = owner.record_words(owner.words[w + 1])
+            n = owner.record_words(owner.words[w + INFO])
             record = list(owner.words[w : w + n])
             for pos in owner.str_positions(owner.words, w):
                 record[pos - w] = out.strings.add(owner.strings.get(owner.words[pos]))

@@ -36,7 +36,23 @@ from typing import Any, NamedTuple
 
 from ..errors import BTFError
 from ..format.btf import BTF
-from ..format.kinds import Kind
+from ..format.kinds import (
+    ARRAY_NELEMS,
+    ARRAY_TYPE,
+    ELEMS,
+    INFO,
+    MEMBER_NAME,
+    MEMBER_OFFSET,
+    MEMBER_TYPE,
+    MEMBER_WORDS,
+    NAME_OFF,
+    PARAM_NAME,
+    PARAM_TYPE,
+    PARAM_WORDS,
+    SIZE,
+    TYPE,
+    Kind,
+)
 from ..format.reader import parse
 from .archive import open_package
 from .kernel import Kernel, open_kernel
@@ -308,7 +324,7 @@ class _Describer:
         """(owner, its words, first word, kind, vlen) of ``type_id``."""
         owner, w = self.btf.locate(type_id)
         words = owner.words
-        info = words[w + 1]
+        info = words[w + INFO]
         fmt = owner.info_format
         return owner, words, w, fmt.kind(info), fmt.vlen(info)
 
@@ -338,8 +354,8 @@ class _Describer:
         if type_id == 0:
             return "void " + HOLE
         owner, words, w, k, _vlen = self._record(type_id)
-        name = owner.strings.get(words[w])
-        ref = words[w + 2]
+        name = owner.strings.get(words[w + NAME_OFF])
+        ref = words[w + TYPE]  # the third word: a type ID, or the size (ENUM, ENUM64)
         if k in (Kind.INT, Kind.FLOAT, Kind.TYPEDEF):
             return f"{name} {HOLE}"
         if k == Kind.PTR:
@@ -354,9 +370,9 @@ class _Describer:
                 return inner.replace(HOLE, f"{qualifier} {HOLE}")  # int *const p
             return f"{qualifier} {inner}"  # const int p
         if k == Kind.ARRAY:
-            return self.spell(words[w + 3], depth).replace(HOLE, f"{HOLE}[{words[w + 5]}]")
+            return self.spell(words[w + ARRAY_TYPE], depth).replace(HOLE, f"{HOLE}[{words[w + ARRAY_NELEMS]}]")
         if k == Kind.FWD:
-            return f"{'union' if words[w + 1] >> 31 else 'struct'} {name} {HOLE}"
+            return f"{'union' if words[w + INFO] >> 31 else 'struct'} {name} {HOLE}"
         if k == Kind.FUNC_PROTO:
             ret, params = self._proto(type_id, depth)
             return ret.replace(HOLE, f"{HOLE}({params})")
@@ -381,10 +397,10 @@ class _Describer:
         _owner, words, w, _k, vlen = self._record(type_id)
         spell = self.spell
         params = ", ".join(
-            type_name(spell(words[p], depth)) if words[p] else "..."
-            for p in range(w + 4, w + 3 + 2 * vlen, 2)
+            type_name(spell(words[p + PARAM_TYPE], depth)) if words[p + PARAM_TYPE] else "..."
+            for p in range(w + ELEMS, w + ELEMS + PARAM_WORDS * vlen, PARAM_WORDS)
         )
-        return spell(words[w + 2], depth), params or "void"
+        return spell(words[w + TYPE], depth), params or "void"
 
     def members(
         self, type_id: int, depth: int = 0, prefix: str = "", at: int = 0, via: str = ""
@@ -394,10 +410,10 @@ class _Describer:
             raise BTFError(f"type [{type_id}]: anonymous members nested too deep")
         owner, words, w, _k, vlen = self._record(type_id)
         get = owner.strings.get
-        bitfields = words[w + 1] >> 31
+        bitfields = words[w + INFO] >> 31
         out: list[MemberShape] = []
-        for p in range(w + 3, w + 3 + 3 * vlen, 3):
-            name, mtype, off = get(words[p]), words[p + 1], words[p + 2]
+        for p in range(w + ELEMS, w + ELEMS + MEMBER_WORDS * vlen, MEMBER_WORDS):
+            name, mtype, off = get(words[p + MEMBER_NAME]), words[p + MEMBER_TYPE], words[p + MEMBER_OFFSET]
             bits = off >> 24 if bitfields else 0
             offset = at + (off & 0xFFFFFF if bitfields else off)
             kind = self.btf.kind_of(mtype) if mtype else 0
@@ -434,19 +450,19 @@ class _Describer:
         for kind in _COMPOSITE:
             label = Kind(kind).name.lower()
             for w, tid in zip(groups[kind], ids[kind], strict=True):
-                if words[w]:
+                if words[w + NAME_OFF]:
                     add(
                         Shape(
                             label,
-                            get(words[w]),
-                            words[w + 2],
+                            get(words[w + NAME_OFF]),
+                            words[w + SIZE],
                             tuple(self.members(tid)),
                             module=module,
                         )
                     )
         for kind in (Kind.ENUM, Kind.ENUM64):
             for w, tid in zip(groups[kind], ids[kind], strict=True):
-                if words[w]:
+                if words[w + NAME_OFF]:
                     t = btf[tid]
                     add(
                         Shape(
@@ -459,7 +475,7 @@ class _Describer:
                         )
                     )
         for w in groups[Kind.TYPEDEF]:
-            name, target = get(words[w]), words[w + 2]
+            name, target = get(words[w + NAME_OFF]), words[w + TYPE]
             target_kind = btf.kind_of(target)
             if target_kind in _COMPOSITE and not btf.name_of(target):  # typedef struct {...} name;
                 label = Kind(target_kind).name.lower()
@@ -476,17 +492,20 @@ class _Describer:
             else:
                 add(Shape("typedef", name, target=self.spell(target), module=module))
         for w in groups[Kind.FUNC]:
-            _owner, pwords, p, _k, vlen = self._record(words[w + 2])
+            _owner, pwords, p, _k, vlen = self._record(words[w + TYPE])
             pget = _owner.strings.get
             params = tuple(
-                (pget(pwords[q]), self.spell(pwords[q + 1]) if pwords[q + 1] else "... " + HOLE)
-                for q in range(p + 3, p + 3 + 2 * vlen, 2)
+                (
+                    pget(pwords[q + PARAM_NAME]),
+                    self.spell(pwords[q + PARAM_TYPE]) if pwords[q + PARAM_TYPE] else "... " + HOLE,
+                )
+                for q in range(p + ELEMS, p + ELEMS + PARAM_WORDS * vlen, PARAM_WORDS)
             )
             add(
                 Shape(
                     "func",
-                    get(words[w]),
-                    target=self.spell(pwords[p + 2]),
+                    get(words[w + NAME_OFF]),
+                    target=self.spell(pwords[p + TYPE]),
                     params=params,
                     module=module,
                 )

@@ -34,8 +34,25 @@ from ..errors import (
 )
 from ..format.kinds import (
     CLASSIC_INFO,
+    ENUM64_HI,
+    ENUM64_LO,
+    ENUM_NAME,
+    ENUM_VAL,
+    EXTRA,
+    INFO,
     KINDS,
+    MEMBER_NAME,
+    MEMBER_OFFSET,
+    MEMBER_TYPE,
     MODIFIERS,
+    NAME_OFF,
+    PARAM_NAME,
+    PARAM_TYPE,
+    SIZE,
+    TYPE,
+    VARSEC_OFFSET,
+    VARSEC_SIZE,
+    VARSEC_TYPE,
     InfoFormat,
     IntEncoding,
     Kind,
@@ -311,7 +328,7 @@ class Type:
         return hash((id(self.btf), self.id))
 
     def _kind_number(self) -> int:
-        return self.btf.info_format.kind(self._words[self._w + 1])
+        return self.btf.info_format.kind(self._words[self._w + INFO])
 
     def _require(self, kinds: Iterable[int], what: str) -> int:
         """The kind, checked to be one of ``kinds`` (else :class:`KindError` naming it)."""
@@ -334,7 +351,7 @@ class Type:
     @property
     def info(self) -> int:
         """The raw ``info`` word."""
-        return self._words[self._w + 1]
+        return self._words[self._w + INFO]
 
     @property
     def kind(self) -> int:
@@ -367,22 +384,22 @@ class Type:
         """The byte size of an INT, STRUCT, UNION, ENUM, ENUM64, DATASEC or FLOAT
         (for any type's C size, see :meth:`BTF.sizeof`)."""
         self._require(_SIZED_KINDS, "size word (BTF.sizeof gives any type's C size)")
-        return self._words[self._w + 2]
+        return self._words[self._w + SIZE]
 
     @property
     def type_id(self) -> int:
         """The referenced type ID (PTR, TYPEDEF, modifiers, FUNC, VAR, tags; a FUNC_PROTO's return type)."""
         if not self.spec.type_ref:
             raise KindError(f"{self.describe()} refers to no type through its type word")
-        return self._words[self._w + 2]
+        return self._words[self._w + TYPE]
 
     def _extra(self, i: int) -> int:
-        return self._words[self._w + 3 + i]
+        return self._words[self._w + EXTRA + i]
 
     def _elems(self) -> Iterator[tuple[int, int]]:
         """(word offset, index) of each element."""
         spec = self.spec
-        start = self._w + 3 + spec.extra_words
+        start = self._w + EXTRA + spec.extra_words
         for i in range(self.vlen if spec.has_vlen else 0):
             yield start + i * spec.elem_words, i
 
@@ -451,11 +468,11 @@ class Type:
         words, get, kf, btf = self._words, self.btf.strings.get, self.kind_flag, self.btf
         out = []
         for w, _ in self._elems():
-            off = words[w + 2]
+            off = words[w + MEMBER_OFFSET]
             if kf:
-                out.append(Member(get(words[w]), words[w + 1], off & 0xFFFFFF, off >> 24, btf))
+                out.append(Member(get(words[w + MEMBER_NAME]), words[w + MEMBER_TYPE], off & 0xFFFFFF, off >> 24, btf))
             else:
-                out.append(Member(get(words[w]), words[w + 1], off, 0, btf))
+                out.append(Member(get(words[w + MEMBER_NAME]), words[w + MEMBER_TYPE], off, 0, btf))
         return tuple(out)
 
     @property
@@ -467,12 +484,12 @@ class Type:
         is64 = k == Kind.ENUM64
         for w, _ in self._elems():
             if is64:
-                v = words[w + 1] | (words[w + 2] << 32)
+                v = words[w + ENUM64_LO] | (words[w + ENUM64_HI] << 32)
                 if signed:
                     v = signed64(v)
             else:
-                v = signed32(words[w + 1]) if signed else words[w + 1]
-            out.append(EnumValue(get(words[w]), v))
+                v = signed32(words[w + ENUM_VAL]) if signed else words[w + ENUM_VAL]
+            out.append(EnumValue(get(words[w + ENUM_NAME]), v))
         return tuple(out)
 
     @property
@@ -481,14 +498,17 @@ class Type:
         if self._require((Kind.FUNC_PROTO, Kind.FUNC), "parameters") == Kind.FUNC:
             return self.btf[self.type_id].params
         words, get, btf = self._words, self.btf.strings.get, self.btf
-        return tuple(Param(get(words[w]), words[w + 1], btf) for w, _ in self._elems())
+        return tuple(Param(get(words[w + PARAM_NAME]), words[w + PARAM_TYPE], btf) for w, _ in self._elems())
 
     @property
     def vars(self) -> tuple[VarSecInfo, ...]:
         """A DATASEC's entries."""
         self._require((Kind.DATASEC,), "variables")
         words, btf = self._words, self.btf
-        return tuple(VarSecInfo(words[w], words[w + 1], words[w + 2], btf) for w, _ in self._elems())
+        return tuple(
+            VarSecInfo(words[w + VARSEC_TYPE], words[w + VARSEC_OFFSET], words[w + VARSEC_SIZE], btf)
+            for w, _ in self._elems()
+        )
 
     def elements(self) -> tuple[Element, ...]:
         """The elements, whatever the kind: members, enumerators, parameters or DATASEC entries."""
@@ -695,10 +715,10 @@ class BTF:
 
     def ref_positions(self, words: array[int], w: int) -> list[int]:
         """Word positions holding type IDs in the record at ``w``."""
-        info = words[w + 1]
+        info = words[w + INFO]
         spec = self.spec(self.info_format.kind(info))
-        out = [w + 2] if spec.type_ref or spec.iter_ref else []
-        base = w + 3
+        out = [w + TYPE] if spec.type_ref or spec.iter_ref else []
+        base = w + EXTRA
         out.extend(base + i for i in spec.extra_refs)
         if spec.elem_refs:
             base += spec.extra_words
@@ -709,11 +729,11 @@ class BTF:
 
     def str_positions(self, words: array[int], w: int) -> list[int]:
         """Word positions holding string offsets in the record at ``w``, in iteration order."""
-        info = words[w + 1]
+        info = words[w + INFO]
         spec = self.spec(self.info_format.kind(info))
-        out = [w]
+        out = [w + NAME_OFF]
         if spec.elem_strs:
-            base = w + 3 + spec.extra_words
+            base = w + EXTRA + spec.extra_words
             step = spec.elem_words
             for e in range(self.info_format.vlen(info)):
                 out.extend(base + e * step + i for i in spec.elem_strs)
@@ -758,7 +778,7 @@ class BTF:
         if type_id == 0:
             return 0
         owner, w = self.locate(type_id)
-        return owner.info_format.kind(owner.words[w + 1])
+        return owner.info_format.kind(owner.words[w + INFO])
 
     def name_of(self, type_id: int) -> str:
         """The name of ``type_id`` (``""`` for void and anonymous types)."""
@@ -1018,7 +1038,7 @@ class BTF:
         groups: list[list[int]] = [[] for _ in range(fmt.kind_mask + 1)]
         words = self.words
         for w in self.offsets:
-            groups[fmt.kind(words[w + 1])].append(w)
+            groups[fmt.kind(words[w + INFO])].append(w)
         self.keep_records_by_kind(groups)
         return groups
 
@@ -1031,6 +1051,38 @@ class BTF:
             ids = [list(map(id_of.__getitem__, ws)) for ws in groups]
             self.keep_records_by_kind(groups, ids)
         return ids
+
+    def field_positions(self) -> tuple[list[int], list[int]]:
+        """Word positions of every type-ID field and of every string field of the own records.
+
+        Both lists are ascending, which is the order libbpf's field iterators meet the fields
+        (record by record; within a record the header word first, then element by element).
+        Built per kind with comprehensions rather than record by record.
+        """
+        words = self.words
+        vmask = self.info_format.vlen_mask
+        ids: list[int] = []
+        strs: list[int] = []
+        for kind, group in enumerate(self.records_by_kind()):
+            if not group:
+                continue
+            spec = self.spec(kind)
+            strs += group  # NAME_OFF is the first word
+            if spec.type_ref or spec.iter_ref:
+                ids += [w + TYPE for w in group]
+            for i in spec.extra_refs:
+                ids += [w + EXTRA + i for w in group]
+            if spec.has_vlen and (spec.elem_refs or spec.elem_strs):
+                step = spec.elem_words
+                ends = [(w, w + step * (words[w + INFO] & vmask)) for w in group]
+                first = EXTRA + spec.extra_words
+                for i in spec.elem_refs:
+                    ids += [p for w, e in ends for p in range(w + first + i, e + first + i, step)]
+                for i in spec.elem_strs:
+                    strs += [p for w, e in ends for p in range(w + first + i, e + first + i, step)]
+        ids.sort()
+        strs.sort()
+        return ids, strs
 
     def keep_records_by_kind(
         self, groups: list[list[int]], ids: list[list[int]] | None = None
@@ -1139,10 +1191,10 @@ class BTF:
         if not self.offsets or w != self.offsets[-1]:
             raise BTFFormatError("elements can only be added to the last type")
         words = self.words
-        info = words[w + 1] + 1
+        info = words[w + INFO] + 1
         if kind_flag:
             info |= 1 << 31
-        words[w + 1] = info
+        words[w + INFO] = info
         words.extend(element)
         self.generation += 1
 

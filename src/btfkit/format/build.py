@@ -15,7 +15,7 @@ from typing import Literal
 
 from ..errors import BuildError
 from ..format.btf import BTF, ByteOrder
-from ..format.kinds import IntEncoding, Kind, Linkage, make_info
+from ..format.kinds import INFO, IntEncoding, Kind, Linkage, make_info
 
 _ID_LIMIT = 0x7FFFFFFF
 
@@ -59,13 +59,13 @@ class Builder:
         if not len(btf):
             raise BuildError(f"no {'/'.join(k.name for k in kinds)} to add to")
         w = btf.offsets[-1]
-        kind = btf.info_format.kind(btf.words[w + 1])
+        kind = btf.info_format.kind(btf.words[w + INFO])
         if kind not in kinds:
             raise BuildError(f"the last type is a {Kind(kind).name}, not a {'/'.join(k.name for k in kinds)}")
         return btf.type_count - 1, w
 
     def _append_elem(self, w: int, *elem: int, kind_flag: bool = False) -> None:
-        if self.btf.info_format.vlen(self.btf.words[w + 1]) >= self.btf.info_format.vlen_mask:
+        if self.btf.info_format.vlen(self.btf.words[w + INFO]) >= self.btf.info_format.vlen_mask:
             raise BuildError("too many elements for one type")
         self.btf.append_element(w, elem, kind_flag=kind_flag)
 
@@ -118,7 +118,7 @@ class Builder:
             raise BuildError(f"bitfield {name!r}: size {bitfield_size} or offset {bit_offset} invalid")
         if not 0 <= bit_offset <= 0xFFFFFFFF:  # only a bitfield's offset is limited to 24 bits
             raise BuildError(f"member {name!r}: bit offset {bit_offset} out of range")
-        if self.btf.info_format.kind(self.btf.words[w + 1]) == Kind.UNION and bit_offset:
+        if self.btf.info_format.kind(self.btf.words[w + INFO]) == Kind.UNION and bit_offset:
             raise BuildError(f"union member {name!r} must be at offset 0")
         self._append_elem(w, self.add_str(name), self._ref(type_id), bit_offset | (bitfield_size << 24),
                           kind_flag=is_bitfield)  # fmt: skip
@@ -240,7 +240,7 @@ class Builder:
         src.check_references()
         owner, w = src.locate(type_id)
         words = owner.words
-        n = owner.record_words(words[w + 1])
+        n = owner.record_words(words[w + INFO])
         record = words[w : w + n]
         for p in owner.str_positions(record, 0):
             off = record[p]

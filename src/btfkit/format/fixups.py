@@ -29,7 +29,18 @@ from dataclasses import dataclass
 
 from ..errors import BTFError, ELFError
 from .btf import BTF
-from .kinds import Kind
+from .kinds import (
+    ELEMS,
+    INFO,
+    INT_ENCODING,
+    NAME_OFF,
+    SIZE,
+    VAR_LINKAGE,
+    VARSEC_OFFSET,
+    VARSEC_TYPE,
+    VARSEC_WORDS,
+    Kind,
+)
 
 __all__ = ["ObjectLayout", "compiler_fixups", "load_time_fixups", "object_layout"]
 
@@ -83,40 +94,42 @@ def load_time_fixups(btf: BTF, layout: ObjectLayout) -> list[str]:
     words = btf.words
     for tid in btf.ids_by_kind()[Kind.DATASEC]:
         _owner, w = btf.locate(tid)
-        sec = btf.str_at(words[w])
-        vlen = btf.info_format.vlen(words[w + 1])
-        entries = [list(words[w + 3 + 3 * i : w + 6 + 3 * i]) for i in range(vlen)]
+        sec = btf.str_at(words[w + NAME_OFF])
+        vlen = btf.info_format.vlen(words[w + INFO])
+        elems = w + ELEMS
+        entries = [list(words[e : e + VARSEC_WORDS]) for e in range(elems, elems + VARSEC_WORDS * vlen, VARSEC_WORDS)]
         if sec not in _EXTERN_SECTIONS:
-            fix_offsets = words[w + 2] == 0
+            fix_offsets = words[w + SIZE] == 0
             if fix_offsets:
                 size = layout.section_sizes.get(sec, 0)
                 if not size:
                     raise BTFError(f"type [{tid}] DATASEC '{sec}': no ELF section of that name gives its size "
                                    "(libbpf refuses the object)")  # fmt: skip
-                words[w + 2] = size
+                words[w + SIZE] = size
                 done.append(f"[{tid}] DATASEC '{sec}': size 0 -> {size} (its ELF section's)")
             for entry in entries:
-                var_id = entry[0]
+                var_id = entry[VARSEC_TYPE]
                 if btf.kind_of(var_id) != Kind.VAR:
                     raise BTFError(f"type [{tid}] DATASEC '{sec}': entry [{var_id}] is not a VAR")
                 var_btf, vw = btf.locate(var_id)
-                if var_btf.words[vw + 3] in (_VAR_STATIC, _VAR_GLOBAL_EXTERN):
+                if var_btf.words[vw + VAR_LINKAGE] in (_VAR_STATIC, _VAR_GLOBAL_EXTERN):
                     continue
-                var = btf.str_at(var_btf.words[vw])
+                var = btf.str_at(var_btf.words[vw + NAME_OFF])
                 if var not in layout.variables:
                     raise BTFError(f"type [{tid}] DATASEC '{sec}': no ELF symbol for VAR '{var}' "
                                    "(libbpf refuses the object)")  # fmt: skip
                 value, hidden = layout.variables[var]
-                if fix_offsets and entry[1] != value:
-                    done.append(f"[{tid}] DATASEC '{sec}': VAR '{var}' at offset {entry[1]} -> {value} (its symbol's)")
-                    entry[1] = value
+                if fix_offsets and entry[VARSEC_OFFSET] != value:
+                    done.append(f"[{tid}] DATASEC '{sec}': VAR '{var}' at offset {entry[VARSEC_OFFSET]} -> {value} "
+                                "(its symbol's)")  # fmt: skip
+                    entry[VARSEC_OFFSET] = value
                 if hidden:
-                    var_btf.words[vw + 3] = _VAR_STATIC
+                    var_btf.words[vw + VAR_LINKAGE] = _VAR_STATIC
                     done.append(f"[{var_id}] VAR '{var}': global -> static (its symbol is hidden)")
-        ordered = sorted(entries, key=lambda e: e[1])  # (libbpf's qsort; ties keep their order here)
-        if [e[0] for e in ordered] != [e[0] for e in entries]:
+        ordered = sorted(entries, key=lambda e: e[VARSEC_OFFSET])  # (libbpf's qsort; ties keep their order here)
+        if [e[VARSEC_TYPE] for e in ordered] != [e[VARSEC_TYPE] for e in entries]:
             done.append(f"[{tid}] DATASEC '{sec}': entries sorted by offset")
-        words[w + 3 : w + 3 + 3 * vlen] = array("I", [word for entry in ordered for word in entry])
+        words[elems : elems + VARSEC_WORDS * vlen] = array("I", [word for entry in ordered for word in entry])
     return done
 
 
@@ -130,8 +143,8 @@ def compiler_fixups(btf: BTF) -> list[str]:
     words = btf.words
     for tid in btf.ids_by_kind()[Kind.INT]:
         _owner, w = btf.locate(tid)
-        encoding = words[w + 3] >> 24
+        encoding = words[w + INT_ENCODING] >> 24
         if encoding == _INT_SIGNED | _INT_CHAR:
-            words[w + 3] = (words[w + 3] & 0x00FFFFFF) | (_INT_SIGNED << 24)
-            done.append(f"[{tid}] INT '{btf.str_at(words[w])}': encoding SIGNED|CHAR -> SIGNED (as clang writes it)")
+            words[w + INT_ENCODING] = (words[w + INT_ENCODING] & 0x00FFFFFF) | (_INT_SIGNED << 24)
+            done.append(f"[{tid}] INT '{btf.str_at(words[w + NAME_OFF])}': encoding SIGNED|CHAR -> SIGNED (as clang writes it)")
     return done

@@ -350,7 +350,7 @@ def field_values(
         step = spec.elem_words
         if elems is None:
             vlens = [info & vlen_mask for info in column(words, group, 1)]
-            elems = gather_elems(words, group, 3 + spec.extra_words, step, vlens, data=data)
+            elems = gather_elems(words, group, EXTRA + spec.extra_words, step, vlens, data=data)
         refs.extend(elems[i::step] for i in spec.elem_refs)
         strs.extend(elems[i::step] for i in spec.elem_strs)
     return refs, strs

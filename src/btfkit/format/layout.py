@@ -25,7 +25,20 @@ from array import array
 from typing import TYPE_CHECKING
 
 from ..errors import BTFFormatError
-from .kinds import Kind, column
+from .kinds import (
+    ARRAY_NELEMS,
+    ARRAY_TYPE,
+    ELEMS,
+    INFO,
+    MEMBER_NAME,
+    MEMBER_OFFSET,
+    MEMBER_TYPE,
+    MEMBER_WORDS,
+    SIZE,
+    TYPE,
+    Kind,
+    column,
+)
 
 if TYPE_CHECKING:
     from .btf import BTF
@@ -106,20 +119,20 @@ class Layout:
                 break
             k = kind[cur]
             if k in SIZED:
-                size = words[woff[cur] + 2]
+                size = words[woff[cur] + SIZE]
                 break
             if k == _PTR:
                 size = self.ptr_sz
                 break
             if k in SIZE_THROUGH:
-                cur = words[woff[cur] + 2]
+                cur = words[woff[cur] + TYPE]
             elif k == _ARRAY:
                 w = woff[cur]
-                count = words[w + 5]
+                count = words[w + ARRAY_NELEMS]
                 if nelems and count > 0xFFFFFFFF // nelems:
                     break
                 nelems *= count
-                cur = words[w + 3]
+                cur = words[w + ARRAY_TYPE]
             else:
                 break
         if size < 0 or (nelems and size > 0xFFFFFFFF // nelems):
@@ -142,7 +155,7 @@ class Layout:
         words, woff = self.words, self.woff
         cur, k = self._skip_to_aligned(tid)
         if k in _SCALARS:
-            result = min(self.ptr_sz, words[woff[cur] + 2])
+            result = min(self.ptr_sz, words[woff[cur] + SIZE])
         elif k == _PTR:
             result = self.ptr_sz
         elif k == _STRUCT or k == _UNION:
@@ -159,9 +172,9 @@ class Layout:
         for _ in range(_MAX_CHAIN):
             k = kind[cur] if cur else 0
             if k in ALIGN_THROUGH:
-                cur = words[woff[cur] + 2]
+                cur = words[woff[cur] + TYPE]
             elif k == _ARRAY:
-                cur = words[woff[cur] + 3]
+                cur = words[woff[cur] + ARRAY_TYPE]
             else:
                 return cur, k
         raise BTFFormatError("modifier chain is cyclic", type_id=tid)
@@ -174,14 +187,15 @@ class Layout:
         """
         words = self.words
         w = self.woff[tid]
-        info = words[w + 1]
+        info = words[w + INFO]
         kflag = info >> 31
-        end = w + 3 + 3 * (info & self.vmask)
+        end = w + ELEMS + MEMBER_WORDS * (info & self.vmask)
         cache = self.align_cache
         best = 1
         align = -1  # settled early by a member without alignment (0) or a misplaced one (1)
         packed = False
-        it = iter(words[w + 3 : end])  # members in threes: one slice, zipped with itself
+        # Members in threes (MEMBER_NAME, MEMBER_TYPE, MEMBER_OFFSET): one slice, zipped with itself.
+        it = iter(words[w + ELEMS : end])
         for _, m, off in zip(it, it, it, strict=False):
             a = cache[m]
             if a <= 0:
@@ -198,7 +212,7 @@ class Layout:
                 break
             if a > best:
                 best = a
-        size = words[w + 2]
+        size = words[w + SIZE]
         if not packed:
             packed = size % best != 0
         if align < 0:
@@ -217,7 +231,7 @@ class Layout:
         cur, k = self._skip_to_aligned(tid)
         words, w = self.words, self.woff[cur]
         if k in _SCALARS:
-            size = words[w + 2]
+            size = words[w + SIZE]
             return min(size & -size, _C_MAX_ALIGN)  # the largest power of two dividing the size
         if k == _PTR:
             return self.ptr_sz
@@ -226,8 +240,8 @@ class Layout:
         if self.align_of(cur) and self.packed[cur]:
             return 1
         best = 1
-        kflag = words[w + 1] >> 31
-        for e in range(w + 3, w + 3 + 3 * (words[w + 1] & self.vmask), 3):
-            if words[e] or not (kflag and words[e + 2] >> 24):
-                best = max(best, self.c_align(words[e + 1]))
+        kflag = words[w + INFO] >> 31
+        for e in range(w + ELEMS, w + ELEMS + MEMBER_WORDS * (words[w + INFO] & self.vmask), MEMBER_WORDS):
+            if words[e + MEMBER_NAME] or not (kflag and words[e + MEMBER_OFFSET] >> 24):
+                best = max(best, self.c_align(words[e + MEMBER_TYPE]))
         return best

@@ -20,7 +20,7 @@ from array import array
 from itertools import count
 from typing import BinaryIO
 
-from ..errors import BTFFormatError, BTFHeaderError, BTFStringError, ELFError
+from ..errors import BTFFormatError, BTFHeaderError, BTFStringError, ELFError, RelocateError
 from ..format.basefit import check_base_fits
 from ..format.btf import BTF, ByteOrder
 from ..format.kinds import (
@@ -32,6 +32,7 @@ from ..format.kinds import (
     MAGIC,
     WIDE_INFO,
 )
+from ..format.relocate import relocate
 
 SYSFS_DIR = "/sys/kernel/btf"
 
@@ -332,7 +333,7 @@ def load(
     A module under ``/sys/kernel/btf`` gets ``/sys/kernel/btf/vmlinux`` as its base
     automatically, as bpftool does.  An ELF object with a ``.BTF.base`` section is
     read on top of that distilled base and then, if ``base`` is given, relocated onto it
-    as libbpf 1.5 does (:func:`btfkit.transforms.relocate.relocate`); the distilled base
+    as libbpf 1.5 does (:func:`btfkit.format.relocate.relocate`); the distilled base
     is kept in ``distilled_base`` either way.  Split BTF that evidently does not extend
     ``base`` (see :mod:`btfkit.format.basefit`) raises
     :class:`~btfkit.errors.BaseMismatchError`; :func:`parse` leaves that check out.
@@ -359,10 +360,7 @@ def load(
         distilled = parse(sections.base_btf)
         btf = parse(sections.btf, distilled)
         if base is not None:
-            # As libbpf's btf__parse_split: moved onto the base given.  (Relocation is a
-            # transform; reading such a module is its one use below the transforms layer.)
-            from ..transforms.relocate import RelocateError, relocate  # noqa: PLC0415
-
+            # As libbpf's btf__parse_split: moved onto the base given.
             try:
                 btf = relocate(btf, base)
             except RelocateError as exc:

@@ -19,6 +19,7 @@ from ..errors import BTFError
 from ..format.btf import BTF
 from ..format.elf import btf_sections, unwrap
 from ..format.reader import load
+from ..format.relocate import RelocationBase, relocate
 from ..format.writer import to_bytes
 from ..transforms.dedup import BaseIndex, dedup
 from ..transforms.distill import distill
@@ -30,7 +31,6 @@ from ..transforms.modtree import (
     worker_state,
     write_output,
 )
-from ..transforms.relocate import RelocationBase, relocate
 from .encode import write_section
 
 __all__ = ["BASE_SUFFIX", "distill_modules", "distilled_base_name", "find_relocatable", "relocate_modules"]

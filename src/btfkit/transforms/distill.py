@@ -4,7 +4,7 @@
 Split BTF refers to its base by type ID and string offset, so it is tied to one vmlinux.
 :func:`distill` keeps, next to the split, a small *distilled base* (what pahole 1.28 stores
 as ``.BTF.base``) that describes only the base types the split refers to, by name, kind and
-size; :func:`btfkit.transforms.relocate.relocate` later matches it against another vmlinux.
+size; :func:`btfkit.format.relocate.relocate` later matches it against another vmlinux.
 
 Which base types go where (libbpf's rules, which fix the bytes):
 
@@ -23,15 +23,11 @@ from __future__ import annotations
 
 from array import array
 
-from ..errors import BTFError
+from ..errors import DistillError
 from ..format.btf import BTF
-from ..format.kinds import CLASSIC_INFO, Kind, make_info
+from ..format.kinds import CLASSIC_INFO, INFO, NAME_OFF, SIZE, Kind, make_info
 
-__all__ = ["DistillError", "distill", "field_positions"]
-
-
-class DistillError(BTFError):
-    """The split BTF cannot be distilled (it is not split, or refers to a base type no module should)."""
+__all__ = ["DistillError", "distill"]
 
 
 #: Base kinds a split BTF may refer to (libbpf refuses a reference to a VAR, FUNC, DATASEC or DECL_TAG).
@@ -40,39 +36,6 @@ _REFERABLE = frozenset({Kind.INT, Kind.FLOAT, Kind.FWD, Kind.ARRAY, Kind.STRUCT,
                         Kind.FUNC_PROTO, Kind.TYPE_TAG})  # fmt: skip
 _COMPOSITE = (Kind.STRUCT, Kind.UNION)
 _ENUMS = (Kind.ENUM, Kind.ENUM64)
-
-
-def field_positions(btf: BTF) -> tuple[list[int], list[int]]:
-    """Word positions of every type-ID field and of every string field of ``btf``'s own records.
-
-    Both lists are ascending, which is the order libbpf's field iterators meet the fields
-    (record by record; within a record the header word first, then element by element).
-    Built per kind with comprehensions rather than record by record.
-    """
-    words = btf.words
-    vmask = btf.info_format.vlen_mask
-    ids: list[int] = []
-    strs: list[int] = []
-    for kind, group in enumerate(btf.records_by_kind()):
-        if not group:
-            continue
-        spec = btf.spec(kind)
-        strs += group
-        if spec.type_ref or spec.iter_ref:
-            ids += [w + 2 for w in group]
-        for i in spec.extra_refs:
-            ids += [w + 3 + i for w in group]
-        if spec.has_vlen and (spec.elem_refs or spec.elem_strs):
-            step = spec.elem_words
-            ends = [(w, w + step * (words[w + 1] & vmask)) for w in group]
-            first = 3 + spec.extra_words
-            for i in spec.elem_refs:
-                ids += [p for w, e in ends for p in range(w + first + i, e + first + i, step)]
-            for i in spec.elem_strs:
-                strs += [p for w, e in ends for p in range(w + first + i, e + first + i, step)]
-    ids.sort()
-    strs.sort()
-    return ids, strs
 
 
 def _needed_base_ids(src: BTF, id_positions: list[int]) -> list[int]:
@@ -122,7 +85,7 @@ def distill(split: BTF) -> tuple[BTF, BTF]:
     if split.info_format != CLASSIC_INFO:
         raise DistillError("distilling BTF with the extended (32-byte) header is not supported")
     split.check_references()
-    id_pos, str_pos = field_positions(split)
+    id_pos, str_pos = split.field_positions()
     needed = _needed_base_ids(split, id_pos)
     start = split.start_id
     src_str = split.strings.get
@@ -140,15 +103,15 @@ def distill(split: BTF) -> tuple[BTF, BTF]:
     for tid in needed:
         owner, w = base.locate(tid)
         bw = owner.words
-        kind = owner.info_format.kind(bw[w + 1])
-        name_off = bw[w]
+        kind = owner.info_format.kind(bw[w + INFO])
+        name_off = bw[w + NAME_OFF]
         if kind in (Kind.INT, Kind.FLOAT, Kind.FWD):
-            record = bw[w : w + owner.record_words(bw[w + 1])]
-            record[0] = base_str(name_off)
+            record = bw[w : w + owner.record_words(bw[w + INFO])]
+            record[NAME_OFF] = base_str(name_off)
         elif kind in _COMPOSITE and name_off:
-            record = array("I", [base_str(name_off), make_info(kind), bw[w + 2]])
+            record = array("I", [base_str(name_off), make_info(kind), bw[w + SIZE]])
         elif kind in _ENUMS and name_off:
-            size = bw[w + 2]
+            size = bw[w + SIZE]
             if size not in (1, 2, 4, 8):
                 raise DistillError(f"base enum [{tid}] {src_str(name_off)!r} has size {size}, not 1, 2, 4 or 8")
             record = array("I", [base_str(name_off), make_info(Kind.ENUM), size])
@@ -173,7 +136,7 @@ def distill(split: BTF) -> tuple[BTF, BTF]:
         bw = owner.words
         at = len(words)
         offsets.append(at)
-        words.extend(bw[w : w + owner.record_words(bw[w + 1])])
+        words.extend(bw[w : w + owner.record_words(bw[w + INFO])])
         id_pos += [p - w + at for p in owner.ref_positions(bw, w)]
         str_pos += [p - w + at for p in owner.str_positions(bw, w)]
         id_map[tid] = next_id

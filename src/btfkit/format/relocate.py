@@ -22,24 +22,26 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import NamedTuple
 
-from ..errors import BTFError
-from ..format.btf import BTF
-from ..format.kinds import Kind
-from .distill import field_positions
+from ..errors import RelocateError
+from .btf import BTF
+from .kinds import (
+    ARRAY_TYPE,
+    ELEMS,
+    INFO,
+    INT_ENCODING,
+    MEMBER_TYPE,
+    MEMBER_WORDS,
+    NAME_OFF,
+    SIZE,
+    TYPE,
+    Kind,
+)
 
 __all__ = ["RelocateError", "RelocationBase", "relocate"]
 
 _COMPOSITE = (Kind.STRUCT, Kind.UNION)
 _DISTILLED_KINDS = frozenset({Kind.INT, Kind.FLOAT, Kind.ENUM, Kind.STRUCT, Kind.UNION, Kind.FWD})
 _EMBEDDING = frozenset({Kind.CONST, Kind.RESTRICT, Kind.VOLATILE, Kind.TYPEDEF, Kind.TYPE_TAG})
-
-
-class RelocateError(BTFError):
-    """A split BTF could not be relocated; ``type_name`` names the distilled type at fault, if one is."""
-
-    def __init__(self, message: str, type_name: str | None = None):
-        super().__init__(message)
-        self.type_name = type_name
 
 
 class _Candidate(NamedTuple):
@@ -67,20 +69,20 @@ class RelocationBase:
         repeated: defaultdict[int, int] = defaultdict(int)
         for kind in _COMPOSITE:
             for w in kinds[kind]:
-                repeated[words[w]] += 1
+                repeated[words[w + NAME_OFF]] += 1
         by_name: defaultdict[str, list[_Candidate]] = defaultdict(list)
         get = base.strings.get
         for kind in (Kind.INT, Kind.FLOAT, Kind.ENUM, Kind.ENUM64, Kind.FWD, Kind.STRUCT, Kind.UNION):
             for w, tid in zip(kinds[kind], ids[kind], strict=True):
-                name_off = words[w]
+                name_off = words[w + NAME_OFF]
                 if not name_off:
                     continue
-                info = words[w + 1]
+                info = words[w + INFO]
                 if kind == Kind.FWD:
                     needs, size = False, 0
                 else:
-                    needs, size = kind not in _COMPOSITE or repeated[name_off] > 1, words[w + 2]
-                encoding = (words[w + 3] >> 24) & 0x0F if kind == Kind.INT else 0
+                    needs, size = kind not in _COMPOSITE or repeated[name_off] > 1, words[w + SIZE]
+                encoding = (words[w + INT_ENCODING] >> 24) & 0x0F if kind == Kind.INT else 0
                 by_name[get(name_off)].append(_Candidate(tid, kind, size, bool(info >> 31), encoding, name_off, needs))
         for cands in by_name.values():
             cands.sort()
@@ -117,17 +119,17 @@ def _embedded(split: BTF, n_dist: int) -> set[int]:
     groups = split.records_by_kind()
     for composite in _COMPOSITE:
         for w in groups[composite]:
-            members.update(words[w + 4 : w + 3 + 3 * (words[w + 1] & vmask) : 3])
+            members.update(words[w + ELEMS + MEMBER_TYPE : w + ELEMS + MEMBER_WORDS * (words[w + INFO] & vmask) : MEMBER_WORDS])
     locate = split.locate
     for member in members:
         tid = member
         while tid:
             owner, w = locate(tid)
-            kind = (owner.words[w + 1] >> 24) & 0x1F
+            kind = (owner.words[w + INFO] >> 24) & 0x1F
             if kind in _EMBEDDING:
-                tid = owner.words[w + 2]
+                tid = owner.words[w + TYPE]
             elif kind == Kind.ARRAY:
-                tid = owner.words[w + 3]  # the element type
+                tid = owner.words[w + ARRAY_TYPE]  # the element type
             else:
                 if kind in _COMPOSITE and tid < n_dist:
                     found.add(tid)
@@ -187,13 +189,14 @@ def relocate(split: BTF, base: BTF | RelocationBase) -> BTF:
     dwords = dist.words
     for i, w in enumerate(dist.offsets):
         tid = i + 1
-        info = dwords[w + 1]
+        info = dwords[w + INFO]
         kind = (info >> 24) & 0x1F
-        size = dwords[w + 2]
-        encoding = (dwords[w + 3] >> 24) & 0x0F if kind == Kind.INT else 0
-        d = _Candidate(tid, kind, size, bool(info >> 31), encoding, dwords[w], True)
+        size = dwords[w + SIZE]
+        encoding = (dwords[w + INT_ENCODING] >> 24) & 0x0F if kind == Kind.INT else 0
+        name_off = dwords[w + NAME_OFF]
+        d = _Candidate(tid, kind, size, bool(info >> 31), encoding, name_off, True)
         matches: list[_Candidate] = []
-        for c in target.by_name.get(dist.strings.get(dwords[w]), ()):
+        for c in target.by_name.get(dist.strings.get(name_off), ()):
             # libbpf keeps "embedded" in the slot the first match then takes: a later
             # candidate of another size is no longer refused but counted as a second.
             if (not c.needs_size or c.size == size) and _accepts(d, not matches and tid in embedded, c):
@@ -206,7 +209,7 @@ def relocate(split: BTF, base: BTF | RelocationBase) -> BTF:
         if len(matches) > 1:
             second.append((matches[1].type_id, -size, tid, matches[0].type_id))
         id_map[tid] = matches[0].type_id
-        str_map[dwords[w]] = matches[0].name_off
+        str_map[name_off] = matches[0].name_off
     if second:
         at, _, tid, first = min(second)
         name = dist.name_of(tid)
@@ -220,7 +223,7 @@ def relocate(split: BTF, base: BTF | RelocationBase) -> BTF:
     shift = new_base.type_count - n_dist
     id_map[n_dist:] = range(n_dist + shift, split.type_count + shift)
     words = split.words[:]
-    id_pos, str_pos = field_positions(split)
+    id_pos, str_pos = split.field_positions()
     for p in id_pos:
         words[p] = id_map[words[p]]
     dist_len = len(dist.strings)

@@ -15,8 +15,8 @@ import os
 import struct
 from dataclasses import dataclass, field
 
-from ..errors import BTFError
-from .elf import bzimage_payload, unwrap
+from ..errors import BTFError, ELFError
+from .elf import SHT_NOBITS, bzimage_payload, section_table, unwrap
 
 __all__ = ["BaseChoice", "base_release", "find_module_base", "is_kernel_module", "module_release",
            "running_release"]
@@ -32,44 +32,29 @@ def running_release() -> str:
     return os.uname().release
 
 
-def _section_names_and_bodies(data: bytes | bytearray | memoryview) -> dict[bytes, bytes]:
-    """Section name -> contents of an ELF, from its section table; {} when it cannot be read.
-
-    Only what locating ``.modinfo`` needs: nothing here is trusted further than a look-up.
-    """
-    if len(data) < 64 or bytes(data[:4]) != b"\x7fELF" or data[4] not in (1, 2) or data[5] not in (1, 2):
+def _sections(data: bytes | bytearray | memoryview) -> dict[bytes, bytes]:
+    """Section name -> contents of an ELF (the one checked section-table reader's view);
+    {} for anything that is not a readable ELF: this only looks for ``.modinfo``."""
+    try:
+        table = section_table(data, "ELF")
+    except ELFError:
         return {}
-    end = "<" if data[5] == 1 else ">"
-    if data[4] == 2:
-        (shoff,) = struct.unpack_from(end + "Q", data, 0x28)
-        entsize, shnum, shstrndx = struct.unpack_from(end + "3H", data, 0x3A)
-        fmt = struct.Struct(end + "IIQQQQ")  # name, type, flags, addr, offset, size
-    else:
-        (shoff,) = struct.unpack_from(end + "I", data, 0x20)
-        entsize, shnum, shstrndx = struct.unpack_from(end + "3H", data, 0x2E)
-        fmt = struct.Struct(end + "IIIIII")
-    if entsize < fmt.size or shstrndx >= shnum or shoff + shnum * entsize > len(data):
-        return {}
-    headers = [fmt.unpack_from(data, shoff + i * entsize) for i in range(shnum)]
-    names_off, names_size = headers[shstrndx][4], headers[shstrndx][5]
-    names = bytes(data[names_off : names_off + names_size])
-    out = {}
-    for sh_name, sh_type, _flags, _addr, offset, size in headers:
-        stop = names.find(b"\0", sh_name)
-        if stop >= 0 and sh_type != 8:  # SHT_NOBITS has no contents in the file
-            out[names[sh_name:stop]] = bytes(data[offset : offset + size])
-    return out
+    return {
+        name: bytes(data[h.offset : h.offset + h.size])
+        for h, name in zip(table.headers, table.names, strict=True)
+        if h.type != SHT_NOBITS and name
+    }
 
 
 def is_kernel_module(data: bytes | bytearray | memoryview) -> bool:
     """Whether an ELF object is a kernel module (it has ``.modinfo`` or ``.gnu.linkonce.this_module``)."""
-    sections = _section_names_and_bodies(data)
+    sections = _sections(data)
     return _MODINFO in sections or _THIS_MODULE in sections
 
 
 def module_release(data: bytes | bytearray | memoryview, name: str = "module") -> str | None:
     """The kernel release a module was built for (first word of its vermagic), or None."""
-    modinfo = _section_names_and_bodies(unwrap(data, name)).get(_MODINFO, b"")
+    modinfo = _sections(unwrap(data, name)).get(_MODINFO, b"")
     for entry in modinfo.split(b"\0"):
         if entry.startswith(b"vermagic="):
             words = entry[len(b"vermagic=") :].split()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import struct
 import sys
 
@@ -91,6 +92,13 @@ def load_input(path: str, base: str | None, data: bytes | None = None) -> BTF:
         return load(data, base_btf, name=path)
     except BaseMismatchError as exc:
         raise BaseMismatchError(f"{path} on base {base}: {exc}") from exc
+
+
+def jobs_and_progress(parser: argparse.ArgumentParser) -> None:
+    """The options of a command that works on a module tree: worker count and progress bar."""
+    parser.add_argument("-j", "--jobs", type=int, help="worker processes (default: all CPUs)")
+    parser.add_argument("--progress", action="store_true",
+                        help="show the progress bar even when stderr is not a terminal")  # fmt: skip
 
 
 def examples(*commands: str) -> str:

@@ -9,7 +9,7 @@ import sys
 from ..errors import BTFError
 from ..format.reader import load
 from ..format.writer import refuse_overwriting, write
-from .common import examples, load_input, print_json, size_text
+from .common import examples, jobs_and_progress, load_input, print_json, size_text
 
 
 def _cmd_dedup(args: argparse.Namespace) -> int:
@@ -104,8 +104,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                     help="a BTF file, or modules (.ko[.xz|.zst|.gz]), directories or an unpacked kernel package")  # fmt: skip
     dd.add_argument("-B", "--base", help="base BTF (vmlinux, vmlinuz, raw BTF); found in a kernel package if omitted")
     dd.add_argument("-o", "--output", help="output file (one input) or directory (modules)")
-    dd.add_argument("-j", "--jobs", type=int, help="worker processes (default: all CPUs)")
-    dd.add_argument("--progress", action="store_true", help="show the progress bar even when stderr is not a terminal")
+    jobs_and_progress(dd)
     dd.add_argument("--json", action="store_true", help="the summary (and the report) as JSON, sizes in bytes")
     dd.add_argument("--report", action="store_true",
                     help="per module: size deduplicated alone (with the base types it needs) vs split; writes nothing")  # fmt: skip

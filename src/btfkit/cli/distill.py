@@ -8,12 +8,7 @@ import sys
 
 from ..errors import BTFError
 from ..format.reader import load
-from .common import SYS_VMLINUX, examples
-
-
-def _jobs_and_progress(sub: argparse.ArgumentParser) -> None:
-    sub.add_argument("-j", "--jobs", type=int, help="worker processes (default: all CPUs)")
-    sub.add_argument("--progress", action="store_true", help="show the progress bar even when stderr is not a terminal")
+from .common import SYS_VMLINUX, examples, jobs_and_progress
 
 
 def _cmd_distill(args: argparse.Namespace) -> int:
@@ -80,7 +75,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     out.add_argument("--in-place", action="store_true",
                      help="rewrite each module's .BTF and write its .BTF.base (uncompressed .ko only), "
                           "as pahole --btf_features=distilled_base")  # fmt: skip
-    _jobs_and_progress(ds)
+    jobs_and_progress(ds)
     ds.set_defaults(func=_cmd_distill)
 
     rl = sub.add_parser("relocate", help="move distilled module BTF onto another vmlinux (libbpf 1.5's btf__relocate)",
@@ -95,5 +90,5 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     rl.add_argument("--dedup", action="store_true",
                     help="deduplicate each result against the new vmlinux (as btf__dedup would)")  # fmt: skip
     rl.add_argument("-v", "--verbose", action="store_true", help="also list the modules that relocated")
-    _jobs_and_progress(rl)
+    jobs_and_progress(rl)
     rl.set_defaults(func=_cmd_relocate)

@@ -6,7 +6,8 @@ module's ``.BTF`` as pyelftools reads it from the ``.ko`` (inflated by ``xz``); 
 7.1 reading every archive member, and dumping module BTF from the archive (split over
 the archived vmlinux) and from the ``.ko`` (over the kernel's ``vmlinux``) the same.
 The Dask path runs a real ``distributed.LocalCluster`` with two workers, one of them
-killed mid-run, and must give the local pool's bytes.
+killed mid-run, and must give the local pool's bytes; so must ``btfkit archive --scheduler
+tcp://...`` run against a ``dask scheduler`` and ``dask worker`` started as separate processes.
 """
 
 from __future__ import annotations
@@ -222,6 +223,48 @@ def test_dask_cluster_survives_a_killed_worker(
         path = f"debian/12/x86_64/{release}.btf.tar.xz"
         assert (tmp_path / path).read_bytes() == (out / path).read_bytes(), release
         assert got["kernels"][path] == index["kernels"][path]
+
+
+def test_archive_on_a_separate_dask_scheduler(
+    kernels: list[str], archived: tuple[Path, dict[str, Any]], tmp_path: Path
+) -> None:
+    """The fleet setup: ``dask scheduler`` and ``dask worker`` as processes of their own (as on
+    other machines), ``btfkit archive --scheduler tcp://...`` run as a command; same bytes as the
+    local pool."""
+    dask = Path(sys.executable).with_name("dask")
+    require(dask.exists(), "Dask's command line is not installed (the test extra installs it)")
+    out, index = archived
+    release = kernels[-1]
+    info = tmp_path / "scheduler.json"
+    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+    scheduler = subprocess.Popen(
+        [dask, "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard", "--scheduler-file", info], **quiet
+    )  # fmt: skip
+    workers = None
+    try:
+        deadline = time.monotonic() + 120
+        while not info.exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        address = json.loads(info.read_text())["address"]
+        assert address.startswith("tcp://127.0.0.1:")
+        workers = subprocess.Popen(
+            [dask, "worker", address, "--nworkers", "2", "--nthreads", "1", "--no-dashboard"], **quiet
+        )  # fmt: skip
+        got = tmp_path / "archive"
+        run = subprocess.run(
+            [sys.executable, "-m", "btfkit", "archive", "-o", got, "--scheduler", address, "--no-progress",
+             image_deb(release)],
+            capture_output=True, text=True, timeout=900, check=False,
+        )  # fmt: skip
+        assert run.returncode == 0, run.stderr
+    finally:
+        for proc in (workers, scheduler):
+            if proc is not None:
+                proc.terminate()
+                proc.wait(timeout=60)
+    path = f"debian/12/x86_64/{release}.btf.tar.xz"
+    assert (got / path).read_bytes() == (out / path).read_bytes()
+    assert json.loads((got / "index.json").read_text())["kernels"][path] == index["kernels"][path]
 
 
 def test_engines_give_results_as_they_complete() -> None:

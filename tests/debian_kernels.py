@@ -77,7 +77,7 @@ def _download(package: str) -> Path:
     return have[-1]
 
 
-def _unpacked(package: str) -> Path:
+def unpacked(package: str) -> Path:
     """The package's files under a directory of its own, unpacked once."""
     deb = _download(package)
     dest = cache_root() / deb.stem
@@ -174,14 +174,14 @@ def image(release: str) -> KernelImage:
     for package in (f"linux-image-{release}-unsigned", f"linux-image-{release}"):
         probe = subprocess.run(["apt-cache", "show", package], capture_output=True, check=False)
         if probe.returncode == 0 and probe.stdout:
-            return KernelImage(release, _unpacked(package))
+            return KernelImage(release, unpacked(package))
     require(False, f"no image package for {release} in the archive")
     raise AssertionError  # unreachable: require fails or skips
 
 
 def debug(release: str) -> DebugPackage:
     """The ``-dbg`` package of ``release`` (a few hundred MB), downloaded and unpacked."""
-    return DebugPackage(release, _unpacked(f"linux-image-{release}-dbg"))
+    return DebugPackage(release, unpacked(f"linux-image-{release}-dbg"))
 
 
 def image_deb(release: str) -> Path:

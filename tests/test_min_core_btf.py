@@ -21,7 +21,7 @@ from btfkit.core.minimize import min_core_btf
 from btfkit.errors import BTFError
 from btfkit.format.reader import load
 
-from . import libbpf_oracle
+from . import core_real, debian_kernels, libbpf_oracle
 from .conftest import Corpus, require, tool
 from .core_selftests import Case, cases, objects
 
@@ -71,6 +71,38 @@ def test_every_program_on_a_real_kernel(corpus: Corpus, tmp_path: Path) -> None:
     assert _bpftool(corpus.vmlinux, theirs, progs)
     assert main(["min-core-btf", str(corpus.vmlinux), str(ours), *map(str, progs)]) == 0
     assert ours.read_bytes() == theirs.read_bytes()
+
+
+# Three kernels unlike the corpus's own: the newest of each line and flavour in the archive.
+REAL_KERNELS = [("6.1", "cloud-amd64"), ("6.12", "amd64"), ("6.12", "cloud-amd64")]
+
+
+@pytest.mark.parametrize(("line", "flavour"), REAL_KERNELS, ids=lambda x: x)
+def test_real_programs(line: str, flavour: str, tmp_path: Path) -> None:
+    """Debian's libbpf-tools programs on a real kernel: bpftool's bytes, alone and all at once.
+
+    And the minimized BTF is what the programs need: each relocation resolves on it
+    as on the whole kernel.
+    """
+    vmlinux_file = debian_kernels.image(debian_kernels.releases(line, flavour)[-1]).vmlinux
+    progs = core_real.programs()
+    vmlinux = Target(load(vmlinux_file))  # read once for every program
+    theirs, ours = tmp_path / "bpftool.btf", tmp_path / "btfkit.btf"
+    for prog in progs:
+        if not _bpftool(vmlinux_file, theirs, [prog]):
+            with pytest.raises(BTFError):
+                min_core_btf(vmlinux, ours, [prog])
+            continue
+        min_core_btf(vmlinux, ours, [prog])
+        assert ours.read_bytes() == theirs.read_bytes(), prog.name
+        small = load(ours)
+        assert [(r.value, r.poisoned) for r in resolve(prog, small).relocations] == [
+            (r.value, r.poisoned) for r in resolve(prog, vmlinux).relocations
+        ], prog.name
+    assert _bpftool(vmlinux_file, theirs, progs)
+    assert main(["min-core-btf", str(vmlinux_file), str(ours), *map(str, progs)]) == 0
+    assert ours.read_bytes() == theirs.read_bytes()
+    assert len(load(ours)) > 100  # the programs do touch many kernel types
 
 
 def test_minimized_still_resolves(tmp_path: Path) -> None:

@@ -36,7 +36,9 @@ from btfkit.fleet.diff import diff_paths
 from btfkit.fleet.engine import LocalPool, engine, with_progress
 from btfkit.fleet.kernel import module_name
 
+from . import core_oracle
 from .conftest import require, tool
+from .core_selftests import objects
 from .debian_kernels import image, image_deb, releases
 
 FULL = os.environ.get("BTFKIT_FULL") == "1"
@@ -333,3 +335,73 @@ def test_trees_archive_as_the_package(
         assert main(["archive", "-o", str(dest), "--distro", "debian", "--distro-version", "12", "--no-progress",
                      str(tree)]) == 0  # fmt: skip
         assert (dest / path).read_bytes() == (out / path).read_bytes(), tree
+
+
+def _libbpf_values(run: core_oracle.Run) -> dict[tuple[str, int], int]:
+    """The value libbpf patched in for each relocation it logged (its first patch: mem_sz follows)."""
+    return {key: relo.patched[0][2] for key, relo in run.relos.items() if relo.patched}
+
+
+def test_compat_program_resolves_as_libbpf(
+    kernels: list[str], archived: tuple[Path, dict[str, Any]], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``compat --program`` over the archive: each relocation's value on each release is the one
+    libbpf 1.5 patches in when it loads the program against that release's vmlinux (``btf_custom_path``)."""
+    out, _index = archived
+    prog = objects() / "test_core_reloc_kernel.bpf.o"
+    page = tmp_path / "relocations.html"
+    assert main(["compat", str(out), "--program", str(prog), "-j", "--html", str(page), "-w", "2", "--no-progress"]) == 0
+    got = json.loads(capsys.readouterr().out)
+    assert got["releases"] == kernels and got["loads"] == dict.fromkeys(kernels, True)
+    rows = {(r["section"], r["index"]): r for r in got["relocations"]}
+    for release in (kernels[0], kernels[-1]):
+        theirs = core_oracle.run(prog, image(release).vmlinux)
+        assert not theirs.relocation_failed and not any(r.poisoned for r in theirs.relos.values())
+        values = _libbpf_values(theirs)
+        assert set(values) == set(rows), "libbpf patched other relocations than btfkit lists"
+        for key, value in values.items():
+            assert rows[key]["by_release"][release] == {"value": value, "fails": False, "reason": None}, key
+    assert any(r["kind"] == "field_byte_offset" and r["relocation"].startswith(f"insn {r['insn']}: field_byte_offset struct task_struct.")
+               for r in got["relocations"])  # fmt: skip
+
+    # The text table and the page: a row per relocation, a column per release, the same values.
+    assert main(["compat", str(out), "--program", str(prog), "-w", "1", "--no-progress"]) == 0
+    table = capsys.readouterr().out.splitlines()
+    assert table[0].split()[1:] == kernels and len(table) == len(rows) + 1
+    for line, row in zip(table[1:], got["relocations"], strict=True):
+        assert line.startswith(row["relocation"])
+        assert line.split()[-len(kernels) :] == [str(row["by_release"][r]["value"]) for r in kernels]
+    html = page.read_text()
+    assert html.count("<table>") == 1 and html.count("<tr><th>insn ") == len(rows)
+    assert all(html.count(f"<th>{r}</th>") == 1 for r in kernels)
+
+
+def test_compat_program_failures_as_libbpf(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """On target BTFs where libbpf loads the program and where it refuses it: the same values, the
+    same failing relocation, and its reason in the table, the JSON and the page's hover text."""
+    d = objects()
+    prog = d / "test_core_reloc_size.bpf.o"
+    good, bad = d / "btf__core_reloc_size___diff_sz.bpf.o", d / "btf__core_reloc_size___err_ambiguous.bpf.o"
+    page = tmp_path / "relocations.html"
+    assert main(["compat", "--program", str(prog), str(good), str(bad), "-j", "--html", str(page), "-w", "1",
+                 "--no-progress"]) == 0  # fmt: skip
+    got = json.loads(capsys.readouterr().out)
+    assert got["loads"] == {good.name: True, bad.name: False}
+    rows = {(r["section"], r["index"]): r for r in got["relocations"]}
+    ok = core_oracle.run(prog, good)
+    assert not ok.relocation_failed
+    for key, value in _libbpf_values(ok).items():
+        assert rows[key]["by_release"][good.name]["value"] == value, key
+    refused = core_oracle.run(prog, bad)
+    assert refused.relocation_failed
+    (failed_key,) = [k for k, r in refused.relos.items() if r.failed]
+    cell = rows[failed_key]["by_release"][bad.name]
+    assert cell["fails"] and cell["value"] is None and "relocation decision ambiguity" in cell["reason"]
+    label = rows[failed_key]["relocation"]
+    assert f'<td class="fail" title="{cell["reason"]}">FAIL</td>' in page.read_text()
+
+    assert main(["compat", "--program", str(prog), str(good), str(bad), "-w", "1", "--no-progress"]) == 0
+    text = capsys.readouterr().out
+    assert f"{label}: {bad.name}: {cell['reason']}" in text
+    assert main(["compat", "--program", str(good), str(good), "-w", "1", "--no-progress"]) != 0
+    assert "no CO-RE relocations" in capsys.readouterr().err

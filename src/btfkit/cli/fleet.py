@@ -177,14 +177,17 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         description="Make DIR/<distro>/<version>/<arch>/<release>.btf.tar.xz for each kernel: its vmlinux "
         "BTF (<release>.btf) and every module's split BTF as the .ko carries it "
         "(<release>/modules/<name>.btf), with DIR/index.json (sizes and sha256 of every member).  "
-        "A rerun skips the kernels already archived whole.",
+        "A kernel whose image has no BTF gets it from its -dbg package (given beside it, or alone): "
+        "vmlinux and modules encoded from their DWARF, as Debian 12's build does (pahole 1.24, "
+        "--btf_gen_floats).  A rerun skips the kernels already archived whole.",
         epilog=examples(
             "btfkit archive linux-image-*-cloud-amd64-unsigned_*.deb -o btfhub/",
+            "btfkit archive linux-image-R_*.deb linux-image-R-dbg_*.deb -o btfhub/",
             "btfkit archive /lib/modules/$(uname -r) -o btfhub/ --scheduler tcp://127.0.0.1:8786",
         ),
     )
     a.add_argument("packages", nargs="+", metavar="PKG",
-                   help="linux-image-*.deb (or -unsigned), an unpacked package or root, or /lib/modules/<release>")  # fmt: skip
+                   help="linux-image-*.deb (or -unsigned, or -dbg), an unpacked package or root, or /lib/modules/<release>")  # fmt: skip
     a.add_argument("-o", "--output", required=True, metavar="DIR", help="the archive directory")
     a.add_argument("--distro", help="distribution name in the layout (default: from the package or tree)")
     a.add_argument("--distro-version", help="distribution version in the layout (default: from the package or tree)")

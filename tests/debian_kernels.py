@@ -184,6 +184,11 @@ def debug(release: str) -> DebugPackage:
     return DebugPackage(release, unpacked(f"linux-image-{release}-dbg"))
 
 
+def debug_deb(release: str) -> Path:
+    """The ``-dbg`` package file (``.deb``) of ``release``, downloaded."""
+    return _download(f"linux-image-{release}-dbg")
+
+
 def image_deb(release: str) -> Path:
     """The image package file (``.deb``) of ``release``, downloaded (the unsigned one where it exists)."""
     for package in (f"linux-image-{release}-unsigned", f"linux-image-{release}"):

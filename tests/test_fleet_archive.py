@@ -35,9 +35,15 @@ from btfkit.fleet.archive import archive, plan
 from btfkit.fleet.diff import diff_paths
 from btfkit.fleet.engine import LocalPool, engine, with_progress
 from btfkit.fleet.kernel import module_name
+from btfkit.format.kinds import Kind
+from btfkit.format.reader import load, parse
+from btfkit.format.writer import to_bytes
+from btfkit.sources.encode import encode
 
+from . import core_oracle
 from .conftest import require, tool
-from .debian_kernels import image, image_deb, releases
+from .core_selftests import objects
+from .debian_kernels import debug, debug_deb, image, image_deb, releases
 
 FULL = os.environ.get("BTFKIT_FULL") == "1"
 
@@ -333,3 +339,179 @@ def test_trees_archive_as_the_package(
         assert main(["archive", "-o", str(dest), "--distro", "debian", "--distro-version", "12", "--no-progress",
                      str(tree)]) == 0  # fmt: skip
         assert (dest / path).read_bytes() == (out / path).read_bytes(), tree
+
+
+def _libbpf_values(run: core_oracle.Run) -> dict[tuple[str, int], int]:
+    """The value libbpf patched in for each relocation it logged (its first patch: mem_sz follows)."""
+    return {key: relo.patched[0][2] for key, relo in run.relos.items() if relo.patched}
+
+
+def test_compat_program_resolves_as_libbpf(
+    kernels: list[str], archived: tuple[Path, dict[str, Any]], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``compat --program`` over the archive: each relocation's value on each release is the one
+    libbpf 1.5 patches in when it loads the program against that release's vmlinux (``btf_custom_path``)."""
+    out, _index = archived
+    prog = objects() / "test_core_reloc_kernel.bpf.o"
+    page = tmp_path / "relocations.html"
+    assert main(["compat", str(out), "--program", str(prog), "-j", "--html", str(page), "-w", "2", "--no-progress"]) == 0
+    got = json.loads(capsys.readouterr().out)
+    assert got["releases"] == kernels and got["loads"] == dict.fromkeys(kernels, True)
+    rows = {(r["section"], r["index"]): r for r in got["relocations"]}
+    for release in (kernels[0], kernels[-1]):
+        theirs = core_oracle.run(prog, image(release).vmlinux)
+        assert not theirs.relocation_failed and not any(r.poisoned for r in theirs.relos.values())
+        values = _libbpf_values(theirs)
+        assert set(values) == set(rows), "libbpf patched other relocations than btfkit lists"
+        for key, value in values.items():
+            assert rows[key]["by_release"][release] == {"value": value, "fails": False, "reason": None}, key
+    assert any(r["kind"] == "field_byte_offset" and r["relocation"].startswith(f"insn {r['insn']}: field_byte_offset struct task_struct.")
+               for r in got["relocations"])  # fmt: skip
+
+    # The text table and the page: a row per relocation, a column per release, the same values.
+    assert main(["compat", str(out), "--program", str(prog), "-w", "1", "--no-progress"]) == 0
+    table = capsys.readouterr().out.splitlines()
+    assert table[0].split()[1:] == kernels and len(table) == len(rows) + 1
+    for line, row in zip(table[1:], got["relocations"], strict=True):
+        assert line.startswith(row["relocation"])
+        assert line.split()[-len(kernels) :] == [str(row["by_release"][r]["value"]) for r in kernels]
+    html = page.read_text()
+    assert html.count("<table>") == 1 and html.count("<tr><th>insn ") == len(rows)
+    assert all(html.count(f"<th>{r}</th>") == 1 for r in kernels)
+
+
+def test_compat_program_failures_as_libbpf(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """On target BTFs where libbpf loads the program and where it refuses it: the same values, the
+    same failing relocation, and its reason in the table, the JSON and the page's hover text."""
+    d = objects()
+    prog = d / "test_core_reloc_size.bpf.o"
+    good, bad = d / "btf__core_reloc_size___diff_sz.bpf.o", d / "btf__core_reloc_size___err_ambiguous.bpf.o"
+    page = tmp_path / "relocations.html"
+    assert main(["compat", "--program", str(prog), str(good), str(bad), "-j", "--html", str(page), "-w", "1",
+                 "--no-progress"]) == 0  # fmt: skip
+    got = json.loads(capsys.readouterr().out)
+    assert got["loads"] == {good.name: True, bad.name: False}
+    rows = {(r["section"], r["index"]): r for r in got["relocations"]}
+    ok = core_oracle.run(prog, good)
+    assert not ok.relocation_failed
+    for key, value in _libbpf_values(ok).items():
+        assert rows[key]["by_release"][good.name]["value"] == value, key
+    refused = core_oracle.run(prog, bad)
+    assert refused.relocation_failed
+    (failed_key,) = [k for k, r in refused.relos.items() if r.failed]
+    cell = rows[failed_key]["by_release"][bad.name]
+    assert cell["fails"] and cell["value"] is None and "relocation decision ambiguity" in cell["reason"]
+    label = rows[failed_key]["relocation"]
+    assert f'<td class="fail" title="{cell["reason"]}">FAIL</td>' in page.read_text()
+
+    assert main(["compat", "--program", str(prog), str(good), str(bad), "-w", "1", "--no-progress"]) == 0
+    text = capsys.readouterr().out
+    assert f"{label}: {bad.name}: {cell['reason']}" in text
+    assert main(["compat", "--program", str(good), str(good), "-w", "1", "--no-progress"]) != 0
+    assert "no CO-RE relocations" in capsys.readouterr().err
+
+
+# --- kernels whose image has no BTF: from the -dbg package's DWARF --------------------------------
+
+
+@pytest.fixture(scope="module")
+def dwarf_kernel() -> str:
+    """The newest 6.1 cloud kernel (Debian 12's own line, built with pahole 1.24)."""
+    return releases("6.1")[-1]
+
+
+def _chosen_modules(release: str) -> tuple[dict[str, Path], dict[str, Path], str]:
+    """A handful of modules of every size but the largest (by -dbg size: the DWARF to encode), their
+    image and -dbg files by name, and one more image module left out of the -dbg tree."""
+    dbg = {module_name(k.name): k for k in debug(release).modules_dir.rglob("*.ko*")}
+    img = {module_name(k.name): k for k in image(release).modules}
+    common = sorted((n for n in dbg if n in img), key=lambda n: (dbg[n].stat().st_size, n))
+    assert len(common) > 1000
+    picks = [common[int(len(common) * q)] for q in (0.0, 0.2, 0.4, 0.6, 0.8)]
+    extra = common[len(common) // 2 + 1]
+    return {n: img[n] for n in [*picks, extra]}, {n: dbg[n] for n in picks}, extra  # type: ignore[misc]
+
+
+def _link_tree(root: Path, files: dict[str, Path], under: Path, top: Path) -> None:
+    for path in files.values():
+        dest = root / under / path.relative_to(top)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        dest.symlink_to(path)
+
+
+def test_plan_pairs_debug_packages(dwarf_kernel: str) -> None:
+    """A -dbg package beside its image goes with it (one kernel); alone, it is its kernel."""
+    img, dbg = image_deb(dwarf_kernel), debug_deb(dwarf_kernel)
+    (job,) = plan([img, dbg])
+    assert (job.source, job.debug, job.release) == (str(img), str(dbg), dwarf_kernel)
+    (alone,) = plan([dbg])
+    assert (alone.source, alone.debug, alone.path) == (str(dbg), str(dbg), job.path)
+    assert job.path.startswith("debian/") and job.path.endswith(f"/x86_64/{dwarf_kernel}.btf.tar.xz")
+    assert plan([img])[0].debug is None
+
+
+def test_debug_tree_alone_with_btf(dwarf_kernel: str, tmp_path: Path) -> None:
+    """An unpacked -dbg tree whose vmlinux has its .BTF: archived as it carries it, no encoding."""
+    _img, dbg, _extra = _chosen_modules(dwarf_kernel)
+    pkg = debug(dwarf_kernel)
+    root = tmp_path / "dbg"
+    _link_tree(root, {"vmlinux": pkg.vmlinux}, Path(), pkg.root)
+    _link_tree(root, dbg, Path(), pkg.root)
+    assert main(["archive", "-o", str(tmp_path / "out"), "--distro", "debian", "--distro-version", "12",
+                 "--no-progress", str(root)]) == 0  # fmt: skip
+    members = _members(tmp_path / "out" / f"debian/12/x86_64/{dwarf_kernel}.btf.tar.xz")
+    assert members[f"{dwarf_kernel}.btf"] == _section(pkg.vmlinux.read_bytes())
+    for name, ko in dbg.items():
+        assert members[f"{dwarf_kernel}/modules/{name}.btf"] == _section(ko.read_bytes()), name
+
+
+def test_archive_from_dwarf(dwarf_kernel: str, tmp_path: Path) -> None:
+    """An image without .BTF (its vmlinux stripped of it by objcopy) beside its -dbg tree: the
+    vmlinux BTF is btfkit's encoding of the -dbg vmlinux's DWARF (with --btf_gen_floats, as Debian
+    12 builds it), each module's is encoded over it from the -dbg module; bpftool reads them all.
+
+    The trees hold a handful of modules (of every size but the largest) rather than all
+    ~1,100: the same code runs per module, and encoding them all from DWARF takes an hour of CPU.
+    """
+    release = dwarf_kernel
+    img_files, dbg_files, extra = _chosen_modules(release)
+    pkg, dbg_pkg = image(release), debug(release)
+    img_root, dbg_root = tmp_path / "image", tmp_path / "dbg"
+    (img_root / "boot").mkdir(parents=True)
+    stripped = img_root / "boot" / f"vmlinux-{release}"
+    subprocess.run([tool("objcopy"), "--remove-section", ".BTF", str(pkg.vmlinux), str(stripped)], check=True)
+    assert _section(stripped.read_bytes()) is None
+    _link_tree(img_root, img_files, Path(), pkg.root)
+    _link_tree(dbg_root, {"vmlinux": dbg_pkg.vmlinux, **dbg_files}, Path(), dbg_pkg.root)
+
+    out = tmp_path / "out"
+    args = ["archive", "-o", str(out), "--distro", "debian", "--distro-version", "12", "-w", "2", "--no-progress"]
+    assert main([*args, str(img_root), str(dbg_root)]) == 0
+    path = f"debian/12/x86_64/{release}.btf.tar.xz"
+    entry = json.loads((out / "index.json").read_text())["kernels"][path]
+    assert entry["btf_from"] == "dwarf" and entry["debug"] == str(dbg_root)
+    assert entry["modules"] == sorted(dbg_files) and entry["modules_without_btf"] == [extra]
+    members = _members(out / path)
+
+    vmlinux = members[f"{release}.btf"]
+    assert vmlinux == to_bytes(encode(dbg_pkg.vmlinux, gen_floats=True, check_base=False))
+    base = parse(vmlinux)
+    assert [t.kind for t in base.find_all("double")] == [Kind.FLOAT], "--btf_gen_floats, as Debian builds"
+    for name, ko in dbg_files.items():
+        member = members[f"{release}/modules/{name}.btf"]
+        assert member == to_bytes(encode(ko, base, gen_floats=True)), name
+
+    # bpftool reads every member, the modules split over the archived vmlinux; so does btfkit.
+    bpftool = tool("bpftool")
+    (tmp_path / "x").mkdir()
+    base_file = tmp_path / "x" / "vmlinux.btf"
+    base_file.write_bytes(vmlinux)
+    subprocess.run([bpftool, "btf", "dump", "file", str(base_file)], check=True, capture_output=True)
+    for name in dbg_files:
+        split = tmp_path / "x" / f"{name}.btf"
+        split.write_bytes(members[f"{release}/modules/{name}.btf"])
+        dump = subprocess.run([bpftool, "btf", "dump", "file", str(split), "-B", str(base_file)],
+                              check=True, capture_output=True, text=True).stdout  # fmt: skip
+        btf = load(split, base)
+        assert btf.start_id == base.type_count
+        assert len(btf) == sum(line.startswith("[") for line in dump.splitlines()), name

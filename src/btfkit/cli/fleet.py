@@ -7,7 +7,9 @@ import itertools
 import json
 import os
 import sys
+from pathlib import Path
 
+from ..errors import BTFError
 from .common import examples
 
 
@@ -92,10 +94,34 @@ def _cmd_compat(args: argparse.Namespace) -> int:
 
     paths = kernel_paths(args.kernels)
     kinds = [k for group in args.kind or () for k in group]
+    if args.program is not None:
+        if kinds or args.name:
+            raise BTFError("--program reports the program's relocations: -k/--kind and -n/--name do not apply")
+        return _core_compat(args, paths)
     eng = engine(args.scheduler, args.workers)
     try:
         result = compat(paths, lambda fn, items: with_progress(eng, fn, items, "kernels", args.progress),
                         kinds, args.name or ())  # fmt: skip
+    finally:
+        eng.close()
+    if args.html:
+        write_atomic(args.html, render_html(result).encode())
+    if args.json:
+        json.dump(result.to_json(), sys.stdout, indent=1 if args.pretty else None)
+        sys.stdout.write("\n")
+    elif not args.html:
+        sys.stdout.writelines(render_table(result))
+    return 0
+
+
+def _core_compat(args: argparse.Namespace, paths: list[Path]) -> int:
+    from ..fleet.corecompat import core_compat, render_html, render_table  # noqa: PLC0415
+    from ..fleet.engine import engine, with_progress  # noqa: PLC0415
+    from ..format.writer import write_atomic  # noqa: PLC0415
+
+    eng = engine(args.scheduler, args.workers)
+    try:
+        result = core_compat(paths, args.program, lambda fn, items: with_progress(eng, fn, items, "kernels", args.progress))
     finally:
         eng.close()
     if args.html:
@@ -151,14 +177,17 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         description="Make DIR/<distro>/<version>/<arch>/<release>.btf.tar.xz for each kernel: its vmlinux "
         "BTF (<release>.btf) and every module's split BTF as the .ko carries it "
         "(<release>/modules/<name>.btf), with DIR/index.json (sizes and sha256 of every member).  "
-        "A rerun skips the kernels already archived whole.",
+        "A kernel whose image has no BTF gets it from its -dbg package (given beside it, or alone): "
+        "vmlinux and modules encoded from their DWARF, as Debian 12's build does (pahole 1.24, "
+        "--btf_gen_floats).  A rerun skips the kernels already archived whole.",
         epilog=examples(
             "btfkit archive linux-image-*-cloud-amd64-unsigned_*.deb -o btfhub/",
+            "btfkit archive linux-image-R_*.deb linux-image-R-dbg_*.deb -o btfhub/",
             "btfkit archive /lib/modules/$(uname -r) -o btfhub/ --scheduler tcp://127.0.0.1:8786",
         ),
     )
     a.add_argument("packages", nargs="+", metavar="PKG",
-                   help="linux-image-*.deb (or -unsigned), an unpacked package or root, or /lib/modules/<release>")  # fmt: skip
+                   help="linux-image-*.deb (or -unsigned, or -dbg), an unpacked package or root, or /lib/modules/<release>")  # fmt: skip
     a.add_argument("-o", "--output", required=True, metavar="DIR", help="the archive directory")
     a.add_argument("--distro", help="distribution name in the layout (default: from the package or tree)")
     a.add_argument("--distro-version", help="distribution version in the layout (default: from the package or tree)")
@@ -168,13 +197,17 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
     c = sub.add_parser(
         "compat",
-        help="which kernels have which layout of named types",
+        help="which kernels have which layout of named types, or resolve a CO-RE program's relocations",
         description="For each named type, the layout of each kernel's vmlinux (A, B, ... in release order; "
         "- where it is missing): structs and unions by size and member offsets and sizes, enums by values, "
-        "functions by prototype.",
+        "functions by prototype.  With --program: for each CO-RE relocation of a BPF program, the value "
+        "each kernel's vmlinux BTF gives it as libbpf resolves it (btfkit core check's resolution), or "
+        "FAIL (the reason below the table, or on hover in the HTML page); 'unreached': poisoned where no "
+        "path of the program runs, so it still loads.",
         epilog=examples(
             "btfkit compat btfhub/ -n task_struct -n sk_buff",
             "btfkit compat btfhub/ -k struct --html compat.html",
+            "btfkit compat btfhub/ --program prog.bpf.o --html relocations.html",
         ),
     )
     c.add_argument("kernels", nargs="+", metavar="KERNEL",
@@ -182,7 +215,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     c.add_argument("-n", "--name", action="append", metavar="GLOB", help="only types whose name matches (repeatable)")
     c.add_argument("-k", "--kind", type=_kinds, action="append", metavar="KIND[,KIND]",
                    help="only these kinds: struct, union, enum, typedef, func (repeatable)")  # fmt: skip
-    c.add_argument("-j", "--json", action="store_true", help="JSON: releases, and per type its layouts and each release's")
+    c.add_argument("--program", metavar="PROG.o",
+                   help="a CO-RE BPF object: a row per relocation, each release's value (or why it fails)")  # fmt: skip
+    c.add_argument("-j", "--json", action="store_true",
+                   help="JSON: releases, and per type its layouts and each release's (with --program: per "
+                   "relocation each release's value, or whether it fails and why)")  # fmt: skip
     c.add_argument("-p", "--pretty", action="store_true", help="indented JSON (with --json)")
     c.add_argument("--html", metavar="FILE", help="write an HTML page: a row per type, a column per release")
     _scale_options(c)

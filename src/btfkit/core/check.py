@@ -27,7 +27,7 @@ from .resolve import Relocation, Target, resolve
 
 _EM_BPF = 247
 
-__all__ = ["Cell", "check", "is_program", "kernel_inputs", "to_html", "to_json", "to_text"]
+__all__ = ["Cell", "Outcome", "check", "is_program", "kernel_inputs", "outcomes", "to_html", "to_json", "to_text"]
 
 
 @dataclass
@@ -93,6 +93,40 @@ def _reason(rel: Relocation) -> str:
     return "no compatible candidate"
 
 
+@dataclass(frozen=True)
+class Outcome:
+    """What one relocation of a program becomes on one kernel, as :func:`check` judges it."""
+
+    section: str
+    index: int  # within its section's records (libbpf's "relo #N")
+    insn: int  # instruction index within the section
+    kind: str  # libbpf's name of the relocation kind: field_byte_offset, type_exists...
+    what: str  # struct task_struct.se.load.weight (0:52:3:0)
+    #: The value compiled in, and the value patched in (None: nothing is patched).
+    local_value: int | None
+    value: int | None
+    #: Why loading fails on this relocation (None: it does not).
+    failure: str | None = None
+    #: Why it loads without a value: skipped by libbpf, or poisoned where no path reaches.
+    note: str | None = None
+
+
+def _outcome(rel: Relocation) -> Outcome:
+    failure = _reason(rel) if rel.fails else None
+    note = None
+    if rel.skipped is not None:
+        note = f"skipped: {rel.skipped}"
+    elif rel.poisoned and failure is None:
+        note = f"{_reason(rel)}: instruction poisoned, never reached"
+    value = rel.value if failure is None and note is None else None
+    return Outcome(rel.section, rel.index, rel.insn, rel.kind_label, rel.what, rel.local_value, value, failure, note)
+
+
+def outcomes(prog: Program, target: Target) -> list[Outcome]:
+    """Every relocation of ``prog`` resolved on ``target``, in ``.BTF.ext`` order: its value or why it fails."""
+    return [_outcome(r) for r in resolve(prog, target).relocations]
+
+
 def _load_mapped(path: str) -> BTF:
     """A kernel's BTF read through a memory map: of a 50 MB vmlinux only the ``.BTF`` pages are read."""
     try:
@@ -117,9 +151,9 @@ def _check_kernel(item: tuple[str, str]) -> list[Cell]:
         return [Cell(p.name, name, 0, error=f"{path}: {exc}") for p in _programs]
     cells = []
     for prog in _programs:
-        result = resolve(prog, target)
-        failures = list(dict.fromkeys((r.what, _reason(r)) for r in result.relocations if r.fails))
-        cells.append(Cell(prog.name, name, len(result.relocations), failures))
+        found = outcomes(prog, target)
+        failures = list(dict.fromkeys((o.what, o.failure) for o in found if o.failure is not None))
+        cells.append(Cell(prog.name, name, len(found), failures))
     return cells
 
 

@@ -97,7 +97,8 @@ class Compat:
         }
 
 
-def _release_key(release: str) -> tuple[int | str, ...]:
+def release_key(release: str) -> tuple[int | str, ...]:
+    """A sort key putting releases in version order (6.1.9 before 6.1.10)."""
     return tuple(int(x) if x.isdigit() else x for x in re.split(r"(\d+)", release))
 
 
@@ -109,7 +110,7 @@ def compat(
 ) -> Compat:
     """Gather the layouts of the matching types of every kernel in ``paths`` (``run`` as the archive's)."""
     results = dict(run(layouts, [Query(str(p), tuple(kinds), tuple(names)) for p in paths]))
-    releases = sorted(results, key=_release_key)
+    releases = sorted(results, key=release_key)
     out = Compat(releases)
     for key in sorted({k for found in results.values() for k in found}):
         letters: dict[str, str] = {}

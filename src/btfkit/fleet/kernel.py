@@ -166,4 +166,19 @@ def open_kernel(path: str | os.PathLike[str]) -> Kernel:
         return Kernel(str(p), tree.release, _file_btf(tree.vmlinux), modules)
     if p.name.endswith(ARCHIVE_SUFFIX):
         return _from_tarball(p)
-    return Kernel(str(p), p.name, _file_btf(p))
+    return Kernel(str(p), file_release(p), _file_btf(p))
+
+
+def file_release(path: Path) -> str:
+    """The release a kernel file names: ``vmlinuz-<release>``, ``vmlinux-<release>`` (a ``-dbg`` package's),
+    a ``vmlinux`` beside ``boot/vmlinuz-<release>`` (an unpacked package) or in a directory named for it;
+    other files go by their name."""
+    name = path.name
+    for prefix in ("vmlinuz-", "vmlinux-"):
+        if name.startswith(prefix):
+            return name.removeprefix(prefix)
+    if name != "vmlinux":
+        return name
+    parent = path.absolute().parent
+    boot = sorted((parent / "boot").glob("vmlinuz-*")) if (parent / "boot").is_dir() else []
+    return boot[0].name.removeprefix("vmlinuz-") if len(boot) == 1 else parent.name

@@ -17,6 +17,7 @@ import mmap
 import multiprocessing
 import os
 from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 
 from ..errors import BTFError
@@ -166,8 +167,12 @@ def check(programs: Sequence[Program], kernels: Sequence[tuple[str, str]], jobs:
     jobs = min(jobs, len(kernels))
     if jobs <= 1:
         return [c for k in kernels for c in _check_kernel(k)]
-    with multiprocessing.get_context("fork").Pool(jobs) as pool:
-        return [c for cells in pool.map(_check_kernel, kernels, chunksize=1) for c in cells]
+    # An executor, not multiprocessing.Pool: leaving a Pool terminates its idle workers
+    # with SIGTERM, and a worker that inherited a Python SIGTERM handler (as the module-tree
+    # commands install) sits in the task queue's lock for ever; an executor tells its
+    # workers to exit instead.
+    with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork")) as pool:
+        return [c for cells in pool.map(_check_kernel, kernels) for c in cells]
 
 
 def is_program(path: str) -> Program | None:

@@ -16,9 +16,11 @@ from pathlib import Path
 
 import pytest
 
+import btfkit
 from btfkit.cli.app import main
-from btfkit.core import resolve
+from btfkit.core import Target, resolve
 from btfkit.core.resolve import CoreResult
+from btfkit.format.build import Builder
 
 from . import core_oracle
 from .conftest import SYS_VMLINUX, Corpus, require, tool
@@ -187,3 +189,16 @@ def test_cli_json(capsys: pytest.CaptureFixture[str]) -> None:
     # Guarded reads of missing fields: poisoned but never reached, so the program still loads.
     assert any(r["poisoned"] and r["dead"] and not r["fails"] for r in doc["relocations"])
     assert doc["fails"] is False
+
+
+def test_candidate_named_by_a_splits_first_string() -> None:
+    """A module type whose name is the split BTF's first string (no NUL of its own before it) is found."""
+    b = Builder()
+    int_id = b.add_int("int", 4)
+    base = btfkit.parse(btfkit.to_bytes(b.btf))
+    s = Builder(base=base)
+    point = s.add_struct("point", 8, [("x", int_id, 0), ("y", int_id, 32)])
+    split = btfkit.parse(btfkit.to_bytes(s.btf), base)
+    assert bytes(split.strings.data).startswith(b"point\0")
+    assert Target(split, "mod").ids_named("point") == [point]
+    assert Target(base).ids_named("int") == [int_id]

@@ -5,7 +5,9 @@ resolved by btfkit and by libbpf (``btf_custom_path``, debug log parsed):
 the outcome must be the table's (loads / fails), and each relocation libbpf
 logs must agree with btfkit: the local spec, the matching candidates and
 their specs, the patch (instruction, old and new value), a poisoning, or a
-failure.
+failure.  The table's module rows (the program on a kernel with bpf_testmod loaded) run
+on Debian's 6.12 cloud kernel and bpf_testmod built against its headers
+(:mod:`tests.core_testmod`).
 """
 
 from __future__ import annotations

@@ -38,12 +38,13 @@ class Case:
     target: str | None  # target BTF object, None: the running kernel (or its modules)
     fails: bool
     btfgen_fails: bool
+    prog_name: str | None = None  # the one program of the object the row is about; None: all
 
 
 def _sources() -> list[Path]:
     progs = tree() / _SELFTESTS / "progs"
     found = sorted([*progs.glob("test_core_reloc_*.c"), *progs.glob("btf__core_reloc_*.c")])
-    # Needs bpf_testmod's types through a generated vmlinux.h; the module case is not run here.
+    # This one includes the vmlinux.h of the kernel it runs on: tests/core_testmod.py builds it.
     return [p for p in found if p.name != "test_core_reloc_module.c"]
 
 
@@ -98,6 +99,7 @@ def cases() -> list[Case]:
         name = re.match(r'"([^"]*)"', entry)
         prog = re.search(r'\.bpf_obj_file = "([^"]*)"', entry)
         target = re.search(r"\.btf_src_file = ((?:\"[^\"]*\"\s*)+|NULL)", entry)
+        prog_name = re.search(r'\.prog_name = "([^"]*)"', entry)
         assert name and prog and target, entry[:200]
         src = None if target[1] == "NULL" else "".join(re.findall(r'"([^"]*)"', target[1]))
         out.append(
@@ -105,6 +107,7 @@ def cases() -> list[Case]:
                 name[1], prog[1], src,
                 fails=re.search(r"\.fails = true", entry) is not None,
                 btfgen_fails=re.search(r"\.run_btfgen_fails = true", entry) is not None,
+                prog_name=prog_name[1] if prog_name else None,
             )
         )  # fmt: skip
     return out

@@ -29,7 +29,7 @@ from btfkit.sources.elfedit import set_section
 from btfkit.sources.encode import encode, link
 from btfkit.transforms.dedup import BaseIndex
 
-from . import libbpf_oracle
+from . import core_testmod, libbpf_oracle
 from .conftest import Corpus, require, sample, tool
 
 DATA = Path(__file__).parent / "data" / "c"
@@ -142,6 +142,19 @@ def test_module_has_percpu_datasec(modules: dict[str, Path], corpus: Corpus,
     names = {btf.name_of(v.type_id) for v in sec.vars}
     assert names == {"encd_percpu_stats", "encd_slots"}
     assert btf.find("encd_notrace", btfkit.Kind.FUNC)  # static and notrace, still a FUNC in 1.24
+
+
+def test_bpf_testmod_matches_pahole(tmp_path: Path) -> None:
+    """The selftests' bpf_testmod, built against Debian's 6.12 cloud headers: btfkit's BTF in the
+    module (as the CO-RE module tests use it) is pahole's, over the vmlinux of that release's image."""
+    tm = core_testmod.testmod()
+    ko = core_testmod.with_btfkit_btf(tm, tmp_path / "btfkit")
+    mine = tmp_path / "btfkit.btf"
+    mine.write_bytes(_sections(ko)[".BTF"])
+    ref = pahole_detached(tm.ko, tmp_path / "pahole.btf", tm.vmlinux)
+    assert bpftool_dump(mine, tm.vmlinux) == bpftool_dump(tmp_path / "pahole.btf", tm.vmlinux)
+    assert mine.read_bytes() == ref
+    assert "STRUCT 'bpf_testmod_test_read_ctx'" in bpftool_dump(mine, tm.vmlinux)
 
 
 COMPILERS = {

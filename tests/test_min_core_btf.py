@@ -21,9 +21,10 @@ from btfkit.core.minimize import min_core_btf
 from btfkit.errors import BTFError
 from btfkit.format.reader import load
 
-from . import core_real, debian_kernels, libbpf_oracle
+from . import core_oracle, core_real, core_testmod, debian_kernels, libbpf_oracle
 from .conftest import Corpus, require, tool
 from .core_selftests import Case, cases, objects
+from .test_core import compare
 
 
 def _bpftool(vmlinux: Path, out: Path, progs: list[Path]) -> bool:
@@ -179,3 +180,36 @@ def test_module_relocations(corpus: Corpus, tmp_path: Path) -> None:
         assert libbpf_oracle.lib.btf__type_cnt(lib_split) == split.type_count
     small = resolve(prog, base, [Target(split, "xfs")])
     assert [(r.value, r.poisoned) for r in small.relocations] == [(r.value, r.poisoned) for r in full.relocations]
+
+
+def test_bpf_testmod_program(tmp_path: Path) -> None:
+    """core_reloc.c's module program with ``--module bpf_testmod``: the minimized split BTF loads
+    over the minimized vmlinux (btfkit and libbpf) and resolves as the full BTFs do, in btfkit
+    and in libbpf (given both minimized BTFs as one)."""
+    tm = core_testmod.testmod()
+    ko = core_testmod.with_btfkit_btf(tm, tmp_path / "module")
+    full = resolve(tm.program, tm.vmlinux, [ko])
+    assert not full.fails
+
+    out = tmp_path / "min.btf"
+    assert main(["min-core-btf", str(tm.vmlinux), str(out), str(tm.program), "--module", str(ko)]) == 0
+    split_path = tmp_path / f"min.btf.{core_testmod.MODULE}"
+    base = load(out)
+    split = load(split_path, base)
+    assert split.start_id == base.type_count
+    (kept,) = split.find_all("bpf_testmod_test_read_ctx")
+    assert kept.id >= split.start_id  # in the module's split, not the base
+    with (
+        libbpf_oracle.parsed(out.read_bytes()) as lib_base,
+        libbpf_oracle.parsed(split_path.read_bytes(), lib_base) as lib_split,
+    ):
+        assert libbpf_oracle.lib is not None
+        assert libbpf_oracle.lib.btf__type_cnt(lib_split) == split.type_count
+
+    small = resolve(tm.program, base, [Target(split, core_testmod.MODULE)])
+    assert [(r.value, r.poisoned, r.chosen and r.chosen.target) for r in small.relocations] == [
+        (r.value, r.poisoned, r.chosen and r.chosen.target) for r in full.relocations
+    ]
+    flat = tmp_path / "min-flat.btf"
+    flat.write_bytes(core_testmod.flat(out.read_bytes(), split_path.read_bytes()))
+    assert compare(small, core_oracle.run(tm.program, flat)) == len(small.relocations)

@@ -93,9 +93,12 @@ class Target:
             words = btf.words
             self._name_offs = array("I", [words[w] for w in btf.offsets]).tobytes()
             # A split BTF's names may also live in its bases' strings (offsets below its own).
+            # Each section is kept with a NUL before it: a split BTF's first string follows its
+            # base's closing NUL, so it has none of its own in front (a module's first string
+            # is often one of its type names).
             owner: BTF | None = btf
             while owner is not None:
-                self._strings.append((bytes(owner.strings.data), owner.start_str_off))
+                self._strings.append((b"\0" + bytes(owner.strings.data), owner.start_str_off - 1))
                 owner = owner.base
         raw = essential.encode("utf-8", "surrogateescape")
         found: list[int] = []

@@ -7,10 +7,14 @@ import itertools
 import json
 import os
 import sys
-from pathlib import Path
+from collections.abc import Callable, Iterator, Sequence
+from typing import TypeVar
 
 from ..errors import BTFError
 from .common import examples
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 def _colour(choice: str) -> bool:
@@ -88,49 +92,36 @@ def _cmd_archive(args: argparse.Namespace) -> int:
 
 
 def _cmd_compat(args: argparse.Namespace) -> int:
-    from ..fleet.compat import compat, kernel_paths, render_html, render_table  # noqa: PLC0415
+    from ..fleet import compat, corecompat  # noqa: PLC0415
     from ..fleet.engine import engine, with_progress  # noqa: PLC0415
     from ..format.writer import write_atomic  # noqa: PLC0415
 
-    paths = kernel_paths(args.kernels)
+    paths = compat.kernel_paths(args.kernels)
     kinds = [k for group in args.kind or () for k in group]
-    if args.program is not None:
-        if kinds or args.name:
-            raise BTFError("--program reports the program's relocations: -k/--kind and -n/--name do not apply")
-        return _core_compat(args, paths)
+    if args.program is not None and (kinds or args.name):
+        raise BTFError("--program reports the program's relocations: -k/--kind and -n/--name do not apply")
     eng = engine(args.scheduler, args.workers)
     try:
-        result = compat(paths, lambda fn, items: with_progress(eng, fn, items, "kernels", args.progress),
-                        kinds, args.name or ())  # fmt: skip
+        def run(fn: Callable[[T], R], items: Sequence[T]) -> Iterator[R]:
+            return with_progress(eng, fn, items, "kernels", args.progress)
+
+        # Either each relocation of a CO-RE program per release, or named types' layouts per release.
+        if args.program is not None:
+            relocations = corecompat.core_compat(paths, args.program, run)
+            document, html = relocations.to_json(), corecompat.render_html(relocations)
+            table = corecompat.render_table(relocations)
+        else:
+            layouts = compat.compat(paths, run, kinds, args.name or ())
+            document, html, table = layouts.to_json(), compat.render_html(layouts), compat.render_table(layouts)
     finally:
         eng.close()
     if args.html:
-        write_atomic(args.html, render_html(result).encode())
+        write_atomic(args.html, html.encode())
     if args.json:
-        json.dump(result.to_json(), sys.stdout, indent=1 if args.pretty else None)
+        json.dump(document, sys.stdout, indent=1 if args.pretty else None)
         sys.stdout.write("\n")
     elif not args.html:
-        sys.stdout.writelines(render_table(result))
-    return 0
-
-
-def _core_compat(args: argparse.Namespace, paths: list[Path]) -> int:
-    from ..fleet.corecompat import core_compat, render_html, render_table  # noqa: PLC0415
-    from ..fleet.engine import engine, with_progress  # noqa: PLC0415
-    from ..format.writer import write_atomic  # noqa: PLC0415
-
-    eng = engine(args.scheduler, args.workers)
-    try:
-        result = core_compat(paths, args.program, lambda fn, items: with_progress(eng, fn, items, "kernels", args.progress))
-    finally:
-        eng.close()
-    if args.html:
-        write_atomic(args.html, render_html(result).encode())
-    if args.json:
-        json.dump(result.to_json(), sys.stdout, indent=1 if args.pretty else None)
-        sys.stdout.write("\n")
-    elif not args.html:
-        sys.stdout.writelines(render_table(result))
+        sys.stdout.writelines(table)
     return 0
 
 

@@ -324,22 +324,27 @@ class _Encoder:
             self.add([0, _RESTRICT_INFO, ref])
         elif tag == _ARRAY:
             self.need_index_type = True
-            nelems = 1
-            for sub in die.children:
-                if sub.tag != _SUBRANGE:
-                    continue
-                if AT_UPPER_BOUND in sub.attrs:
-                    n = (_udata(sub, AT_UPPER_BOUND) + 1) & _U64 if isinstance(sub.attrs[AT_UPPER_BOUND], int) else 0
-                elif AT_COUNT in sub.attrs:
-                    n = _udata(sub, AT_COUNT)
-                else:
-                    n = 0
-                nelems = (nelems * n) & 0xFFFFFFFF
-            self.add([0, _ARRAY_INFO, 0, ref, self.array_index_id, nelems])
+            self.add([0, _ARRAY_INFO, 0, ref, self.array_index_id, self._nelems(die)])
         elif tag == _ENUMERATION:
             self._enum(cu, die)
         else:  # subroutine type
             self._proto(cu, off, die, ref)
+
+    @staticmethod
+    def _nelems(die: Die) -> int:
+        """An array's elements, all its dimensions together, as a 32-bit count."""
+        nelems = 1
+        for sub in die.children:
+            if sub.tag != _SUBRANGE:
+                continue
+            if AT_UPPER_BOUND in sub.attrs:
+                n = (_udata(sub, AT_UPPER_BOUND) + 1) & _U64 if isinstance(sub.attrs[AT_UPPER_BOUND], int) else 0
+            elif AT_COUNT in sub.attrs:
+                n = _udata(sub, AT_COUNT)
+            else:
+                n = 0
+            nelems = (nelems * n) & 0xFFFFFFFF
+        return nelems
 
     def _type_tag(self, cu: _CU, off: int, die: Die) -> None:
         small = cu.ids[die.offset]
@@ -445,6 +450,28 @@ class _Encoder:
                 return _udata(t, AT_BYTE_SIZE)
             target = _ref(t, AT_TYPE)
         return 0
+
+    def _tag_size(self, cu: _CU, die: Die | None) -> int | None:
+        """The size in bytes of the type ``die`` as pahole computes it (None: unknown)."""
+        count = 1
+        for _ in range(32):  # typedef/qualifier chains are short; a loop must not hang
+            if die is None:
+                return None
+            tag = die.tag
+            if tag == _POINTER:
+                return count * cu.unit.address_size
+            if tag in (_BASE, _ENUMERATION) or (tag in _COMPOSITES and AT_TYPE not in die.attrs):
+                size = _udata(die, AT_BYTE_SIZE)
+                if tag in _COMPOSITES and size == 1 and not any(c.tag in _MEMBER_TAGS for c in die.children):
+                    size = 0  # an empty C++ base class takes no room
+                return count * size
+            if tag == _SUBROUTINE:
+                return count * (_udata(die, AT_BYTE_SIZE) or cu.unit.address_size)
+            if tag == _ARRAY:
+                count *= self._nelems(die)
+            target = _ref(die, AT_TYPE)
+            die = cu.by_offset.get(target) if target is not None else None
+        return None
 
     def _enum(self, cu: _CU, die: Die) -> None:
         name = _name(die)
@@ -589,13 +616,19 @@ class _Encoder:
         if found is None:
             return
         sym_name, size = found
-        var = spec if spec is not None else die
-        dwarf_name = _name(die) or _name(var)
-        if dwarf_name is not None and dwarf_name != sym_name:
+        if not addr and _name(die) != sym_name:
+            # Address 0 is also where many special variables (__UNIQUE_ID_*, __ADDRESSABLE)
+            # seem to be, so there pahole also wants the DIE's own name to be the symbol's: a
+            # definition named only by its declaration (DW_AT_specification) does not count,
+            # which leaves vmlinux's first per-CPU variable (fixed_percpu_data) out.
             return
+        var = spec if spec is not None else die
         vtype = self._tid(cu, off, var)
         if vtype == 0:
             raise BuildError(f"per-CPU variable {sym_name!r} at DIE {die.offset:#x} has void type")
+        target = _ref(var, AT_TYPE)
+        if target is not None and self._tag_size(cu, cu.by_offset.get(target)) == 0:
+            return  # pahole skips zero-sized per-CPU variables
         linkage = Linkage.GLOBAL if _flag(var, AT_EXTERNAL) else Linkage.STATIC
         vid = self.b.add_var(sym_name, vtype, linkage)
         self._decl_tags(vid, die, -1)
@@ -603,9 +636,10 @@ class _Encoder:
 
     def finish(self) -> None:
         if self.percpu_vars:
-            assert self.syms.percpu_size is not None
-            self.b.add_datasec(PERCPU_SECTION, self.syms.percpu_size,
-                               sorted(self.percpu_vars, key=lambda v: v[1]))  # fmt: skip
+            ordered = sorted(self.percpu_vars, key=lambda v: v[1])
+            # the DATASEC ends where its last variable does, not where the ELF section ends
+            _, last_offset, last_size = ordered[-1]
+            self.b.add_datasec(PERCPU_SECTION, last_offset + last_size, ordered)
 
 
 # How relocations patch debug sections, per ELF machine: (width in bytes, operation), the

@@ -128,6 +128,7 @@ class _Symbols:
     functions: set[str] = field(default_factory=set)
     percpu: dict[int, tuple[str, int]] = field(default_factory=dict)  # addr -> (name, size)
     percpu_size: int | None = None  # None: no .data..percpu section
+    percpu_addr: int = 0  # where the DWARF places .data..percpu (see _offline_layout)
 
 
 @dataclass
@@ -612,11 +613,15 @@ class _Encoder:
         addr = self._location_addr(cu, die)
         if addr is None and spec is None:
             return
-        found = self.syms.percpu.get(addr or 0)
+        addr = addr or 0  # (a definition without a location, as pahole reads it)
+        start, section_size = self.syms.percpu_addr, self.syms.percpu_size or 0
+        if not start <= addr < start + section_size:
+            return
+        found = self.syms.percpu.get(addr - start)
         if found is None:
             return
         sym_name, size = found
-        if not addr and _name(die) != sym_name:
+        if addr == 0 and _name(die) != sym_name:
             # Address 0 is also where many special variables (__UNIQUE_ID_*, __ADDRESSABLE)
             # seem to be, so there pahole also wants the DIE's own name to be the symbol's: a
             # definition named only by its declaration (DW_AT_specification) does not count,
@@ -632,7 +637,7 @@ class _Encoder:
         linkage = Linkage.GLOBAL if _flag(var, AT_EXTERNAL) else Linkage.STATIC
         vid = self.b.add_var(sym_name, vtype, linkage)
         self._decl_tags(vid, die, -1)
-        self.percpu_vars.append((vid, addr or 0, size))
+        self.percpu_vars.append((vid, addr - start, size))
 
     def finish(self) -> None:
         if self.percpu_vars:
@@ -700,9 +705,36 @@ def _cstr(data: bytes | bytearray, base: int, size: int, off: int) -> str:
     return bytes(data[base + off : end if end >= 0 else base + size]).decode("utf-8", "surrogateescape")
 
 
-def _relocate_debug_sections(elf: ELFFile, data: bytes, sections: dict[int, bytearray], name: str) -> None:
+_SHF_ALLOC = 0x2
+# Where libdwfl (elfutils, pahole's DWARF reader) starts laying out a relocatable object.
+_OFFLINE_BASE = 0x10000
+
+
+def _offline_layout(elf: ELFFile) -> dict[int, int]:
+    """Addresses for an ``ET_REL`` object's allocated sections, by section index.
+
+    A relocatable object's sections all start at 0, so a variable in ``.data`` and one in
+    ``.data..percpu`` can have the same DWARF address.  pahole reads DWARF through libdwfl,
+    which first lays the allocated sections out one after the other, aligned, from 0x10000,
+    and relocates with those addresses; pahole then takes as per-CPU the variables whose
+    address falls inside ``.data..percpu``.  Any layout without overlaps tells them apart
+    the same way; this one follows libdwfl's.
+    """
+    out = {}
+    end = _OFFLINE_BASE
+    for i, sec in enumerate(elf.iter_sections()):
+        if sec["sh_flags"] & _SHF_ALLOC:
+            align = int(sec["sh_addralign"]) or 1
+            out[i] = (end + align - 1) // align * align
+            end = out[i] + int(sec["sh_size"])
+    return out
+
+
+def _relocate_debug_sections(elf: ELFFile, data: bytes, sections: dict[int, bytearray], name: str,
+                             layout: dict[int, int]) -> None:  # fmt: skip
     """Apply the relocations of an ``ET_REL`` object's debug sections (``sections``, by
-    section index, already decompressed) to them, in place.
+    section index, already decompressed) to them, in place, with the allocated sections
+    at the addresses ``layout`` gives them.
 
     pyelftools can do this too, but one relocation at a time through its
     structure parser (most of the read time for a module) and without the TLS
@@ -723,7 +755,7 @@ def _relocate_debug_sections(elf: ELFFile, data: bytes, sections: dict[int, byte
         target = elf.get_section(sec["sh_info"])
         link = int(sec["sh_link"])
         if link not in symtabs:
-            symtabs[link] = [s.value for s in _read_symtab(elf, data, link)]
+            symtabs[link] = [s.value + layout.get(s.shndx, 0) for s in _read_symtab(elf, data, link)]
         values = symtabs[link]
         rela = sh_type == "SHT_RELA"
         fmt = end + ("QQq" if rela else "QQ") if is64 else end + ("IIi" if rela else "II")
@@ -780,7 +812,7 @@ def _decompress(raw: bytes, elf: ELFFile, what: str) -> bytes:
     return out
 
 
-def _symbols(elf: ELFFile, data: bytes | bytearray) -> _Symbols:
+def _symbols(elf: ELFFile, data: bytes | bytearray, layout: dict[int, int]) -> _Symbols:
     syms = _Symbols()
     percpu_index = None
     percpu_base = 0
@@ -790,6 +822,7 @@ def _symbols(elf: ELFFile, data: bytes | bytearray) -> _Symbols:
             percpu_index = i
             syms.percpu_size = int(sec["sh_size"])
             percpu_base = int(sec["sh_addr"]) if elf["e_type"] != "ET_REL" else 0
+            syms.percpu_addr = layout.get(i, percpu_base)
         elif sec.header["sh_type"] == "SHT_SYMTAB" and symtab_index is None:
             symtab_index = i
     if symtab_index is None:
@@ -838,11 +871,12 @@ def dwarf_to_btf(
                 if sec["sh_flags"] & _SHF_COMPRESSED:
                     raw = _decompress(raw, elf, f"{name}: {sec.name}")
                 by_index[i] = bytearray(raw)
+        layout = _offline_layout(elf) if elf["e_type"] == "ET_REL" else {}
         if elf["e_type"] == "ET_REL":
-            _relocate_debug_sections(elf, image, by_index, name)
+            _relocate_debug_sections(elf, image, by_index, name, layout)
         for i, buf in by_index.items():
             sections[elf.get_section(i).name] = bytes(buf)
-        symbols = _symbols(elf, image)
+        symbols = _symbols(elf, image, layout)
         little = bool(elf.little_endian)
         builder = Builder(base=base, byteorder="little" if little else "big")
         builder.btf.pointer_size = 8 if elf.elfclass == 64 else 4

@@ -49,6 +49,7 @@ import time
 import zlib
 from array import array
 from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -1068,10 +1069,15 @@ def _encoded_batches(job: _Job, jobs: int) -> Iterator[_Batch]:
             yield _encode_range((0, len(info)))
             return
         ranges = _ranges(info, job.little, jobs * _RANGES_PER_WORKER)
-        ctx = multiprocessing.get_context("fork")
-        # Ctrl-C reaches the whole process group: only the parent handles it.
-        with ctx.Pool(jobs, initializer=signal.signal, initargs=(signal.SIGINT, signal.SIG_IGN)) as pool:
-            yield from pool.imap(_encode_range, ranges)
+        # Forked, the workers share the sections instead of receiving copies; a worker that
+        # dies makes the pool fail (BrokenProcessPool) rather than hang.  Ctrl-C reaches the
+        # whole process group: only the parent handles it.
+        pool = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork"),
+                                   initializer=signal.signal, initargs=(signal.SIGINT, signal.SIG_IGN))  # fmt: skip
+        try:
+            yield from pool.map(_encode_range, ranges)
+        finally:
+            pool.shutdown(cancel_futures=True)
     finally:
         _JOB.pop()
 

@@ -25,9 +25,18 @@ into BTF compilation unit by compilation unit, in exactly the order pahole
   is no ftrace filter in 1.24: static and ``notrace`` functions count too.
   An out-of-line instance takes its name, return type and parameters from
   its abstract origin.
-* Then the CU's variables that live in ``.data..percpu`` (found by address
-  among the object's sized ``STT_OBJECT`` symbols there) become VARs; one
-  DATASEC ``.data..percpu`` listing them by offset closes the BTF.
+* Then the CU's variables that live in ``.data..percpu`` (their DWARF address
+  inside the section, a relocatable object's sections laid out as libdwfl lays
+  them out, and a sized ``STT_OBJECT`` symbol there, which names the VAR) become
+  VARs, but for those of zero size and, at address 0, those whose DIE is not
+  named like the symbol; one DATASEC ``.data..percpu`` listing them by offset,
+  as long as up to the end of the last, closes the BTF.
+
+The CUs of a large object (a vmlinux) are encoded on several processes, each taking a
+range of ``.debug_info``: a CU's records are made with stand-ins for what depends on the
+CUs before it (its ``type_id_off``, the array index type, string offsets, whether a
+function was emitted already), which :class:`_Merger` fills in as it appends the CUs in
+order, so the result is the same as encoding them one after the other.
 
 clang's annotations (``DW_TAG_LLVM_annotation``) become tags: a pointer's
 ``btf_type_tag`` annotations are tabled just before it, as a chain from the pointer to the
@@ -745,10 +754,9 @@ class _Merger:
     once, each function symbol is emitted once, and the per-CPU variables are gathered
     into one DATASEC at the end."""
 
-    def __init__(self, builder: Builder, functions_by_symbol: bool):
+    def __init__(self, builder: Builder):
         self.b = builder
         self.btf = builder.btf
-        self.by_symbol = functions_by_symbol
         self.has_index_type = False
         self.need_index_type = False
         self.array_index_id = 0
@@ -1142,7 +1150,7 @@ def dwarf_to_btf(
         little = bool(elf.little_endian)
         builder = Builder(base=base, byteorder="little" if little else "big")
         builder.btf.pointer_size = 8 if elf.elfclass == 64 else 4
-        merger = _Merger(builder, bool(symbols.functions))
+        merger = _Merger(builder)
         job = _Job(sections, symbols, little, builder.btf.info_format.vlen_mask, gen_floats)
         st.read_seconds += time.perf_counter() - t0
         for batch in _encoded_batches(job, jobs or default_jobs()):

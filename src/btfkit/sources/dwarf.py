@@ -1137,11 +1137,15 @@ def dwarf_to_btf(
     not a readable ELF or carries no DWARF.
     """
     st = stats if stats is not None else DwarfStats()
+    image = bytes(data)
+    # pyelftools' objects refer to each other in cycles, which stay until the garbage
+    # collector runs (it is paused while encoding): closing the stream at the end lets
+    # go of the image (a vmlinux's 600 MB) at once all the same.
+    stream = io.BytesIO(image)
     try:
         t0 = time.perf_counter()
-        image = bytes(data)
         section_table(image, name)  # btfkit's checks of the ELF structure before pyelftools trusts it
-        elf = ELFFile(io.BytesIO(image))
+        elf = ELFFile(stream)
         if elf.get_section_by_name(".debug_info") is None:
             raise ELFError(f"{name}: no DWARF (.debug_info) to encode")
         layout = _offline_layout(elf) if elf["e_type"] == "ET_REL" else None
@@ -1168,4 +1172,6 @@ def dwarf_to_btf(
                 raise
             raise type(exc)(f"{name}: {exc}") from exc
         raise ELFError(f"{name}: unreadable ELF or DWARF: {exc or type(exc).__name__}") from exc
+    finally:
+        stream.close()
     return builder.btf

@@ -47,6 +47,7 @@ of a per-CPU variable its VAR.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import itertools
 import multiprocessing
@@ -57,7 +58,7 @@ import struct
 import time
 import zlib
 from array import array
-from collections.abc import Iterator
+from collections.abc import Generator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import Literal
@@ -1068,7 +1069,7 @@ def _ranges(info: bytes, little: bool, count: int) -> list[tuple[int, int]]:
     return list(itertools.pairwise(cuts))
 
 
-def _encoded_batches(job: _Job, jobs: int) -> Iterator[_Batch]:
+def _encoded_batches(job: _Job, jobs: int) -> Generator[_Batch, None, None]:
     """The object's CUs encoded, in order: on ``jobs`` forked workers for a large object."""
     info = job.sections[".debug_info"]
     _JOB.append(job)
@@ -1157,13 +1158,15 @@ def dwarf_to_btf(
         merger = _Merger(builder)
         job = _Job(sections, symbols, little, builder.btf.info_format.vlen_mask, gen_floats)
         st.read_seconds += time.perf_counter() - t0
-        for batch in _encoded_batches(job, jobs or default_jobs()):
-            t = time.perf_counter()
-            merger.add_batch(batch)
-            st.build_seconds += batch.build_seconds + time.perf_counter() - t
-            st.read_seconds += batch.read_seconds
-            st.cus += len(batch.cus)
-            st.dies += batch.dies
+        # (closed on the way out, error or not: the workers stop at once)
+        with contextlib.closing(_encoded_batches(job, jobs or default_jobs())) as batches:
+            for batch in batches:
+                t = time.perf_counter()
+                merger.add_batch(batch)
+                st.build_seconds += batch.build_seconds + time.perf_counter() - t
+                st.read_seconds += batch.read_seconds
+                st.cus += len(batch.cus)
+                st.dies += batch.dies
         merger.finish()
     except (BTFError, _PyELFError, _PyELFParseError, struct.error, ValueError, KeyError, IndexError, EOFError,
             OSError, RecursionError) as exc:  # fmt: skip

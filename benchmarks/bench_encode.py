@@ -8,24 +8,31 @@ DKMS packages when they can be fetched) against the corpus kernel's headers, the
   BTF building and dedup, next to pahole's whole run;
 * whole process: ``btfkit encode KO -B vmlinux -o OUT`` against ``pahole -J --btf_base``, both
   loading vmlinux from scratch;
-* all modules in one ``btfkit encode --in-place`` run against one pahole run per module.
+* all modules in one ``btfkit encode --in-place`` run against one pahole run per module;
+* a whole kernel: the DWARF vmlinux of Debian's newest 6.1 cloud kernel (its -dbg package),
+  ``btfkit encode --no-base --btf_gen_floats`` against ``pahole -J -j --btf_gen_floats
+  --lang_exclude=rust`` (Debian's flags for 6.1), both on every CPU, with peak memory.
 
-Run: ``.venv/bin/python -m benchmarks.bench_encode``
+Run: ``.venv/bin/python -m benchmarks.bench_encode`` (``--vmlinux`` for the whole kernel only)
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
+
+from tests import debian_kernels
 
 import btfkit
 from btfkit.sources.encode import EncodeStats, encode
 from btfkit.transforms.dedup import BaseIndex
 
-from .common import CORPUS, PYTHON, best_of, report, run_best_of
+from .common import BTFKIT, CORPUS, PYTHON, best_of, report, run_best_of
 
 ROOT = Path(__file__).resolve().parent.parent
 # The corpus kernel's headers (scripts/fetch-corpus records its release).
@@ -61,7 +68,40 @@ def build_modules(tmp: Path) -> list[Path]:
     return kos
 
 
+def _run_measured(cmd: list[str], repeat: int) -> tuple[float, float]:
+    """The fastest of ``repeat`` runs of ``cmd`` (seconds) and its peak memory (MiB)."""
+    best, peak = float("inf"), 0.0
+    for _ in range(repeat):
+        t = time.perf_counter()
+        with subprocess.Popen(cmd, stdout=subprocess.DEVNULL) as proc:
+            _pid, status, usage = os.wait4(proc.pid, 0)
+            proc.returncode = status
+        assert status == 0, cmd
+        best = min(best, time.perf_counter() - t)
+        peak = max(peak, usage.ru_maxrss / 1024)
+    return best, peak
+
+
+def bench_vmlinux(repeat: int = 3) -> None:
+    """A whole kernel, btfkit against pahole -j (both writing raw BTF)."""
+    release = debian_kernels.releases("6.1")[-1]
+    vmlinux = debian_kernels.debug(release).vmlinux
+    with tempfile.TemporaryDirectory() as d:
+        tmp = Path(d)
+        pahole = ["pahole", "-J", "-j", "--btf_gen_floats", "--lang_exclude=rust", "--btf_encode_detached",
+                  str(tmp / "pahole.btf"), str(vmlinux)]  # fmt: skip
+        ours = [*BTFKIT, "encode", "--no-base", "--btf_gen_floats", str(vmlinux), "-o", str(tmp / "btfkit.btf")]
+        theirs, their_peak = _run_measured(pahole, repeat)
+        mine, my_peak = _run_measured(ours, repeat)
+    print(f"vmlinux {release} (-dbg) on {len(os.sched_getaffinity(0))} CPUs:")
+    report("vmlinux encode, whole process", mine, theirs, "pahole -j", target=5)
+    print(f"    peak memory: btfkit {my_peak:.0f} MiB (largest process), pahole {their_peak:.0f} MiB")
+
+
 def main() -> None:
+    if "--vmlinux" in sys.argv[1:]:
+        bench_vmlinux()
+        return
     vmlinux = CORPUS / "vmlinux"
     t = time.perf_counter()
     base = btfkit.load(vmlinux)
@@ -107,6 +147,7 @@ def main() -> None:
         cli = [PYTHON, "-m", "btfkit", "encode", "--in-place", "-B", str(vmlinux), *map(str, copies)]
         report(f"all {len(kos)} modules, one process", run_best_of(cli, 3), pahole_total,
                "pahole", target=10)  # fmt: skip
+    bench_vmlinux()
 
 
 if __name__ == "__main__":

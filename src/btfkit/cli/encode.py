@@ -55,7 +55,7 @@ def _cmd_encode(args: argparse.Namespace) -> int:
     bar = Progress(len(args.files), progress_stream() if len(args.files) > 1 else None, label="objects")
     for path in args.files:
         btf = encode(path, base, index=index, name=path, check_base=not args.no_base_check,
-                     gen_floats=args.btf_gen_floats)  # fmt: skip
+                     gen_floats=args.btf_gen_floats, jobs=args.jobs)  # fmt: skip
         if args.distill:
             distilled, split = distill(btf)
             if args.in_place:
@@ -100,6 +100,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     enc.add_argument("--no-base", action="store_true", help="standalone BTF, even for kernel modules")
     enc.add_argument("--btf_gen_floats", "--btf-gen-floats", action="store_true",
                      help="floats as FLOAT, not INT (pahole's option, which kernel builds use)")  # fmt: skip
+    enc.add_argument("-j", "--jobs", type=int,
+                     help="processes encoding a large object's compilation units (default: all CPUs)")  # fmt: skip
     enc.add_argument("--no-base-check", action="store_true",
                      help="accept a module whose struct module is not the base's")  # fmt: skip
     enc.add_argument("--distill", action="store_true",

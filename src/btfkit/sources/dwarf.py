@@ -25,9 +25,18 @@ into BTF compilation unit by compilation unit, in exactly the order pahole
   is no ftrace filter in 1.24: static and ``notrace`` functions count too.
   An out-of-line instance takes its name, return type and parameters from
   its abstract origin.
-* Then the CU's variables that live in ``.data..percpu`` (found by address
-  among the object's sized ``STT_OBJECT`` symbols there) become VARs; one
-  DATASEC ``.data..percpu`` listing them by offset closes the BTF.
+* Then the CU's variables that live in ``.data..percpu`` (their DWARF address
+  inside the section, a relocatable object's sections laid out as libdwfl lays
+  them out, and a sized ``STT_OBJECT`` symbol there, which names the VAR) become
+  VARs, but for those of zero size and, at address 0, those whose DIE is not
+  named like the symbol; one DATASEC ``.data..percpu`` listing them by offset,
+  as long as up to the end of the last, closes the BTF.
+
+The CUs of a large object (a vmlinux) are encoded on several processes, each taking a
+range of ``.debug_info``: a CU's records are made with stand-ins for what depends on the
+CUs before it (its ``type_id_off``, the array index type, string offsets, whether a
+function was emitted already), which :class:`_Merger` fills in as it appends the CUs in
+order, so the result is the same as encoding them one after the other.
 
 clang's annotations (``DW_TAG_LLVM_annotation``) become tags: a pointer's
 ``btf_type_tag`` annotations are tabled just before it, as a chain from the pointer to the
@@ -38,11 +47,19 @@ of a per-CPU variable its VAR.
 
 from __future__ import annotations
 
+import contextlib
 import io
+import itertools
+import multiprocessing
+import os
 import re
+import signal
 import struct
 import time
 import zlib
+from array import array
+from collections.abc import Generator
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -76,6 +93,7 @@ from ..sources.dwarfread import (
     Die,
     Unit,
     iter_units,
+    unit_offsets,
 )  # fmt: skip
 
 __all__ = ["PERCPU_SECTION", "DwarfStats", "dwarf_to_btf"]
@@ -106,7 +124,7 @@ _ARRAY_INFO, _INT_INFO = make_info(Kind.ARRAY), make_info(Kind.INT)
 _SIGNED_ATE = (0x05, 0x06)  # DW_ATE_signed, DW_ATE_signed_char
 _ATE_BOOLEAN, _ATE_FLOAT = 0x02, 0x04
 _COMPLEX_ATE = (0x03, 0x09)  # DW_ATE_complex_float, DW_ATE_imaginary_float
-_FLOAT_INFO = make_info(Kind.FLOAT)
+_FLOAT_INFO, _VAR_INFO = make_info(Kind.FLOAT), make_info(Kind.VAR)
 _DW_OP_ADDR, _DW_OP_ADDRX, _DW_OP_GNU_ADDR_INDEX = 0x03, 0xA1, 0xFB
 _DW_OP_PLUS_UCONST = 0x23
 
@@ -128,6 +146,7 @@ class _Symbols:
     functions: set[str] = field(default_factory=set)
     percpu: dict[int, tuple[str, int]] = field(default_factory=dict)  # addr -> (name, size)
     percpu_size: int | None = None  # None: no .data..percpu section
+    percpu_addr: int = 0  # where the DWARF places .data..percpu (see _offline_layout)
 
 
 @dataclass
@@ -189,34 +208,100 @@ def _member_offset(die: Die) -> int:
     return 0
 
 
-class _Encoder:
-    """Feeds one object's CUs to a Builder in pahole 1.24's order."""
+class _Records:
+    """Records encoded apart from the BTF they go into, and what placing them fills in.
 
-    def __init__(self, builder: Builder, symbols: _Symbols, stats: DwarfStats, little: bool,  # noqa: PLR0917
+    A CU's records are encoded before the IDs they take are known (that depends on every
+    CU before it), so the words hold stand-ins that :meth:`_Merger.place` replaces, at
+    the positions listed here: a type of the CU by its small ID (``type_refs``: the CU's
+    ``type_id_off`` is added), a record of this batch by its index in it (``own_refs``),
+    the array index type (``index_refs``) and names by their index in the encoder's
+    string list (``names``).
+    """
+
+    __slots__ = ("index_refs", "names", "own_refs", "starts", "type_refs", "words")
+
+    def __init__(self) -> None:
+        self.words = array("I")
+        self.starts = array("I")  # each record's first word
+        self.type_refs = array("I")
+        self.own_refs = array("I")
+        self.index_refs = array("I")
+        self.names = array("I")
+
+    def __len__(self) -> int:
+        return len(self.starts)
+
+    def add(self, rec: list[int], names: tuple[int, ...] = (0,), refs: tuple[int, ...] = (),
+            own: tuple[int, ...] = ()) -> int:  # fmt: skip
+        """Append ``rec``, whose words at ``names`` are names (0: none), at ``refs`` small IDs
+        of the CU's types (0: void, left as it is) and at ``own`` indices of earlier records
+        of this batch; return its index."""
+        w = len(self.words)
+        self.starts.append(w)
+        self.words.extend(rec)
+        for i in names:
+            if rec[i]:
+                self.names.append(w + i)
+        for i in refs:
+            if rec[i]:
+                self.type_refs.append(w + i)
+        for i in own:
+            self.own_refs.append(w + i)
+        return len(self.starts) - 1
+
+
+@dataclass
+class _EncodedCU:
+    """One CU's records, in the parts pahole emits them in, and what the merge needs to know."""
+
+    ntypes: int  # tabled types, small IDs 1..ntypes
+    int_id: int | None  # the small ID of its first base type "int"
+    has_array: bool
+    types: _Records
+    decl_tags: _Records
+    functions: list[tuple[str | None, _Records]]  # (ELF symbol name to emit once, or None)
+    variables: _Records
+    percpu: list[tuple[int, int, int]]  # (VAR's index in variables, offset, size)
+
+
+@dataclass
+class _Batch:
+    """The encoded CUs of one range of ``.debug_info``, and the names their records use."""
+
+    cus: list[_EncodedCU]
+    strings: list[str]  # by index; 0 is the empty name
+    dies: int = 0
+    read_seconds: float = 0.0
+    build_seconds: float = 0.0
+
+
+class _Encoder:
+    """Encodes CUs one by one as pahole 1.24 does, each into :class:`_Records` to be placed
+    by :class:`_Merger` (so that CUs can be encoded in parallel)."""
+
+    def __init__(self, symbols: _Symbols, little: bool, vlen_max: int,
                  debug_addr: bytes = b"", gen_floats: bool = False):  # fmt: skip
-        self.b = builder
         self.syms = symbols
-        self.stats = stats
+        self.dies = 0
         self.order: Literal["little", "big"] = "little" if little else "big"
         self.debug_addr = debug_addr
         self.gen_floats = gen_floats
-        self.has_index_type = False
-        self.need_index_type = False
-        self.array_index_id = 0
-        self.generated: set[str] = set()
-        self.percpu_vars: list[tuple[int, int, int]] = []  # (var ID, offset, size)
-        self.strs: dict[str, int] = {}
-        self.add = builder.btf.append_record
-        self.vlen_max = builder.btf.info_format.vlen_mask
+        self.strings: list[str] = [""]
+        self.strs: dict[str, int] = {"": 0}
+        self.vlen_max = vlen_max
+        self.out = _Records()
+        self.has_array = False
 
     def _str(self, text: str | None) -> int:
-        """The string offset of ``text`` (remembered: most names recur in every CU)."""
+        """The index of ``text`` in the batch's names (0 for none)."""
         if not text:
             return 0
-        off = self.strs.get(text)
-        if off is None:
-            off = self.strs[text] = self.b.btf.strings.add(text)
-        return off
+        i = self.strs.get(text)
+        if i is None:
+            i = self.strs[text] = len(self.strings)
+            self.strings.append(text)
+        return i
 
     def _vlen(self, n: int, die: Die) -> int:
         if n > self.vlen_max:
@@ -231,7 +316,7 @@ class _Encoder:
         return cu
 
     def _process(self, cu: _CU, die: Die, top_level: bool) -> None:
-        self.stats.dies += 1
+        self.dies += 1
         cu.by_offset[die.offset] = die
         tag = die.tag
         if tag in _TYPE_TAGS:
@@ -269,98 +354,109 @@ class _Encoder:
                 self._process(cu, child, top_level=False)
 
     # --- emitting -------------------------------------------------------------------
-    def _tid(self, cu: _CU, off: int, die: Die) -> int:
+    def _tid(self, cu: _CU, die: Die) -> int:
+        """The small ID of ``die``'s type (0: void, or no type of this CU)."""
         target = die.attrs.get(AT_TYPE)
-        if target is None:
-            return 0
-        small = cu.ids.get(target)  # type: ignore[call-overload]
-        return off + small if small is not None else 0
+        return cu.ids.get(target, 0) if type(target) is int else 0
 
-    def encode_cu(self, cu: _CU) -> None:
-        b = self.b
-        off = b.btf.type_count - 1
-        if not self.has_index_type:
-            int_id = next((i for i, d in enumerate(cu.types, 1) if d.tag == _BASE and _name(d) == "int"), None)
-            if int_id is not None:
-                self.has_index_type = True
-                self.array_index_id = off + int_id
-            else:
-                self.array_index_id = off + len(cu.types) + 1
+    def encode_cu(self, cu: _CU) -> _EncodedCU:
+        """The records of one tabled CU, in pahole's order: its types, the decl tags of
+        its structs, unions and typedefs, its functions, its per-CPU variables."""
+        self.has_array = False
+        self.out = types = _Records()
         for die in cu.types:
-            self._encode_type(cu, off, die)
-        if self.need_index_type and not self.has_index_type:
-            b.add_int("__ARRAY_SIZE_TYPE__", 4)
-            self.has_index_type = True
+            self._encode_type(cu, die)
+        self.out = tags = _Records()
         for i, die in enumerate(cu.types, 1):
             if die.tag in _DECL_TAGGED:
-                self._decl_tags(off + i, die, _MEMBER)
+                self._decl_tags(i, die, _MEMBER)
+        functions = []
         for fn in cu.functions:
-            self._encode_function(cu, off, fn)
+            self.out = _Records()
+            key = self._encode_function(cu, fn)
+            if key is not False:
+                functions.append((key, self.out))
+        self.out = variables = _Records()
+        percpu: list[tuple[int, int, int]] = []
         if self.syms.percpu_size is not None:
             for var in cu.variables:
-                self._encode_variable(cu, off, var)
+                self._encode_variable(cu, var, percpu)
+        int_id = next((i for i, d in enumerate(cu.types, 1) if d.tag == _BASE and _name(d) == "int"), None)
+        return _EncodedCU(len(cu.types), int_id, self.has_array, types, tags, functions, variables, percpu)
 
-    def _encode_type(self, cu: _CU, off: int, die: Die) -> None:
-        # Records are appended directly (as libbpf's btf__add_* would encode them): the
+    def _encode_type(self, cu: _CU, die: Die) -> None:
+        # Records are encoded directly (as libbpf's btf__add_* would encode them): the
         # per-call checks of Builder cost more than the rest of the encoding.
         tag = die.tag
-        ref = self._tid(cu, off, die)
+        ref = self._tid(cu, die)
+        add = self.out.add
         if tag == _POINTER:
             tags = cu.type_tags.get(die.offset)
-            self.add([0, _PTR_INFO, off + cu.ids[tags[-1].offset] if tags else ref])
+            add([0, _PTR_INFO, cu.ids[tags[-1].offset] if tags else ref], (), (2,))
         elif tag == _ANNOTATION:  # a pointer's type tag (see _process)
-            self._type_tag(cu, off, die)
+            self._type_tag(cu, die)
         elif tag == _TYPEDEF:
-            self.add([self._str(_name(die)), _TYPEDEF_INFO, ref])
+            add([self._str(_name(die)), _TYPEDEF_INFO, ref], (0,), (2,))
         elif tag == _CONST:
-            self.add([0, _CONST_INFO, ref])
+            add([0, _CONST_INFO, ref], (), (2,))
         elif tag in _COMPOSITES:
-            self._composite(cu, off, die)
+            self._composite(cu, die)
         elif tag == _BASE:
             self._base_type(die)
         elif tag == _VOLATILE:
-            self.add([0, _VOLATILE_INFO, ref])
+            add([0, _VOLATILE_INFO, ref], (), (2,))
         elif tag == _RESTRICT:
-            self.add([0, _RESTRICT_INFO, ref])
+            add([0, _RESTRICT_INFO, ref], (), (2,))
         elif tag == _ARRAY:
-            self.need_index_type = True
-            nelems = 1
-            for sub in die.children:
-                if sub.tag != _SUBRANGE:
-                    continue
-                if AT_UPPER_BOUND in sub.attrs:
-                    n = (_udata(sub, AT_UPPER_BOUND) + 1) & _U64 if isinstance(sub.attrs[AT_UPPER_BOUND], int) else 0
-                elif AT_COUNT in sub.attrs:
-                    n = _udata(sub, AT_COUNT)
-                else:
-                    n = 0
-                nelems = (nelems * n) & 0xFFFFFFFF
-            self.add([0, _ARRAY_INFO, 0, ref, self.array_index_id, nelems])
+            self.has_array = True
+            rec = [0, _ARRAY_INFO, 0, ref, 0, self._nelems(die)]
+            w = len(self.out.words)
+            add(rec, (), (3,))
+            self.out.index_refs.append(w + 4)
         elif tag == _ENUMERATION:
             self._enum(cu, die)
         else:  # subroutine type
-            self._proto(cu, off, die, ref)
+            self._proto(cu, die, ref)
 
-    def _type_tag(self, cu: _CU, off: int, die: Die) -> None:
+    @staticmethod
+    def _nelems(die: Die) -> int:
+        """An array's elements, all its dimensions together, as a 32-bit count."""
+        nelems = 1
+        for sub in die.children:
+            if sub.tag != _SUBRANGE:
+                continue
+            if AT_UPPER_BOUND in sub.attrs:
+                n = (_udata(sub, AT_UPPER_BOUND) + 1) & _U64 if isinstance(sub.attrs[AT_UPPER_BOUND], int) else 0
+            elif AT_COUNT in sub.attrs:
+                n = _udata(sub, AT_COUNT)
+            else:
+                n = 0
+            nelems = (nelems * n) & 0xFFFFFFFF
+        return nelems
+
+    def _type_tag(self, cu: _CU, die: Die) -> None:
         small = cu.ids[die.offset]
         prev = cu.types[small - 2] if small >= 2 else None
         if prev is not None and prev.tag == _ANNOTATION:
-            target = off + small - 1  # the tag before, on the same pointer
+            target = small - 1  # the tag before, on the same pointer
         else:  # the first tag: to the pointee, its parent pointer's DW_AT_type
-            target = self._tid(cu, off, cu.tagged[die.offset])
-        self.add([self._str(_annotation(die)), _TYPE_TAG_INFO, target])
+            target = self._tid(cu, cu.tagged[die.offset])
+        self.out.add([self._str(_annotation(die)), _TYPE_TAG_INFO, target], (0,), (2,))
 
-    def _decl_tags(self, tid: int, die: Die, element: int) -> None:
-        """DECL_TAGs for ``die`` (component -1) and its ``element`` children (their index)."""
+    def _decl_tags(self, target: int, die: Die, element: int, own: bool = False) -> None:
+        """DECL_TAGs for ``die`` (component -1) and its ``element`` children (their index),
+        on the CU's type ``target`` (``own``: on the record of that index in this batch)."""
         index = -1
+        refs, owns = ((), (2,)) if own else ((2,), ())
         for child in die.children:
             if child.tag == element:
                 index += 1
                 for a in child.children:
                     if a.tag == _ANNOTATION and _name(a) == "btf_decl_tag":
-                        self.add([self._str(_annotation(a)), _DECL_TAG_INFO, tid, index & 0xFFFFFFFF])
+                        self.out.add([self._str(_annotation(a)), _DECL_TAG_INFO, target, index & 0xFFFFFFFF],
+                                     (0,), refs, owns)  # fmt: skip
             elif child.tag == _ANNOTATION and _name(child) == "btf_decl_tag":
-                self.add([self._str(_annotation(child)), _DECL_TAG_INFO, tid, 0xFFFFFFFF])
+                self.out.add([self._str(_annotation(child)), _DECL_TAG_INFO, target, 0xFFFFFFFF], (0,), refs, owns)
 
     def _base_type(self, die: Die) -> None:
         enc = _udata(die, AT_ENCODING)
@@ -369,7 +465,7 @@ class _Encoder:
         if self.gen_floats and enc == _ATE_FLOAT:
             if size not in (2, 4, 8, 12, 16) or not name:
                 raise BuildError(f"DIE {die.offset:#x}: float {name!r} of {size} bytes cannot be encoded")
-            self.add([self._str(name), _FLOAT_INFO, size])
+            self.out.add([self._str(name), _FLOAT_INFO, size])
             return
         if self.gen_floats and enc in _COMPLEX_ATE:
             raise BuildError(f"DIE {die.offset:#x}: complex and imaginary float types ({name}) are not "
@@ -385,20 +481,27 @@ class _Encoder:
             name, size = "__SANITIZED_FAKE_INT__", 4
         if not name:
             raise BuildError(f"DIE {die.offset:#x}: base type without a name")
-        self.add([self._str(name), _INT_INFO, size, (int(encoding) << 24) | (size * 8)])
+        self.out.add([self._str(name), _INT_INFO, size, (int(encoding) << 24) | (size * 8)])
 
-    def _composite(self, cu: _CU, off: int, die: Die) -> None:
+    def _composite(self, cu: _CU, die: Die) -> None:
         name = _name(die)
         is_union = die.tag == _UNION
+        out = self.out
         if _flag(die, AT_DECLARATION):
             if not name:
                 raise BuildError(f"DIE {die.offset:#x}: declaration without a name")
-            self.add([self._str(name), make_info(Kind.FWD, 0, is_union), 0])
+            out.add([self._str(name), make_info(Kind.FWD, 0, is_union), 0])
             return
         rec = [self._str(name), 0, _udata(die, AT_BYTE_SIZE) & 0xFFFFFFFF]
         bitfields = False
         n = 0
         ids, strs, add_str = cu.ids, self.strs, self._str
+        # Every member's type is a type of the CU (void too: pahole adds type_id_off to 0),
+        # and its name, if any, a name: listed here rather than by Records.add, per record.
+        w = len(out.words)
+        names, type_refs = out.names, out.type_refs
+        if rec[0]:
+            names.append(w)  # (names in the order they appear, the struct's first)
         for m in die.children:
             if m.tag != _MEMBER:
                 continue
@@ -427,13 +530,16 @@ class _Encoder:
                 # pahole would add off to 0 and point the member at whatever type precedes
                 # this unit (with a base, the base's last): BTF its own verifier rejects.
                 raise ELFError(f"member at DIE {m.offset:#x} refers to DIE {target!r}, which is no type")
-            mtype = off + small if small is not None else off  # pahole adds off to a void type too
             v = attrs.get(AT_NAME)
             name_off = (strs.get(v) or add_str(v)) if type(v) is str and v else 0
-            rec += (name_off, mtype, bit_offset | (bit_size << 24))
+            at = w + 3 + 3 * n
+            if name_off:
+                names.append(at)
+            type_refs.append(at + 1)
+            rec += (name_off, small or 0, bit_offset | (bit_size << 24))
             n += 1
         rec[1] = make_info(Kind.UNION if is_union else Kind.STRUCT, self._vlen(n, die), bitfields)
-        self.add(rec)
+        out.add(rec, names=())
 
     def _type_size(self, cu: _CU, die: Die) -> int:
         target = _ref(die, AT_TYPE)
@@ -445,6 +551,28 @@ class _Encoder:
                 return _udata(t, AT_BYTE_SIZE)
             target = _ref(t, AT_TYPE)
         return 0
+
+    def _tag_size(self, cu: _CU, die: Die | None) -> int | None:
+        """The size in bytes of the type ``die`` as pahole computes it (None: unknown)."""
+        count = 1
+        for _ in range(32):  # typedef/qualifier chains are short; a loop must not hang
+            if die is None:
+                return None
+            tag = die.tag
+            if tag == _POINTER:
+                return count * cu.unit.address_size
+            if tag in (_BASE, _ENUMERATION) or (tag in _COMPOSITES and AT_TYPE not in die.attrs):
+                size = _udata(die, AT_BYTE_SIZE)
+                if tag in _COMPOSITES and size == 1 and not any(c.tag in _MEMBER_TAGS for c in die.children):
+                    size = 0  # an empty C++ base class takes no room
+                return count * size
+            if tag == _SUBROUTINE:
+                return count * (_udata(die, AT_BYTE_SIZE) or cu.unit.address_size)
+            if tag == _ARRAY:
+                count *= self._nelems(die)
+            target = _ref(die, AT_TYPE)
+            die = cu.by_offset.get(target) if target is not None else None
+        return None
 
     def _enum(self, cu: _CU, die: Die) -> None:
         name = _name(die)
@@ -471,6 +599,7 @@ class _Encoder:
                 u = v & _U64
                 rec += (n, u & 0xFFFFFFFF, u >> 32)
             rec[1] = make_info(Kind.ENUM64, self._vlen(len(values), die), signed)
+            step = 3
         else:
             signed = any(v < 0 for _, v in values)
             for n, v in values:
@@ -480,9 +609,10 @@ class _Encoder:
                                      "in 32 bits")  # fmt: skip
                 rec += (n, v & 0xFFFFFFFF)
             rec[1] = make_info(Kind.ENUM, self._vlen(len(values), die), signed)
-        self.add(rec)
+            step = 2
+        self.out.add(rec, (0, *range(3, len(rec), step)))
 
-    def _params(self, cu: _CU, off: int, die: Die) -> tuple[list[tuple[str | None, int]], bool]:
+    def _params(self, cu: _CU, die: Die) -> tuple[list[tuple[str | None, int]], bool]:
         params: list[tuple[str | None, int]] = []
         unspec = False
         for p in die.children:
@@ -491,29 +621,30 @@ class _Encoder:
             elif p.tag == _FORMAL_PARAMETER:
                 name = _name(p)
                 if AT_TYPE in p.attrs:
-                    ptype = self._tid(cu, off, p)
+                    ptype = self._tid(cu, p)
                 else:
                     # a concrete instance: name and type come from the abstract origin
                     origin_off = _ref(p, AT_ABSTRACT_ORIGIN)
                     origin = cu.by_offset.get(origin_off) if origin_off is not None else None
                     if origin is not None:
                         name = _name(origin)
-                        ptype = self._tid(cu, off, origin)
+                        ptype = self._tid(cu, origin)
                     else:
                         ptype = 0
                 params.append((name, ptype))
         return params, unspec
 
-    def _proto(self, cu: _CU, off: int, die: Die, ret: int,
+    def _proto(self, cu: _CU, die: Die, ret: int,
                params: tuple[list[tuple[str | None, int]], bool] | None = None) -> int:  # fmt: skip
-        plist, unspec = params if params is not None else self._params(cu, off, die)
+        plist, unspec = params if params is not None else self._params(cu, die)
         rec = [0, 0, ret]
         for name, ptype in plist:
             rec += (self._str(name), ptype)
         if unspec:
             rec += (0, 0)
         rec[1] = make_info(Kind.FUNC_PROTO, self._vlen(len(plist) + unspec, die))
-        return self.add(rec)
+        n = len(plist)
+        return self.out.add(rec, tuple(range(3, 3 + 2 * n, 2)), tuple(range(2, 4 + 2 * n, 2)))
 
     def _origin(self, cu: _CU, die: Die) -> Die:
         """The DIE holding a concrete instance's type: its abstract origin (or declaration)."""
@@ -539,22 +670,28 @@ class _Encoder:
                     return _name(origin)
         return name
 
-    def _encode_function(self, cu: _CU, off: int, die: Die) -> None:
+    def _encode_function(self, cu: _CU, die: Die) -> str | Literal[False] | None:
+        """Encode a function as pahole would (FUNC_PROTO, FUNC, decl tags) into ``self.out``,
+        unless it is left out whatever came before (False).  Else return the name of its
+        symbol, which only the first function of that name gets (None: always emitted)."""
         if _flag(die, AT_DECLARATION):
-            return
-        params = self._params(cu, off, die)
+            return False
+        params = self._params(cu, die)
         if any(name is None for name, _ in params[0]):
-            return
+            return False
         name = self._function_name(cu, die)
         if self.syms.functions:
-            if name is None or name not in self.syms.functions or name in self.generated:
-                return
-            self.generated.add(name)
+            if name is None or name not in self.syms.functions:
+                return False
+            key: str | None = name
         elif not _flag(die, AT_EXTERNAL) or name is None:
-            return
-        proto = self._proto(cu, off, die, self._tid(cu, off, self._origin(cu, die)), params)
-        fid = self.add([self._str(name), make_info(Kind.FUNC, int(Linkage.STATIC)), proto])
-        self._decl_tags(fid, die, _FORMAL_PARAMETER)
+            return False
+        else:
+            key = None
+        proto = self._proto(cu, die, self._tid(cu, self._origin(cu, die)), params)
+        fid = self.out.add([self._str(name), make_info(Kind.FUNC, int(Linkage.STATIC)), proto], own=(2,))
+        self._decl_tags(fid, die, _FORMAL_PARAMETER, own=True)
+        return key
 
     def _location_addr(self, cu: _CU, die: Die) -> int | None:
         """The address of a variable located by ``DW_OP_addr`` (or, from clang's DWARF 5,
@@ -577,7 +714,7 @@ class _Encoder:
                 return int.from_bytes(self.debug_addr[at : at + size], self.order)
         return None
 
-    def _encode_variable(self, cu: _CU, off: int, die: Die) -> None:
+    def _encode_variable(self, cu: _CU, die: Die, percpu: list[tuple[int, int, int]]) -> None:
         spec_off = _ref(die, AT_SPECIFICATION)
         spec = cu.by_offset.get(spec_off) if spec_off is not None else None
         if _flag(die, AT_DECLARATION) and spec is None:
@@ -585,27 +722,105 @@ class _Encoder:
         addr = self._location_addr(cu, die)
         if addr is None and spec is None:
             return
-        found = self.syms.percpu.get(addr or 0)
+        addr = addr or 0  # (a definition without a location, as pahole reads it)
+        start, section_size = self.syms.percpu_addr, self.syms.percpu_size or 0
+        if not start <= addr < start + section_size:
+            return
+        found = self.syms.percpu.get(addr - start)
         if found is None:
             return
         sym_name, size = found
-        var = spec if spec is not None else die
-        dwarf_name = _name(die) or _name(var)
-        if dwarf_name is not None and dwarf_name != sym_name:
+        if addr == 0 and _name(die) != sym_name:
+            # Address 0 is also where many special variables (__UNIQUE_ID_*, __ADDRESSABLE)
+            # seem to be, so there pahole also wants the DIE's own name to be the symbol's: a
+            # definition named only by its declaration (DW_AT_specification) does not count,
+            # which leaves vmlinux's first per-CPU variable (fixed_percpu_data) out.
             return
-        vtype = self._tid(cu, off, var)
+        var = spec if spec is not None else die
+        vtype = self._tid(cu, var)
         if vtype == 0:
             raise BuildError(f"per-CPU variable {sym_name!r} at DIE {die.offset:#x} has void type")
+        target = _ref(var, AT_TYPE)
+        if target is not None and self._tag_size(cu, cu.by_offset.get(target)) == 0:
+            return  # pahole skips zero-sized per-CPU variables
         linkage = Linkage.GLOBAL if _flag(var, AT_EXTERNAL) else Linkage.STATIC
-        vid = self.b.add_var(sym_name, vtype, linkage)
-        self._decl_tags(vid, die, -1)
-        self.percpu_vars.append((vid, addr or 0, size))
+        vid = self.out.add([self._str(sym_name), _VAR_INFO, vtype, int(linkage)], (0,), (2,))
+        self._decl_tags(vid, die, -1, own=True)
+        percpu.append((vid, addr - start, size))
+
+
+class _Merger:
+    """Places encoded CUs into one BTF in CU order, doing what pahole does between CUs:
+    type IDs continue from the previous CU's, the array index type is found (or added)
+    once, each function symbol is emitted once, and the per-CPU variables are gathered
+    into one DATASEC at the end."""
+
+    def __init__(self, builder: Builder):
+        self.b = builder
+        self.btf = builder.btf
+        self.has_index_type = False
+        self.need_index_type = False
+        self.array_index_id = 0
+        self.generated: set[str] = set()
+        self.percpu_vars: list[tuple[int, int, int]] = []  # (var ID, offset, size)
+        self.offsets: dict[str, int] = {}  # string offsets by text
+
+    def add_batch(self, batch: _Batch) -> None:
+        for cu in batch.cus:
+            self.add_cu(cu, batch.strings)
+
+    def add_cu(self, cu: _EncodedCU, strings: list[str]) -> None:
+        off = self.btf.type_count - 1  # pahole's type_id_off
+        if not self.has_index_type:
+            if cu.int_id is not None:
+                self.has_index_type = True
+                self.array_index_id = off + cu.int_id
+            else:
+                self.array_index_id = off + cu.ntypes + 1
+        self.place(cu.types, off, strings)
+        self.need_index_type = self.need_index_type or cu.has_array
+        if self.need_index_type and not self.has_index_type:
+            self.b.add_int("__ARRAY_SIZE_TYPE__", 4)
+            self.has_index_type = True
+        self.place(cu.decl_tags, off, strings)
+        for name, records in cu.functions:
+            if name is not None:
+                if name in self.generated:
+                    continue
+                self.generated.add(name)
+            self.place(records, off, strings)
+        first = self.place(cu.variables, off, strings)
+        self.percpu_vars += ((first + i, offset, size) for i, offset, size in cu.percpu)
+
+    def place(self, records: _Records, off: int, strings: list[str]) -> int:
+        """Append ``records`` with their stand-ins replaced; return the first one's ID."""
+        first = self.btf.type_count
+        if not records:
+            return first
+        words = records.words
+        for p in records.type_refs:
+            words[p] += off
+        for p in records.own_refs:
+            words[p] += first
+        for p in records.index_refs:
+            words[p] = self.array_index_id
+        # Names in the order they appear, as pahole adds them to the string section.
+        offsets, add = self.offsets, self.btf.strings.add
+        for p in records.names:
+            text = strings[words[p]]
+            at = offsets.get(text)
+            if at is None:
+                at = offsets[text] = add(text)
+            words[p] = at
+        self.btf.append_records(words, records.starts)
+        return first
 
     def finish(self) -> None:
         if self.percpu_vars:
-            assert self.syms.percpu_size is not None
-            self.b.add_datasec(PERCPU_SECTION, self.syms.percpu_size,
-                               sorted(self.percpu_vars, key=lambda v: v[1]))  # fmt: skip
+            ordered = sorted(self.percpu_vars, key=lambda v: v[1])
+            # the DATASEC ends where its last variable does, not where the ELF section ends
+            _, last_offset, last_size = ordered[-1]
+            self.b.add_datasec(PERCPU_SECTION, last_offset + last_size, ordered)
 
 
 # How relocations patch debug sections, per ELF machine: (width in bytes, operation), the
@@ -666,9 +881,36 @@ def _cstr(data: bytes | bytearray, base: int, size: int, off: int) -> str:
     return bytes(data[base + off : end if end >= 0 else base + size]).decode("utf-8", "surrogateescape")
 
 
-def _relocate_debug_sections(elf: ELFFile, data: bytes, sections: dict[int, bytearray], name: str) -> None:
+_SHF_ALLOC = 0x2
+# Where libdwfl (elfutils, pahole's DWARF reader) starts laying out a relocatable object.
+_OFFLINE_BASE = 0x10000
+
+
+def _offline_layout(elf: ELFFile) -> dict[int, int]:
+    """Addresses for an ``ET_REL`` object's allocated sections, by section index.
+
+    A relocatable object's sections all start at 0, so a variable in ``.data`` and one in
+    ``.data..percpu`` can have the same DWARF address.  pahole reads DWARF through libdwfl,
+    which first lays the allocated sections out one after the other, aligned, from 0x10000,
+    and relocates with those addresses; pahole then takes as per-CPU the variables whose
+    address falls inside ``.data..percpu``.  Any layout without overlaps tells them apart
+    the same way; this one follows libdwfl's.
+    """
+    out = {}
+    end = _OFFLINE_BASE
+    for i, sec in enumerate(elf.iter_sections()):
+        if sec["sh_flags"] & _SHF_ALLOC:
+            align = int(sec["sh_addralign"]) or 1
+            out[i] = (end + align - 1) // align * align
+            end = out[i] + int(sec["sh_size"])
+    return out
+
+
+def _relocate_debug_sections(elf: ELFFile, data: bytes, sections: dict[int, bytearray], name: str,
+                             layout: dict[int, int]) -> None:  # fmt: skip
     """Apply the relocations of an ``ET_REL`` object's debug sections (``sections``, by
-    section index, already decompressed) to them, in place.
+    section index, already decompressed) to them, in place, with the allocated sections
+    at the addresses ``layout`` gives them.
 
     pyelftools can do this too, but one relocation at a time through its
     structure parser (most of the read time for a module) and without the TLS
@@ -689,7 +931,7 @@ def _relocate_debug_sections(elf: ELFFile, data: bytes, sections: dict[int, byte
         target = elf.get_section(sec["sh_info"])
         link = int(sec["sh_link"])
         if link not in symtabs:
-            symtabs[link] = [s.value for s in _read_symtab(elf, data, link)]
+            symtabs[link] = [s.value + layout.get(s.shndx, 0) for s in _read_symtab(elf, data, link)]
         values = symtabs[link]
         rela = sh_type == "SHT_RELA"
         fmt = end + ("QQq" if rela else "QQ") if is64 else end + ("IIi" if rela else "II")
@@ -746,7 +988,7 @@ def _decompress(raw: bytes, elf: ELFFile, what: str) -> bytes:
     return out
 
 
-def _symbols(elf: ELFFile, data: bytes | bytearray) -> _Symbols:
+def _symbols(elf: ELFFile, data: bytes | bytearray, layout: dict[int, int]) -> _Symbols:
     syms = _Symbols()
     percpu_index = None
     percpu_base = 0
@@ -756,6 +998,7 @@ def _symbols(elf: ELFFile, data: bytes | bytearray) -> _Symbols:
             percpu_index = i
             syms.percpu_size = int(sec["sh_size"])
             percpu_base = int(sec["sh_addr"]) if elf["e_type"] != "ET_REL" else 0
+            syms.percpu_addr = layout.get(i, percpu_base)
         elif sec.header["sh_type"] == "SHT_SYMTAB" and symtab_index is None:
             symtab_index = i
     if symtab_index is None:
@@ -771,6 +1014,112 @@ def _symbols(elf: ELFFile, data: bytes | bytearray) -> _Symbols:
     return syms
 
 
+@dataclass
+class _Job:
+    """What encoding a range of CUs needs (shared with forked workers, not copied)."""
+
+    sections: dict[str, bytes]
+    symbols: _Symbols
+    little: bool
+    vlen_max: int
+    gen_floats: bool
+
+
+_JOB: list[_Job] = []  # the job of the dwarf_to_btf call in progress, for _encode_range
+
+
+def _encode_range(bounds: tuple[int, int]) -> _Batch:
+    """Encode the CUs of ``.debug_info`` from offset ``bounds[0]`` up to ``bounds[1]``."""
+    job = _JOB[-1]
+    enc = _Encoder(job.symbols, job.little, job.vlen_max, job.sections.get(".debug_addr", b""), job.gen_floats)
+    batch = _Batch([], enc.strings)
+    units = iter_units(job.sections, job.little, *bounds)
+    while True:
+        t = time.perf_counter()
+        unit = next(units, None)
+        if unit is None:
+            batch.read_seconds += time.perf_counter() - t
+            break
+        table = enc.table(unit)
+        t1 = time.perf_counter()
+        batch.read_seconds += t1 - t
+        batch.cus.append(enc.encode_cu(table))
+        batch.build_seconds += time.perf_counter() - t1
+    batch.dies = enc.dies
+    return batch
+
+
+# Below this much .debug_info (a kernel module's is a few MB at most), starting workers
+# costs more than it saves.
+_PARALLEL_MIN_BYTES = 16 << 20
+# Ranges per worker: enough that each worker stays busy until the end, and that the
+# first results reach the merge early.
+_RANGES_PER_WORKER = 8
+
+
+def _ranges(info: bytes, little: bool, count: int) -> list[tuple[int, int]]:
+    """``.debug_info`` cut at CU boundaries into about ``count`` ranges of similar size."""
+    starts = unit_offsets(info, little)
+    step = max(1, len(info) // count)
+    cuts = [0]
+    for pos in starts:
+        if pos >= cuts[-1] + step:
+            cuts.append(pos)
+    cuts.append(len(info))
+    return list(itertools.pairwise(cuts))
+
+
+def _encoded_batches(job: _Job, jobs: int) -> Generator[_Batch, None, None]:
+    """The object's CUs encoded, in order: on ``jobs`` forked workers for a large object."""
+    info = job.sections[".debug_info"]
+    _JOB.append(job)
+    try:
+        if jobs <= 1 or len(info) < _PARALLEL_MIN_BYTES or "fork" not in multiprocessing.get_all_start_methods():
+            yield _encode_range((0, len(info)))
+            return
+        ranges = _ranges(info, job.little, jobs * _RANGES_PER_WORKER)
+        # Forked, the workers share the sections instead of receiving copies; a worker that
+        # dies makes the pool fail (BrokenProcessPool) rather than hang.  Ctrl-C reaches the
+        # whole process group: only the parent handles it.
+        pool = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork"),
+                                   initializer=signal.signal, initargs=(signal.SIGINT, signal.SIG_IGN))  # fmt: skip
+        try:
+            yield from pool.map(_encode_range, ranges)
+        finally:
+            pool.shutdown(cancel_futures=True)
+    finally:
+        _JOB.pop()
+
+
+def default_jobs() -> int:
+    """The CPUs this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def _debug_sections(elf: ELFFile, image: bytes, name: str, layout: dict[int, int] | None) -> dict[str, bytes]:
+    """The debug sections the DIE reader uses, decompressed, and relocated when ``layout``
+    (a relocatable object's section addresses) is given."""
+    by_index: dict[int, bytearray] = {}
+    sections: dict[str, bytes] = {}
+    for i, sec in enumerate(elf.iter_sections()):
+        if sec.name in _READ_SECTIONS and sec["sh_type"] != "SHT_NOBITS":
+            off, size = int(sec["sh_offset"]), int(sec["sh_size"])
+            if off + size > len(image):
+                raise ELFError(f"{name}: section {sec.name} lies outside the file")
+            raw = image[off : off + size]
+            if sec["sh_flags"] & _SHF_COMPRESSED:
+                raw = _decompress(raw, elf, f"{name}: {sec.name}")
+            if layout is None:
+                sections[sec.name] = raw  # (a copy only of what is read: no bytearray on the way)
+            else:
+                by_index[i] = bytearray(raw)
+    if layout is not None:
+        _relocate_debug_sections(elf, image, by_index, name, layout)
+        for i, buf in by_index.items():
+            sections[elf.get_section(i).name] = bytes(buf)
+    return sections
+
+
 def dwarf_to_btf(
     data: bytes | bytearray | memoryview,
     name: str,
@@ -778,56 +1127,47 @@ def dwarf_to_btf(
     stats: DwarfStats | None = None,
     *,
     gen_floats: bool = False,
+    jobs: int | None = None,
 ) -> BTF:
     """Encode the DWARF of an ELF object as pahole 1.24 does, without deduplication.
 
     The result is split on ``base`` when given.  ``gen_floats`` makes floating-point base
-    types FLOATs instead of INTs (pahole's ``--btf_gen_floats``, which kernel builds pass).  Raises :class:`~btfkit.errors.ELFError`
-    when the object is not a readable ELF or carries no DWARF.
+    types FLOATs instead of INTs (pahole's ``--btf_gen_floats``, which kernel builds pass).
+    A large object (a vmlinux) has its CUs encoded on ``jobs`` processes (default: every
+    CPU), with the same result.  Raises :class:`~btfkit.errors.ELFError` when the object is
+    not a readable ELF or carries no DWARF.
     """
     st = stats if stats is not None else DwarfStats()
+    image = bytes(data)
+    # pyelftools' objects refer to each other in cycles, which stay until the garbage
+    # collector runs (it is paused while encoding): closing the stream at the end lets
+    # go of the image (a vmlinux's 600 MB) at once all the same.
+    stream = io.BytesIO(image)
     try:
         t0 = time.perf_counter()
-        image = bytes(data)
         section_table(image, name)  # btfkit's checks of the ELF structure before pyelftools trusts it
-        elf = ELFFile(io.BytesIO(image))
+        elf = ELFFile(stream)
         if elf.get_section_by_name(".debug_info") is None:
             raise ELFError(f"{name}: no DWARF (.debug_info) to encode")
-        by_index: dict[int, bytearray] = {}
-        sections: dict[str, bytes] = {}
-        for i, sec in enumerate(elf.iter_sections()):
-            if sec.name in _READ_SECTIONS and sec["sh_type"] != "SHT_NOBITS":
-                off, size = int(sec["sh_offset"]), int(sec["sh_size"])
-                if off + size > len(image):
-                    raise ELFError(f"{name}: section {sec.name} lies outside the file")
-                raw = image[off : off + size]
-                if sec["sh_flags"] & _SHF_COMPRESSED:
-                    raw = _decompress(raw, elf, f"{name}: {sec.name}")
-                by_index[i] = bytearray(raw)
-        if elf["e_type"] == "ET_REL":
-            _relocate_debug_sections(elf, image, by_index, name)
-        for i, buf in by_index.items():
-            sections[elf.get_section(i).name] = bytes(buf)
-        symbols = _symbols(elf, image)
+        layout = _offline_layout(elf) if elf["e_type"] == "ET_REL" else None
+        sections = _debug_sections(elf, image, name, layout)
+        symbols = _symbols(elf, image, layout or {})
         little = bool(elf.little_endian)
         builder = Builder(base=base, byteorder="little" if little else "big")
         builder.btf.pointer_size = 8 if elf.elfclass == 64 else 4
-        enc = _Encoder(builder, symbols, st, little, sections.get(".debug_addr", b""), gen_floats)
-        units = iter_units(sections, little)
+        merger = _Merger(builder)
+        job = _Job(sections, symbols, little, builder.btf.info_format.vlen_mask, gen_floats)
         st.read_seconds += time.perf_counter() - t0
-        while True:
-            t = time.perf_counter()
-            unit = next(units, None)
-            if unit is None:
-                st.read_seconds += time.perf_counter() - t
-                break
-            table = enc.table(unit)
-            t1 = time.perf_counter()
-            st.read_seconds += t1 - t
-            enc.encode_cu(table)
-            st.build_seconds += time.perf_counter() - t1
-            st.cus += 1
-        enc.finish()
+        # (closed on the way out, error or not: the workers stop at once)
+        with contextlib.closing(_encoded_batches(job, jobs or default_jobs())) as batches:
+            for batch in batches:
+                t = time.perf_counter()
+                merger.add_batch(batch)
+                st.build_seconds += batch.build_seconds + time.perf_counter() - t
+                st.read_seconds += batch.read_seconds
+                st.cus += len(batch.cus)
+                st.dies += batch.dies
+        merger.finish()
     except (BTFError, _PyELFError, _PyELFParseError, struct.error, ValueError, KeyError, IndexError, EOFError,
             OSError, RecursionError) as exc:  # fmt: skip
         if isinstance(exc, BTFError):
@@ -835,4 +1175,6 @@ def dwarf_to_btf(
                 raise
             raise type(exc)(f"{name}: {exc}") from exc
         raise ELFError(f"{name}: unreadable ELF or DWARF: {exc or type(exc).__name__}") from exc
+    finally:
+        stream.close()
     return builder.btf

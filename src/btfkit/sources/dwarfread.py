@@ -23,7 +23,7 @@ from typing import Literal
 
 from ..errors import ELFError
 
-__all__ = ["NOT_CONSTANT", "Die", "Unit", "iter_units"]
+__all__ = ["NOT_CONSTANT", "Die", "Unit", "iter_units", "unit_offsets"]
 
 # DW_AT_* codes this reader keeps.
 AT_LOCATION, AT_NAME, AT_BYTE_SIZE, AT_BIT_OFFSET, AT_BIT_SIZE = 0x02, 0x03, 0x0B, 0x0C, 0x0D
@@ -487,10 +487,27 @@ class _Reader:
         return root
 
 
-def iter_units(sections: dict[str, bytes], little_endian: bool) -> Iterator[Unit]:
-    """The compilation units of ``sections`` (``.debug_info`` and friends, relocated), in order."""
+def iter_units(sections: dict[str, bytes], little_endian: bool, start: int = 0, end: int | None = None) -> Iterator[Unit]:
+    """The compilation units of ``sections`` (``.debug_info`` and friends, relocated), in
+    order; those from offset ``start`` (a unit's) up to ``end`` if given."""
     reader = _Reader(sections, little_endian)
-    pos, size = 0, len(reader.info)
+    pos, size = start, len(reader.info) if end is None else end
     while pos + 11 <= size:
         unit, pos = reader.unit(pos)
         yield unit
+
+
+def unit_offsets(info: bytes, little_endian: bool) -> list[int]:
+    """Where each compilation unit of ``.debug_info`` starts (from the unit lengths alone)."""
+    order: Literal["little", "big"] = "little" if little_endian else "big"
+    out = []
+    pos, size = 0, len(info)
+    while pos + 11 <= size:
+        out.append(pos)
+        length = int.from_bytes(info[pos : pos + 4], order)
+        if length == 0xFFFFFFFF:
+            length = 8 + int.from_bytes(info[pos + 4 : pos + 12], order)
+        if length < 7:
+            raise ELFError(f"compilation unit at {pos:#x} is too short")
+        pos += 4 + length
+    return out

@@ -53,14 +53,14 @@ def _layout(t: Type) -> tuple[int, list[tuple[str, int, int]]]:
     return t.size, [(m.name, m.bit_offset, m.bitfield_size) for m in t.members]
 
 
-def _check_base(btf: BTF, data: bytes, name: str) -> None:
+def _check_base(btf: BTF, is_module: bool, name: str) -> None:
     """Refuse a kernel module built for another kernel than the base.
 
     Built for the base's kernel, a module's ``struct module`` usually deduplicates into the
     base's; when it does not (some type deeper in its graph differs, as happens for a few
     in-tree modules too), it must at least have the base's size and member layout.
     """
-    if btf.base is None or _THIS_MODULE.encode() not in data:
+    if btf.base is None or not is_module:
         return
     own = next((t for t in btf.types() if t.kind == Kind.STRUCT and t.name == "module"), None)
     if own is None:
@@ -82,6 +82,7 @@ def encode(
     check_base: bool = True,
     gen_floats: bool = False,
     name: str = "object",
+    jobs: int | None = None,
 ) -> BTF:
     """The deduplicated BTF of an ELF object's DWARF, split on ``base`` when given.
 
@@ -89,7 +90,9 @@ def encode(
     base when encoding many objects.  With ``check_base``, a kernel module whose
     ``struct module`` is laid out differently from the base's is rejected: the base
     is then not the kernel the module was built for.  ``gen_floats`` is pahole's
-    ``--btf_gen_floats`` (floats as FLOAT, as kernel builds ask for).
+    ``--btf_gen_floats`` (floats as FLOAT, as kernel builds ask for).  A large object (a
+    vmlinux) has its compilation units encoded on ``jobs`` processes (default: all CPUs),
+    with the same result.
     """
     data, name = _read(source, name)
     if bytes(unwrap(data, name)[:4]) != _ELF_MAGIC:
@@ -97,8 +100,10 @@ def encode(
     if not data.startswith(_ELF_MAGIC):
         raise ELFError(f"{name}: a compressed object; decompress it first")
     st = stats if stats is not None else EncodeStats()
+    is_module = _THIS_MODULE.encode() in data
     with paused_gc():
-        btf = dwarf_to_btf(data, name, base, st, gen_floats=gen_floats)
+        btf = dwarf_to_btf(data, name, base, st, gen_floats=gen_floats, jobs=jobs)
+        del data  # (a vmlinux's 600 MB, not needed while deduplicating)
         st.types_before_dedup = len(btf)
         t = time.perf_counter()
         if index is None and base is not None:
@@ -107,7 +112,7 @@ def encode(
             dedup(btf, index=index)
         st.dedup_seconds += time.perf_counter() - t
     if check_base:
-        _check_base(btf, data, name)
+        _check_base(btf, is_module, name)
     return btf
 
 

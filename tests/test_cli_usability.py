@@ -65,6 +65,26 @@ def test_every_help_ends_with_examples_that_parse(command: str, capsys: pytest.C
         assert args.command == command
 
 
+def _count_options() -> list[tuple[str, str]]:
+    """(command, option) for every option that takes a number of processes."""
+    found = []
+    for command, sub in sorted(_subcommands().items()):
+        for action in sub._actions:
+            if action.dest in ("jobs", "workers") and action.option_strings:
+                found.append((command, action.option_strings[-1]))
+    return found
+
+
+@pytest.mark.parametrize(("command", "option"), _count_options())
+def test_process_counts_are_checked(command: str, option: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """0, negative or non-numeric worker counts are a usage error naming the option, not a hang or a traceback."""
+    for bad in ("0", "-3", "two"):
+        with pytest.raises(SystemExit) as exit_:
+            parser().parse_args([command, f"{option}={bad}", "x"])
+        assert exit_.value.code == 2
+        assert option in capsys.readouterr().err
+
+
 def test_examples_on_this_machine_run(sys_vmlinux: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """Examples whose every path exists here run and succeed (the vmlinux ones, at least; the
     vmlinux.h one is the README's first command, run by test_readme.py)."""

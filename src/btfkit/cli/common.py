@@ -94,9 +94,20 @@ def load_input(path: str, base: str | None, data: bytes | None = None) -> BTF:
         raise BaseMismatchError(f"{path} on base {base}: {exc}") from exc
 
 
+def count(text: str) -> int:
+    """An argparse type: a count of processes, 1 or more."""
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"{n}: give 1 or more")
+    return n
+
+
 def jobs_and_progress(parser: argparse.ArgumentParser) -> None:
     """The options of a command that works on a module tree: worker count and progress bar."""
-    parser.add_argument("-j", "--jobs", type=int, help="worker processes (default: all CPUs)")
+    parser.add_argument("-j", "--jobs", type=count, help="worker processes (default: all CPUs)")
     parser.add_argument("--progress", action="store_true",
                         help="show the progress bar even when stderr is not a terminal")  # fmt: skip
 

@@ -8,7 +8,7 @@ import sys
 from typing import Any
 
 from ..errors import BTFError
-from .common import examples
+from .common import count, examples
 
 
 def _lines(result: Any) -> list[str]:
@@ -131,7 +131,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                       help="a module's BTF, searched where vmlinux has no candidate (repeatable)")  # fmt: skip
     core.add_argument("-j", "--json", action="store_true", help="JSON output")
     core.add_argument("--html", metavar="FILE", help="check: also write the matrix as an HTML page")
-    core.add_argument("--jobs", type=int, metavar="N", help="check: worker processes (default: all CPUs)")
+    core.add_argument("--jobs", type=count, metavar="N", help="check: worker processes (default: all CPUs)")
     core.set_defaults(func=_cmd_core)
     mini = sub.add_parser("min-core-btf", help="the BTF a set of BPF objects needs, as bpftool gen min_core_btf",
                           epilog=examples(

@@ -7,7 +7,7 @@ import argparse
 from ..errors import BTFError
 from ..format.reader import load
 from ..format.writer import refuse_overwriting, write
-from .common import SYS_VMLINUX, examples, module_image, note, warn_other_kernel
+from .common import SYS_VMLINUX, count, examples, module_image, note, warn_other_kernel
 
 
 def _encode_base(files: list[str], base: str | None) -> str | None:
@@ -100,7 +100,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     enc.add_argument("--no-base", action="store_true", help="standalone BTF, even for kernel modules")
     enc.add_argument("--btf_gen_floats", "--btf-gen-floats", action="store_true",
                      help="floats as FLOAT, not INT (pahole's option, which kernel builds use)")  # fmt: skip
-    enc.add_argument("-j", "--jobs", type=int,
+    enc.add_argument("-j", "--jobs", type=count,
                      help="processes encoding a large object's compilation units (default: all CPUs)")  # fmt: skip
     enc.add_argument("--no-base-check", action="store_true",
                      help="accept a module whose struct module is not the base's")  # fmt: skip

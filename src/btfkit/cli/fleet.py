@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import TypeVar
 
 from ..errors import BTFError
-from .common import examples
+from .common import count, examples
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -70,7 +70,7 @@ def _scale_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--scheduler", metavar="ADDRESS",
                    help="run on a Dask cluster: tcp://HOST:PORT, or 'local' for an in-process LocalCluster "
                    "(default: a process pool on this machine)")  # fmt: skip
-    p.add_argument("-w", "--workers", type=int, metavar="N", help="processes (default: all CPUs)")
+    p.add_argument("-w", "--workers", type=count, metavar="N", help="processes (default: all CPUs)")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="a progress bar on stderr (default: when stderr is a terminal)")  # fmt: skip
 

@@ -67,12 +67,12 @@ def test_every_help_ends_with_examples_that_parse(command: str, capsys: pytest.C
 
 def _count_options() -> list[tuple[str, str]]:
     """(command, option) for every option that takes a number of processes."""
-    found = []
-    for command, sub in sorted(_subcommands().items()):
-        for action in sub._actions:
-            if action.dest in ("jobs", "workers") and action.option_strings:
-                found.append((command, action.option_strings[-1]))
-    return found
+    return [
+        (command, action.option_strings[-1])
+        for command, sub in sorted(_subcommands().items())
+        for action in sub._actions
+        if action.dest in ("jobs", "workers") and action.option_strings
+    ]
 
 
 @pytest.mark.parametrize(("command", "option"), _count_options())

@@ -515,3 +515,30 @@ def test_archive_from_dwarf(dwarf_kernel: str, tmp_path: Path) -> None:
         btf = load(split, base)
         assert btf.start_id == base.type_count
         assert len(btf) == sum(line.startswith("[") for line in dump.splitlines()), name
+
+
+def test_release_of_a_debian_releases_own_kernel() -> None:
+    """Debian 12's own 6.1 kernel has no "deb12" in its version: its changelog's distribution gives the release.
+
+    The oracle: the package comes from this machine's archive, and its changelog (read by
+    dpkg-deb, tar and zcat) names this machine's release codename, whose number
+    /etc/os-release gives.
+    """
+    os_release = dict(line.split("=", 1) for line in Path("/etc/os-release").read_text().splitlines() if "=" in line)
+    require(os_release.get("ID") == "debian", "not a Debian machine: its archive has no Debian kernel packages")
+    codename, number = os_release["VERSION_CODENAME"], os_release["VERSION_ID"].strip('"')
+    release = releases("6.1")[-1]
+    deb = image_deb(release)
+    package = subprocess.run(["dpkg-deb", "-f", str(deb), "Package"], capture_output=True, text=True, check=True).stdout
+    first = subprocess.run(
+        f"dpkg-deb --fsys-tarfile {deb} | tar -xO ./usr/share/doc/{package.strip()}/changelog.Debian.gz | zcat | head -1",
+        shell=True, capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    assert first.split(")")[1].split(";")[0].strip().split("-")[0] == codename, first
+    assert "deb" not in deb.name.removesuffix(".deb").split("_")[1]  # no debNN to read the release from
+    (job,) = plan([deb])
+    assert (job.distro, job.version) == ("debian", number)
+    (job,) = plan([image(release).root])  # unpacked: no etc/os-release, but the changelog
+    assert (job.distro, job.version) == ("debian", number)
+    (job,) = plan([deb], version="bookworm-ish")  # what the user says wins
+    assert job.version == "bookworm-ish"

@@ -56,7 +56,7 @@ from .kernel import (
     tree_modules,
 )
 from .kernel import constant as _constant
-from .packages import kernel_files, read_control
+from .packages import debian_release, kernel_files, read_control
 
 INDEX = "index.json"
 #: Where a -dbg package puts the vmlinux with DWARF, and its modules.
@@ -130,7 +130,8 @@ def plan(
     """One :class:`Job` per kernel found in ``inputs`` (packages and directories).
 
     The distribution, its version and the architecture come from the package
-    (``deb12`` in the version gives Debian 12) or the tree's ``etc/os-release``
+    (``deb12`` in the version gives Debian 12; without one, as in a Debian release's
+    own kernel, the distribution its changelog names) or the tree's ``etc/os-release``
     and kernel image, unless given.  A ``-dbg`` package (or unpacked tree) given
     beside its kernel's image (the same release) goes with it, for the image's
     lack of BTF; alone, it is its kernel.
@@ -171,6 +172,8 @@ def plan(
             )
         )
     jobs = _pair_debug(jobs)
+    if version is None:  # a Debian release's own kernel has no debNN in its version: ask its changelog
+        jobs = [_with_changelog_release(j) if j.version == "unknown" else j for j in jobs]
     seen: dict[str, Job] = {}
     for job in jobs:
         if job.path in seen:
@@ -190,6 +193,28 @@ def _pair_debug(jobs: list[Job]) -> list[Job]:
         paired = job.debug is None and job.release in alone
         out.append(dataclasses.replace(job, debug=alone[job.release].debug) if paired else job)
     return out
+
+
+def _with_changelog_release(job: Job) -> Job:
+    """``job`` with the Debian release its package's changelog names (as it is when none does)."""
+    release = _changelog_release(job)
+    if release is None:
+        return job
+    return dataclasses.replace(job, version=release, distro="debian" if job.distro == "unknown" else job.distro)
+
+
+def _changelog_release(job: Job) -> str | None:
+    """The Debian release number in the changelog of the job's package (a ``.deb`` or an unpacked tree)."""
+    source = Path(job.source)
+    if source.is_dir():
+        found = sorted(source.glob("usr/share/doc/linux-image-*/changelog.Debian.gz"))
+        return debian_release(found[0].read_bytes()) if found else None
+    data = read_file(source)
+    wanted = f"usr/share/doc/{read_control(data, job.source).get('Package', '')}/changelog.Debian.gz"
+    changelog: list[bytes] = []
+    # (The changelog comes last in a kernel package: this inflates the whole data archive.)
+    kernel_files(data, job.source, lambda path: path == wanted, lambda _path, contents: changelog.append(contents))
+    return debian_release(changelog[0]) if changelog else None
 
 
 def _modules_btf(modules: dict[str, tuple[str, bytes | Path]]) -> dict[str, bytes | None]:

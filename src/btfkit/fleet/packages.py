@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import tarfile
+import zlib
 from collections.abc import Callable, Iterator
 from typing import IO
 
@@ -97,3 +99,21 @@ def kernel_files(data: bytes, name: str, want: Callable[[str], bool], take: Call
                         take(path, f.read())
     except (tarfile.TarError, EOFError, OSError) as exc:
         raise ELFError(f"{name}: unreadable data archive: {exc}") from exc
+
+
+#: Debian's release codenames, as a changelog entry names its distribution, and their numbers.
+DEBIAN_RELEASES = {"buster": "10", "bullseye": "11", "bookworm": "12", "trixie": "13", "forky": "14", "duke": "15"}
+
+
+def debian_release(changelog_gz: bytes) -> str | None:
+    """The number of the Debian release a package was built for, from the first entry of its
+    ``changelog.Debian.gz`` (``linux (6.1.192-3) bookworm-security; ...`` gives ``"12"``).
+
+    Only the head of the (often megabytes long) changelog is inflated.
+    """
+    try:
+        head = zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(changelog_gz, 512)
+    except zlib.error:
+        return None
+    found = re.match(rb"\S+ \([^)]*\) ([a-z]+)", head)
+    return DEBIAN_RELEASES.get(found[1].decode()) if found else None

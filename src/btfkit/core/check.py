@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 
 from ..errors import BTFError
 from ..format.btf import BTF
+from ..format.kernelinfo import file_release, package_release
 from ..format.reader import is_raw_btf, load
 from .program import Program, load_program
 from .resolve import Relocation, Target, resolve
@@ -48,21 +49,12 @@ class Cell:
         return bool(self.failures) or self.error is not None
 
 
-def _release_of(directory: str) -> str | None:
-    boot = os.path.join(directory, "boot")
-    if os.path.isdir(boot):
-        for name in sorted(os.listdir(boot)):
-            if name.startswith("vmlinuz-"):
-                return name.removeprefix("vmlinuz-")
-    return None
-
-
 def kernel_inputs(paths: Sequence[str]) -> list[tuple[str, str]]:
     """(name, BTF file) for each KERNEL argument, directories expanded."""
     out: list[tuple[str, str]] = []
     for path in paths:
         if os.path.isdir(path):
-            release = _release_of(path)
+            release = package_release(path)
             if release is not None:  # an unpacked kernel package
                 elf = os.path.join(path, "vmlinux")
                 out.append((release, elf if os.path.exists(elf) else os.path.join(path, "boot", f"vmlinuz-{release}")))
@@ -72,15 +64,9 @@ def kernel_inputs(paths: Sequence[str]) -> list[tuple[str, str]]:
                 out.append((os.path.basename(os.path.realpath(path)), elf))
                 continue
             files = sorted(os.path.join(path, n) for n in os.listdir(path) if not n.startswith("."))
-            out.extend(kernel_inputs([f for f in files if os.path.isfile(f) or _release_of(f)]))
+            out.extend(kernel_inputs([f for f in files if os.path.isfile(f) or package_release(f)]))
         else:
-            name = os.path.basename(path)
-            parent = os.path.dirname(os.path.abspath(path))
-            if os.path.abspath(path) == "/sys/kernel/btf/vmlinux":
-                name = os.uname().release  # the running kernel
-            elif name == "vmlinux":
-                name = _release_of(parent) or os.path.basename(os.path.realpath(parent))
-            out.append((name, path))
+            out.append((file_release(path), path))
     if not out:
         raise BTFError("core check: no kernel given")
     return out

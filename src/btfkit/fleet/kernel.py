@@ -17,6 +17,7 @@ from pathlib import Path
 from ..errors import BTFError, ELFError
 from ..format.btf import BTF
 from ..format.elf import btf_sections
+from ..format.kernelinfo import file_release
 from ..format.reader import is_raw_btf, parse
 
 #: Module file names: ``ext4.ko``, ``ext4.ko.xz``, ``.ko.zst``, ``.ko.gz``.
@@ -168,17 +169,3 @@ def open_kernel(path: str | os.PathLike[str]) -> Kernel:
         return _from_tarball(p)
     return Kernel(str(p), file_release(p), _file_btf(p))
 
-
-def file_release(path: Path) -> str:
-    """The release a kernel file names: ``vmlinuz-<release>``, ``vmlinux-<release>`` (a ``-dbg`` package's),
-    a ``vmlinux`` beside ``boot/vmlinuz-<release>`` (an unpacked package) or in a directory named for it;
-    other files go by their name."""
-    name = path.name
-    for prefix in ("vmlinuz-", "vmlinux-"):
-        if name.startswith(prefix):
-            return name.removeprefix(prefix)
-    if name != "vmlinux":
-        return name
-    parent = path.absolute().parent
-    boot = sorted((parent / "boot").glob("vmlinuz-*")) if (parent / "boot").is_dir() else []
-    return boot[0].name.removeprefix("vmlinuz-") if len(boot) == 1 else parent.name

@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from ..errors import BTFError, ELFError
 from .elf import SHT_NOBITS, bzimage_payload, section_table, unwrap
 
-__all__ = ["BaseChoice", "base_release", "find_module_base", "is_kernel_module", "module_release",
-           "running_release"]
+__all__ = ["BaseChoice", "base_release", "file_release", "find_module_base", "is_kernel_module",
+           "module_release", "package_release", "running_release"]
 
 SYS_VMLINUX = "/sys/kernel/btf/vmlinux"
 _THIS_MODULE = b".gnu.linkonce.this_module"
@@ -30,6 +30,32 @@ _BANNER = b"Linux version "
 def running_release() -> str:
     """The running kernel's release (``uname -r``)."""
     return os.uname().release
+
+
+def package_release(directory: str | os.PathLike[str]) -> str | None:
+    """The release of an unpacked kernel package (or root): its ``boot/vmlinuz-<release>``
+    (the first, sorted, where there are several), None without one."""
+    boot = os.path.join(directory, "boot")
+    names = sorted(os.listdir(boot)) if os.path.isdir(boot) else []
+    return next((n.removeprefix("vmlinuz-") for n in names if n.startswith("vmlinuz-")), None)
+
+
+def file_release(path: str | os.PathLike[str]) -> str:
+    """The release a kernel file stands for, to name it by: the running kernel's for
+    /sys/kernel/btf/vmlinux; ``<release>`` of ``vmlinuz-<release>`` or ``vmlinux-<release>``
+    (a -dbg package's); for a ``vmlinux``, its unpacked package's release, else its
+    directory's name; other files go by their name."""
+    path = os.path.abspath(path)
+    if path == SYS_VMLINUX:
+        return running_release()
+    name = os.path.basename(path)
+    for prefix in ("vmlinuz-", "vmlinux-"):
+        if name.startswith(prefix):
+            return name.removeprefix(prefix)
+    if name != "vmlinux":
+        return name
+    parent = os.path.dirname(path)
+    return package_release(parent) or os.path.basename(os.path.realpath(parent))
 
 
 def _sections(data: bytes | bytearray | memoryview) -> dict[bytes, bytes]:

@@ -9,7 +9,7 @@ import btfkit
 
 ROOT = Path(btfkit.__file__).parent
 # Bottom to top.  A module may import its own layer and the ones below it.
-LAYERS = ["errors", "gcpause", "format", "transforms", "sources", "core", "outputs", "fleet", "integrations", "cli"]
+LAYERS = ["errors", "gcpause", "cpus", "format", "transforms", "sources", "core", "outputs", "fleet", "integrations", "cli"]
 # str(t) of a Type is the block the one C renderer writes (issue 11): a late import, commented there.
 ALLOWED_UP = {("format.btf", "outputs.c")}
 

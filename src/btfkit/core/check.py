@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 
+from ..cpus import available_cpus
 from ..errors import BTFError
 from ..format.btf import BTF
 from ..format.kernelinfo import file_release, package_release
@@ -149,7 +150,7 @@ def check(programs: Sequence[Program], kernels: Sequence[tuple[str, str]], jobs:
     global _programs  # noqa: PLW0603 (handed to forked workers)
     _programs = list(programs)
     if jobs is None:
-        jobs = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        jobs = available_cpus()
     jobs = min(jobs, len(kernels))
     if jobs <= 1:
         return [c for k in kernels for c in _check_kernel(k)]

@@ -39,6 +39,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from ..cpus import available_cpus
 from ..errors import BTFError, ELFError
 from ..format.btf import BTF
 from ..format.elf import unwrap
@@ -228,7 +229,7 @@ def _modules_btf(modules: dict[str, tuple[str, bytes | Path]]) -> dict[str, byte
         label, data = item
         return module_btf(read_file(data) if isinstance(data, Path) else data, label)
 
-    with ThreadPoolExecutor(len(os.sched_getaffinity(0))) as pool:
+    with ThreadPoolExecutor(available_cpus()) as pool:
         found = list(pool.map(one, modules.values()))
     return dict(sorted(zip(modules, found, strict=True)))
 
@@ -515,7 +516,7 @@ def _encode_all_modules(
     works: list[DwarfWork], run: Runner, store: Callable[[dict[str, Any], bytes], None]
 ) -> None:
     """Every module of the kernels in ``works``, encoded in batches on ``run``; each kernel stored when whole."""
-    cpus = len(os.sched_getaffinity(0))
+    cpus = available_cpus()
     batches = [b for w in works for b in _batches(w, cpus)]
     left = {w.job: sum(b.job == w.job for b in batches) for w in works}
     done: dict[Job, dict[str, bytes | None]] = {w.job: dict.fromkeys(w.without_dwarf) for w in works}

@@ -34,6 +34,7 @@ from fnmatch import fnmatchcase
 from multiprocessing.connection import Connection
 from typing import Any, NamedTuple
 
+from ..cpus import available_cpus
 from ..errors import BTFError
 from ..format.btf import BTF
 from ..format.kinds import (
@@ -594,7 +595,7 @@ def _diff_vmlinux(old: Kernel, new: Kernel) -> Diff:
     """
     forking = (
         "fork" in multiprocessing.get_all_start_methods()
-        and len(os.sched_getaffinity(0)) > 1
+        and available_cpus() > 1
         and threading.active_count() == 1  # forking a threaded process can deadlock
         and not multiprocessing.current_process().daemon  # (a pool's worker may have no children)
     )

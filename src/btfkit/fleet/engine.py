@@ -18,12 +18,12 @@ mid-task loses nothing (Dask runs its task again elsewhere; the pool reports it)
 from __future__ import annotations
 
 import importlib
-import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from typing import Any, Protocol, TypeVar
 
+from ..cpus import available_cpus
 from ..errors import BTFError
 from ..transforms.modtree import Progress
 
@@ -54,7 +54,7 @@ class LocalPool:
     """A pool of processes on this machine (all CPUs by default)."""
 
     def __init__(self, workers: int | None = None):
-        self.workers = workers or len(os.sched_getaffinity(0))
+        self.workers = workers or available_cpus()
 
     def map(self, fn: Callable[[T], R], items: Sequence[T]) -> Iterator[tuple[T, R]]:
         if self.workers <= 1 or len(items) <= 1:
@@ -83,7 +83,7 @@ class DaskEngine:
         self._cluster: Any = None
         if address == "local":
             self._cluster = self._dask.LocalCluster(
-                n_workers=workers or len(os.sched_getaffinity(0)), threads_per_worker=1, processes=True,
+                n_workers=workers or available_cpus(), threads_per_worker=1, processes=True,
                 dashboard_address=None,
             )  # fmt: skip
             self.client: Any = self._dask.Client(self._cluster)

@@ -51,7 +51,6 @@ import contextlib
 import io
 import itertools
 import multiprocessing
-import os
 import re
 import signal
 import struct
@@ -68,6 +67,7 @@ from elftools.common.exceptions import ELFError as _PyELFError
 from elftools.common.exceptions import ELFParseError as _PyELFParseError
 from elftools.elf.elffile import ELFFile
 
+from ..cpus import available_cpus
 from ..errors import BTFError, BuildError, ELFError
 from ..format.btf import BTF
 from ..format.build import Builder
@@ -1091,11 +1091,6 @@ def _encoded_batches(job: _Job, jobs: int) -> Generator[_Batch, None, None]:
         _JOB.pop()
 
 
-def default_jobs() -> int:
-    """The CPUs this process may run on."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-
-
 def _debug_sections(elf: ELFFile, image: bytes, name: str, layout: dict[int, int] | None) -> dict[str, bytes]:
     """The debug sections the DIE reader uses, decompressed, and relocated when ``layout``
     (a relocatable object's section addresses) is given."""
@@ -1159,7 +1154,7 @@ def dwarf_to_btf(
         job = _Job(sections, symbols, little, builder.btf.info_format.vlen_mask, gen_floats)
         st.read_seconds += time.perf_counter() - t0
         # (closed on the way out, error or not: the workers stop at once)
-        with contextlib.closing(_encoded_batches(job, jobs or default_jobs())) as batches:
+        with contextlib.closing(_encoded_batches(job, jobs or available_cpus())) as batches:
             for batch in batches:
                 t = time.perf_counter()
                 merger.add_batch(batch)

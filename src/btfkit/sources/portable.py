@@ -15,6 +15,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TextIO
 
+from ..cpus import available_cpus
 from ..errors import BTFError
 from ..format.btf import BTF
 from ..format.elf import btf_sections, unwrap
@@ -81,7 +82,7 @@ def distill_modules(
     out = Path(outdir) if outdir is not None else None
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
-    results = run_tree(_distill_one, modules, jobs=jobs or os.cpu_count() or 1, progress=progress,
+    results = run_tree(_distill_one, modules, jobs=jobs or available_cpus(), progress=progress,
                        base=base, outdir=out)  # fmt: skip
     os.sync()
     return results
@@ -164,7 +165,7 @@ def relocate_modules(
     out = Path(outdir)
     out.mkdir(parents=True, exist_ok=True)
     index = BaseIndex(base) if deduplicate else None
-    results = run_tree(_relocate_one, inputs, jobs=jobs or os.cpu_count() or 1, progress=progress,
+    results = run_tree(_relocate_one, inputs, jobs=jobs or available_cpus(), progress=progress,
                        target=RelocationBase(base), index=index, outdir=out)  # fmt: skip
     os.sync()
     return results

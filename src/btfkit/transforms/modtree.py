@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
+from ..cpus import available_cpus
 from ..errors import BTFError
 from ..format.btf import BTF
 from ..format.reader import load
@@ -243,7 +244,7 @@ def dedup_modules(
     """
     out = Path(outdir)
     out.mkdir(parents=True, exist_ok=True)
-    results = _run(_dedup_one, base, modules, out, jobs or os.cpu_count() or 1, progress)
+    results = _run(_dedup_one, base, modules, out, jobs or available_cpus(), progress)
     os.sync()  # one flush for all the files, instead of one fsync each
     return results
 
@@ -257,7 +258,7 @@ def report_modules(
 ) -> list[ModuleResult]:
     """Per module: its standalone size (module plus the base types it needs, deduplicated alone)
     as ``bytes_in``/``types_in``, and its split size against ``base`` as ``bytes_out``/``types_out``."""
-    return _run(_report_one, base, modules, None, jobs or os.cpu_count() or 1, progress)
+    return _run(_report_one, base, modules, None, jobs or available_cpus(), progress)
 
 
 def progress_stream(force: bool = False) -> TextIO | None:
